@@ -1,0 +1,36 @@
+# virtsnap: `make demo` runs the main job, `make test` runs every test.
+# Both install what is missing first (Debian packages, then virtual environments).
+
+PYTHON ?= python3
+VENV   := .venv
+TESTENV := .venv-test
+DIST   := dist
+
+.PHONY: deps dev demo test test-core wheel clean
+
+deps:
+	scripts/bootstrap
+
+$(VENV)/.installed: pyproject.toml setup.py src/snapshot.pyx src/libvirt.pxd src/flags.h | deps
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e ".[cli,test]" build
+	touch $@
+
+# Editable install for development: rebuilds the extension in place.
+dev: deps
+	@rm -f $(VENV)/.installed
+	$(MAKE) $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/python examples/quickstart.py
+
+wheel: $(VENV)/.installed
+	rm -rf $(DIST)
+	$(VENV)/bin/python -m build --outdir $(DIST) .
+
+test: deps
+	bash scripts/run-tests
+
+clean:
+	rm -rf $(VENV) $(TESTENV) $(DIST) build src/snapshot.c src/virtsnap/*.so wheelhouse

@@ -1,0 +1,155 @@
+# Extern declarations of the parts of libvirt's C API that virtsnap uses.
+# libvirt's sub-headers refuse direct inclusion, so every block names
+# libvirt/libvirt.h (errors live in libvirt/virterror.h). Enum values come from the headers, never from here.
+
+cdef extern from "libvirt/libvirt.h" nogil:
+    # libvirt-common.h / libvirt-host.h
+    ctypedef struct virConnect:
+        pass
+    ctypedef virConnect *virConnectPtr
+
+    int LIBVIR_VERSION_NUMBER
+    enum: VIR_UUID_BUFLEN
+    enum: VIR_UUID_STRING_BUFLEN
+
+    int virGetVersion(unsigned long *libVer, const char *type, unsigned long *typeVer)
+    virConnectPtr virConnectOpen(const char *name)
+    virConnectPtr virConnectOpenReadOnly(const char *name)
+    int virConnectClose(virConnectPtr conn)
+    int virConnectRef(virConnectPtr conn)
+    char *virConnectGetURI(virConnectPtr conn)
+    int virConnectIsAlive(virConnectPtr conn)
+    int virConnectGetLibVersion(virConnectPtr conn, unsigned long *libVer)
+    int virConnectSetKeepAlive(virConnectPtr conn, int interval, unsigned int count)
+
+    # libvirt-common.h: typed parameters
+    enum virTypedParameterType:
+        VIR_TYPED_PARAM_INT
+        VIR_TYPED_PARAM_UINT
+        VIR_TYPED_PARAM_LLONG
+        VIR_TYPED_PARAM_ULLONG
+        VIR_TYPED_PARAM_DOUBLE
+        VIR_TYPED_PARAM_BOOLEAN
+        VIR_TYPED_PARAM_STRING
+
+    union _virTypedParameterValue:
+        int i
+        unsigned int ui
+        long long l
+        unsigned long long ul
+        double d
+        char b
+        char *s
+
+    ctypedef struct virTypedParameter:
+        char *field
+        int type
+        _virTypedParameterValue value
+    ctypedef virTypedParameter *virTypedParameterPtr
+
+    void virTypedParamsFree(virTypedParameterPtr params, int nparams)
+
+    # libvirt-event.h
+    int virEventRegisterDefaultImpl()
+    int virEventRunDefaultImpl()
+
+    # libvirt-domain.h
+    ctypedef struct virDomain:
+        pass
+    ctypedef virDomain *virDomainPtr
+
+    virDomainPtr virDomainLookupByName(virConnectPtr conn, const char *name)
+    virDomainPtr virDomainLookupByUUIDString(virConnectPtr conn, const char *uuid)
+    virDomainPtr virDomainLookupByID(virConnectPtr conn, int id)
+    int virConnectListAllDomains(virConnectPtr conn, virDomainPtr **domains, unsigned int flags)
+    int virDomainRef(virDomainPtr domain)
+    int virDomainFree(virDomainPtr domain)
+    const char *virDomainGetName(virDomainPtr domain)
+    int virDomainGetUUID(virDomainPtr domain, unsigned char *uuid)
+    int virDomainGetUUIDString(virDomainPtr domain, char *buf)
+    int virDomainGetID(virDomainPtr domain)
+    virConnectPtr virDomainGetConnect(virDomainPtr domain)
+    int virDomainGetState(virDomainPtr domain, int *state, int *reason, unsigned int flags)
+    int virDomainGetJobStats(virDomainPtr domain, int *type, virTypedParameterPtr *params,
+                             int *nparams, unsigned int flags)
+
+    # libvirt-domain-snapshot.h
+    ctypedef struct virDomainSnapshot:
+        pass
+    ctypedef virDomainSnapshot *virDomainSnapshotPtr
+
+    const char *virDomainSnapshotGetName(virDomainSnapshotPtr snapshot)
+    virDomainPtr virDomainSnapshotGetDomain(virDomainSnapshotPtr snapshot)
+    virConnectPtr virDomainSnapshotGetConnect(virDomainSnapshotPtr snapshot)
+    virDomainSnapshotPtr virDomainSnapshotCreateXML(virDomainPtr domain, const char *xmlDesc,
+                                                    unsigned int flags)
+    char *virDomainSnapshotGetXMLDesc(virDomainSnapshotPtr snapshot, unsigned int flags)
+    int virDomainSnapshotNum(virDomainPtr domain, unsigned int flags)
+    int virDomainSnapshotListNames(virDomainPtr domain, char **names, int nameslen,
+                                   unsigned int flags)
+    int virDomainListAllSnapshots(virDomainPtr domain, virDomainSnapshotPtr **snaps,
+                                  unsigned int flags)
+    int virDomainSnapshotNumChildren(virDomainSnapshotPtr snapshot, unsigned int flags)
+    int virDomainSnapshotListChildrenNames(virDomainSnapshotPtr snapshot, char **names,
+                                           int nameslen, unsigned int flags)
+    int virDomainSnapshotListAllChildren(virDomainSnapshotPtr snapshot,
+                                         virDomainSnapshotPtr **snaps, unsigned int flags)
+    virDomainSnapshotPtr virDomainSnapshotLookupByName(virDomainPtr domain, const char *name,
+                                                       unsigned int flags)
+    int virDomainHasCurrentSnapshot(virDomainPtr domain, unsigned int flags)
+    virDomainSnapshotPtr virDomainSnapshotCurrent(virDomainPtr domain, unsigned int flags)
+    virDomainSnapshotPtr virDomainSnapshotGetParent(virDomainSnapshotPtr snapshot,
+                                                    unsigned int flags)
+    int virDomainSnapshotIsCurrent(virDomainSnapshotPtr snapshot, unsigned int flags)
+    int virDomainSnapshotHasMetadata(virDomainSnapshotPtr snapshot, unsigned int flags)
+    int virDomainRevertToSnapshot(virDomainSnapshotPtr snapshot, unsigned int flags)
+    int virDomainSnapshotDelete(virDomainSnapshotPtr snapshot, unsigned int flags)
+    int virDomainSnapshotRef(virDomainSnapshotPtr snapshot)
+    int virDomainSnapshotFree(virDomainSnapshotPtr snapshot)
+
+
+cdef extern from "libvirt/virterror.h" nogil:
+    ctypedef struct virError:
+        int code
+        int domain
+        char *message
+        int level
+    ctypedef virError *virErrorPtr
+    ctypedef void (*virErrorFunc)(void *userData, virErrorPtr error) noexcept
+
+    virErrorPtr virGetLastError()
+    void virResetLastError()
+    void virSetErrorFunc(void *userData, virErrorFunc handler)
+
+    enum:
+        VIR_FROM_NONE
+        VIR_FROM_RPC
+        VIR_ERR_ERROR
+        VIR_ERR_INTERNAL_ERROR
+        VIR_ERR_NO_SUPPORT
+        VIR_ERR_NO_CONNECT
+        VIR_ERR_INVALID_ARG
+        VIR_ERR_XML_ERROR
+        VIR_ERR_XML_DETAIL
+        VIR_ERR_XML_INVALID_SCHEMA
+        VIR_ERR_OPERATION_DENIED
+        VIR_ERR_RPC
+        VIR_ERR_NO_DOMAIN
+        VIR_ERR_OPERATION_INVALID
+        VIR_ERR_NO_DOMAIN_SNAPSHOT
+        VIR_ERR_OPERATION_UNSUPPORTED
+
+
+cdef extern from "flags.h" nogil:
+    ctypedef struct virtsnap_const:
+        const char *name
+        long long value
+
+    const virtsnap_const virtsnap_create_flags[]
+    const virtsnap_const virtsnap_delete_flags[]
+    const virtsnap_const virtsnap_list_flags[]
+    const virtsnap_const virtsnap_revert_flags[]
+    const virtsnap_const virtsnap_xml_flags[]
+    const virtsnap_const virtsnap_domain_states[]
+    const virtsnap_const virtsnap_domain_list_flags[]
+    const virtsnap_const virtsnap_job_types[]

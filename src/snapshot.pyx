@@ -1,0 +1,1044 @@
+# cython: language_level=3, embedsignature=True
+"""virtsnap's compiled core: libvirt connections, domains and domain snapshots.
+
+Every call that can reach a driver or a daemon runs with the GIL released.
+Each wrapper owns one libvirt reference and keeps its parent wrapper alive
+(snapshot -> domain -> connection), so a handle stays valid however the
+caller drops the others.
+"""
+
+cimport cython
+from cpython.object cimport PyObject
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcmp, strcmp, strlen
+
+from libvirt cimport *
+
+import enum as _enum
+
+from virtsnap.errors import (
+    DomainNotFoundError,
+    InvalidArgumentError,
+    LibvirtConnectionError,
+    LibvirtError,
+    OperationDeniedError,
+    OperationInvalidError,
+    OperationUnsupportedError,
+    SnapshotNotFoundError,
+    XMLError,
+)
+
+cdef extern from "Python.h":
+    ctypedef struct _TypeObject "PyTypeObject":
+        PyObject *tp_dict
+    void PyType_Modified(_TypeObject *type)
+
+
+# ---------------------------------------------------------------- errors
+
+cdef void _discard_error(void *user_data, virErrorPtr error) noexcept nogil:
+    pass
+
+# libvirt's default handler prints every error to stderr; we raise instead.
+virSetErrorFunc(NULL, _discard_error)
+
+cdef dict _ERROR_CLASSES = {
+    VIR_ERR_NO_DOMAIN_SNAPSHOT: SnapshotNotFoundError,
+    VIR_ERR_NO_DOMAIN: DomainNotFoundError,
+    VIR_ERR_INVALID_ARG: InvalidArgumentError,
+    VIR_ERR_XML_ERROR: XMLError,
+    VIR_ERR_XML_DETAIL: XMLError,
+    VIR_ERR_XML_INVALID_SCHEMA: XMLError,
+    VIR_ERR_OPERATION_INVALID: OperationInvalidError,
+    VIR_ERR_NO_SUPPORT: OperationUnsupportedError,
+    VIR_ERR_OPERATION_UNSUPPORTED: OperationUnsupportedError,
+    VIR_ERR_OPERATION_DENIED: OperationDeniedError,
+    VIR_ERR_NO_CONNECT: LibvirtConnectionError,
+    VIR_ERR_RPC: LibvirtConnectionError,
+}
+
+
+cdef object _last_error():
+    """The exception for the libvirt error set on this thread."""
+    cdef virErrorPtr err = virGetLastError()
+    if err == NULL:
+        return LibvirtError("libvirt call failed without reporting an error",
+                            VIR_ERR_INTERNAL_ERROR, VIR_FROM_NONE, VIR_ERR_ERROR)
+    message = _decode(err.message) if err.message != NULL else "unknown libvirt error"
+    if err.domain == VIR_FROM_RPC:
+        cls = LibvirtConnectionError
+    else:
+        cls = _ERROR_CLASSES.get(err.code, LibvirtError)
+    exc = cls(message, err.code, err.domain, err.level)
+    virResetLastError()
+    return exc
+
+
+cdef int _raise_last_error() except -1:
+    raise _last_error()
+
+
+cdef int _raise_closed() except -1:
+    raise LibvirtConnectionError("the connection is closed", VIR_ERR_NO_CONNECT,
+                                 VIR_FROM_NONE, VIR_ERR_ERROR)
+
+
+# ---------------------------------------------------------------- strings
+
+cdef inline str _decode(const char *s):
+    return s[:strlen(s)].decode("utf-8")
+
+
+cdef bytes _encode(object value, str what):
+    """UTF-8 bytes for a C string argument, checked before any C call."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    cdef bytes data = (<str>value).encode("utf-8")
+    if b"\0" in data:
+        raise ValueError(f"{what} must not contain NUL characters")
+    return data
+
+
+cdef str _take_string(char *s):
+    """Decode a string that libvirt allocated for us, and free it."""
+    try:
+        return _decode(s)
+    finally:
+        free(s)
+
+
+cdef list _take_names(char **names, int n):
+    """Decode and free ``n`` names; the array itself stays the caller's."""
+    cdef int i
+    cdef list out = []
+    try:
+        for i in range(n):
+            out.append(_decode(names[i]))
+    finally:
+        for i in range(n):
+            free(names[i])
+    return out
+
+
+cdef str _escape_text(str text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+cdef str _snapshot_xml(object name, object description):
+    parts = ["<domainsnapshot>"]
+    if name is not None:
+        _encode(name, "name")
+        parts.append(f"<name>{_escape_text(name)}</name>")
+    if description is not None:
+        _encode(description, "description")
+        parts.append(f"<description>{_escape_text(description)}</description>")
+    parts.append("</domainsnapshot>")
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------- constants
+
+cdef dict _const_table(const virtsnap_const *entry):
+    cdef dict out = {}
+    while entry.name != NULL:
+        out[_decode(entry.name)] = entry.value
+        entry += 1
+    return out
+
+
+cdef object _flag_class(str name, const virtsnap_const *table):
+    return _enum.IntFlag(name, _const_table(table), module="virtsnap")
+
+
+CreateFlags = _flag_class("CreateFlags", virtsnap_create_flags)
+DeleteFlags = _flag_class("DeleteFlags", virtsnap_delete_flags)
+ListFlags = _flag_class("ListFlags", virtsnap_list_flags)
+RevertFlags = _flag_class("RevertFlags", virtsnap_revert_flags)
+XMLFlags = _flag_class("XMLFlags", virtsnap_xml_flags)
+DomainListFlags = _flag_class("DomainListFlags", virtsnap_domain_list_flags)
+DomainState = _enum.IntEnum("DomainState", _const_table(virtsnap_domain_states), module="virtsnap")
+JobType = _enum.IntEnum("JobType", _const_table(virtsnap_job_types), module="virtsnap")
+
+
+def libvirt_version():
+    """The version of the libvirt library loaded at run time, as (major, minor, micro)."""
+    cdef unsigned long version = 0
+    if virGetVersion(&version, NULL, NULL) < 0:
+        _raise_last_error()
+    return _version_tuple(version)
+
+
+def libvirt_build_version():
+    """The version of the libvirt headers virtsnap was compiled against."""
+    return _version_tuple(LIBVIR_VERSION_NUMBER)
+
+
+cdef tuple _version_tuple(unsigned long version):
+    return (version // 1000000, version // 1000 % 1000, version % 1000)
+
+
+# ---------------------------------------------------------------- interop
+
+cdef void *_capsule_pointer(object obj, str expected, const char *capsule_name) except NULL:
+    capsule = getattr(obj, "_o", None)
+    if capsule is None or not PyCapsule_IsValid(capsule, capsule_name):
+        raise TypeError(f"expected a libvirt-python {expected} object, "
+                        f"not {type(obj).__name__}")
+    return PyCapsule_GetPointer(capsule, capsule_name)
+
+
+# ---------------------------------------------------------------- event loop
+
+cdef bint _event_loop_started = False
+
+
+def start_event_loop():
+    """Register libvirt's default event loop and run it in a daemon thread.
+
+    libvirt needs a running event loop for keep-alive messages
+    (:meth:`Connection.set_keepalive`) and for noticing a dead daemon while
+    idle. Call it once, before opening connections; later calls do nothing.
+    """
+    global _event_loop_started
+    if _event_loop_started:
+        return
+    if virEventRegisterDefaultImpl() < 0:
+        _raise_last_error()
+    import threading
+    threading.Thread(target=_run_event_loop, name="virtsnap-event-loop", daemon=True).start()
+    _event_loop_started = True
+
+
+def _run_event_loop():
+    cdef int rc = 0
+    with nogil:
+        while rc >= 0:
+            rc = virEventRunDefaultImpl()
+
+
+# ---------------------------------------------------------------- Connection
+
+def open(uri=None, bint readonly=False):
+    """Open a connection to libvirt; ``uri=None`` means libvirt's default URI."""
+    cdef bytes encoded
+    cdef const char *c_uri = NULL
+    cdef virConnectPtr ptr
+    if uri is not None:
+        encoded = _encode(uri, "uri")
+        c_uri = encoded
+    with nogil:
+        ptr = virConnectOpenReadOnly(c_uri) if readonly else virConnectOpen(c_uri)
+    if ptr == NULL:
+        _raise_last_error()
+    return Connection._wrap(ptr, readonly)
+
+
+@cython.final
+cdef class Connection:
+    """A connection to a libvirt driver (``virConnectPtr``)."""
+
+    cdef virConnectPtr ptr
+    cdef readonly bint readonly
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("Connection cannot be created directly; use virtsnap.open()")
+
+    @staticmethod
+    cdef Connection _wrap(virConnectPtr ptr, bint readonly):
+        cdef Connection conn = Connection.__new__(Connection)
+        conn.ptr = ptr
+        conn.readonly = readonly
+        return conn
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            with nogil:
+                virConnectClose(self.ptr)
+
+    cdef inline virConnectPtr _open_ptr(self) except NULL:
+        if self.ptr == NULL:
+            _raise_closed()
+        return self.ptr
+
+    def close(self):
+        """Close the connection; safe to call more than once."""
+        cdef virConnectPtr ptr = self.ptr
+        self.ptr = NULL
+        if ptr != NULL:
+            with nogil:
+                virConnectClose(ptr)
+
+    @property
+    def closed(self):
+        return self.ptr == NULL
+
+    def __enter__(self):
+        self._open_ptr()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    @property
+    def uri(self):
+        """The canonical URI of this connection."""
+        cdef virConnectPtr ptr = self._open_ptr()
+        cdef char *uri
+        with nogil:
+            uri = virConnectGetURI(ptr)
+        if uri == NULL:
+            _raise_last_error()
+        return _take_string(uri)
+
+    def is_alive(self):
+        """False once closed, or once the daemon behind it has gone."""
+        cdef int rc
+        if self.ptr == NULL:
+            return False
+        with nogil:
+            rc = virConnectIsAlive(self.ptr)
+        if rc < 0:
+            virResetLastError()
+        return rc == 1
+
+    def get_lib_version(self):
+        """The libvirt version of the driver side (the daemon, when remote)."""
+        cdef virConnectPtr ptr = self._open_ptr()
+        cdef unsigned long version = 0
+        cdef int rc
+        with nogil:
+            rc = virConnectGetLibVersion(ptr, &version)
+        if rc < 0:
+            _raise_last_error()
+        return _version_tuple(version)
+
+    def set_keepalive(self, int interval, unsigned int count):
+        """Send keep-alive probes every ``interval`` seconds; give up after ``count`` misses.
+
+        Needs :func:`start_event_loop` before the connection was opened.
+        Returns False when the remote side does not support keep-alive.
+        """
+        cdef virConnectPtr ptr = self._open_ptr()
+        cdef int rc
+        with nogil:
+            rc = virConnectSetKeepAlive(ptr, interval, count)
+        if rc < 0:
+            _raise_last_error()
+        return rc == 0
+
+    def get_domain_by_name(self, name):
+        cdef virConnectPtr ptr = self._open_ptr()
+        cdef bytes encoded = _encode(name, "name")
+        cdef const char *c_name = encoded
+        cdef virDomainPtr dom
+        with nogil:
+            dom = virDomainLookupByName(ptr, c_name)
+        return Domain._wrap_checked(dom, self)
+
+    def get_domain_by_uuid(self, uuid):
+        cdef virConnectPtr ptr = self._open_ptr()
+        cdef bytes encoded = _encode(uuid, "uuid")
+        cdef const char *c_uuid = encoded
+        cdef virDomainPtr dom
+        with nogil:
+            dom = virDomainLookupByUUIDString(ptr, c_uuid)
+        return Domain._wrap_checked(dom, self)
+
+    def get_domain_by_id(self, int id):
+        cdef virConnectPtr ptr = self._open_ptr()
+        cdef virDomainPtr dom
+        with nogil:
+            dom = virDomainLookupByID(ptr, id)
+        return Domain._wrap_checked(dom, self)
+
+    def list_all_domains(self, unsigned int flags=0):
+        cdef virConnectPtr ptr = self._open_ptr()
+        cdef virDomainPtr *doms = NULL
+        cdef int n, i
+        with nogil:
+            n = virConnectListAllDomains(ptr, &doms, flags)
+        if n < 0:
+            _raise_last_error()
+        cdef list out = []
+        try:
+            for i in range(n):
+                domain = Domain._wrap(doms[i], self)
+                doms[i] = NULL
+                out.append(domain)
+        finally:
+            with nogil:
+                for i in range(n):
+                    if doms[i] != NULL:
+                        virDomainFree(doms[i])
+                free(doms)
+        return out
+
+    @staticmethod
+    def from_libvirt(conn):
+        """Wrap a ``libvirt.virConnect``; both share the C connection."""
+        cdef virConnectPtr ptr = <virConnectPtr>_capsule_pointer(conn, "virConnect", "virConnectPtr")
+        virConnectRef(ptr)
+        return Connection._wrap(ptr, False)
+
+    def to_libvirt(self):
+        """A ``libvirt.virConnect`` sharing this C connection (needs libvirt-python)."""
+        import libvirt
+        cdef virConnectPtr ptr = self._open_ptr()
+        virConnectRef(ptr)
+        try:
+            return libvirt.virConnect(_obj=PyCapsule_New(ptr, "virConnectPtr", NULL))
+        except BaseException:
+            virConnectClose(ptr)
+            raise
+
+    def __repr__(self):
+        if self.ptr == NULL:
+            return "<virtsnap.Connection (closed)>"
+        return f"<virtsnap.Connection {self.uri!r}>"
+
+
+# ---------------------------------------------------------------- Domain
+
+@cython.final
+@cython.no_gc
+cdef class Domain:
+    """A libvirt guest domain (``virDomainPtr``) and its snapshot entry points."""
+
+    cdef virDomainPtr ptr
+    cdef Connection conn
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("Domain cannot be created directly; use a Connection lookup")
+
+    @staticmethod
+    cdef Domain _wrap(virDomainPtr ptr, Connection conn):
+        cdef Domain dom = Domain.__new__(Domain)
+        dom.ptr = ptr
+        dom.conn = conn
+        return dom
+
+    @staticmethod
+    cdef Domain _wrap_checked(virDomainPtr ptr, Connection conn):
+        if ptr == NULL:
+            _raise_last_error()
+        return Domain._wrap(ptr, conn)
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            with nogil:
+                virDomainFree(self.ptr)
+
+    cdef inline virDomainPtr _open_ptr(self) except NULL:
+        if self.conn.ptr == NULL:
+            _raise_closed()
+        return self.ptr
+
+    @property
+    def name(self):
+        return _decode(virDomainGetName(self.ptr))
+
+    @property
+    def uuid(self):
+        cdef char buf[VIR_UUID_STRING_BUFLEN]
+        if virDomainGetUUIDString(self.ptr, buf) < 0:
+            _raise_last_error()
+        return _decode(buf)
+
+    @property
+    def id(self):
+        """The running domain's ID, or -1 when it is not running."""
+        return virDomainGetID(self.ptr)
+
+    def state(self):
+        """The domain's current state, a :class:`DomainState`."""
+        cdef virDomainPtr ptr = self._open_ptr()
+        cdef int state = 0, reason = 0, rc
+        with nogil:
+            rc = virDomainGetState(ptr, &state, &reason, 0)
+        if rc < 0:
+            _raise_last_error()
+        return DomainState(state)
+
+    def get_connect(self):
+        return self.conn
+
+    def get_job_stats(self, unsigned int flags=0):
+        """Statistics of the domain's current job, with ``type`` a :class:`JobType`."""
+        cdef virDomainPtr ptr = self._open_ptr()
+        cdef int job_type = 0, nparams = 0, rc, i
+        cdef virTypedParameterPtr params = NULL
+        with nogil:
+            rc = virDomainGetJobStats(ptr, &job_type, &params, &nparams, flags)
+        if rc < 0:
+            _raise_last_error()
+        cdef dict stats = {"type": JobType(job_type)}
+        try:
+            for i in range(nparams):
+                stats[_decode(params[i].field)] = _typed_value(&params[i])
+        finally:
+            virTypedParamsFree(params, nparams)
+        return stats
+
+    # -- snapshots
+
+    def create_snapshot(self, xml=None, unsigned int flags=0, *, name=None, description=None):
+        """Take a snapshot described by ``xml``, or by ``name`` and ``description``.
+
+        With neither, libvirt picks the name.
+        """
+        if xml is None:
+            xml = _snapshot_xml(name, description)
+        elif name is not None or description is not None:
+            raise ValueError("pass either xml or name/description, not both")
+        cdef bytes encoded = _encode(xml, "xml")
+        cdef const char *c_xml = encoded
+        cdef virDomainPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr snap
+        with nogil:
+            snap = virDomainSnapshotCreateXML(ptr, c_xml, flags)
+        return DomainSnapshot._wrap_checked(snap, self)
+
+    def num_of_snapshots(self, unsigned int flags=0):
+        cdef virDomainPtr ptr = self._open_ptr()
+        cdef int n
+        with nogil:
+            n = virDomainSnapshotNum(ptr, flags)
+        if n < 0:
+            _raise_last_error()
+        return n
+
+    def list_snapshot_names(self, unsigned int flags=0):
+        return _list_names(self, None, flags)
+
+    def list_all_snapshots(self, unsigned int flags=0):
+        cdef virDomainPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr *snaps = NULL
+        cdef int n
+        with nogil:
+            n = virDomainListAllSnapshots(ptr, &snaps, flags)
+        return _take_snapshots(self, snaps, n)
+
+    def get_snapshot_by_name(self, name, unsigned int flags=0):
+        cdef bytes encoded = _encode(name, "name")
+        cdef const char *c_name = encoded
+        cdef virDomainPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr snap
+        with nogil:
+            snap = virDomainSnapshotLookupByName(ptr, c_name, flags)
+        return DomainSnapshot._wrap_checked(snap, self)
+
+    def has_current_snapshot(self, unsigned int flags=0):
+        cdef virDomainPtr ptr = self._open_ptr()
+        cdef int rc
+        with nogil:
+            rc = virDomainHasCurrentSnapshot(ptr, flags)
+        if rc < 0:
+            _raise_last_error()
+        return rc == 1
+
+    def current_snapshot(self, unsigned int flags=0):
+        """The current snapshot; :class:`SnapshotNotFoundError` when there is none."""
+        cdef virDomainPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr snap
+        with nogil:
+            snap = virDomainSnapshotCurrent(ptr, flags)
+        return DomainSnapshot._wrap_checked(snap, self)
+
+    # -- bulk
+
+    def snapshot_xml_descriptions(self, unsigned int flags=0, unsigned int list_flags=0,
+                                  int workers=1):
+        """Every snapshot's XML, keyed by name, fetched in one C loop.
+
+        ``workers`` > 1 issues the calls from that many native threads at once.
+        """
+        cdef _SnapshotBatch batch = _SnapshotBatch.listing(self, list_flags)
+        batch.results = <void **>calloc(batch.n or 1, sizeof(void *))
+        if batch.results == NULL:
+            raise MemoryError()
+        batch.kind = _BATCH_XML
+        batch.flags = flags
+        _run_batch(batch, workers)
+        cdef dict out = {}
+        cdef int i
+        for i in range(batch.n):
+            out[_decode(virDomainSnapshotGetName(batch.snaps[i]))] = _decode(<char *>batch.results[i])
+        return out
+
+    def snapshot_parents(self, unsigned int list_flags=0, int workers=1):
+        """The snapshot tree as a child -> parent name map; roots map to None."""
+        cdef _SnapshotBatch batch = _SnapshotBatch.listing(self, list_flags)
+        batch.results = <void **>calloc(batch.n or 1, sizeof(void *))
+        if batch.results == NULL:
+            raise MemoryError()
+        batch.kind = _BATCH_PARENT
+        _run_batch(batch, workers)
+        cdef dict out = {}
+        cdef int i
+        cdef virDomainSnapshotPtr parent
+        for i in range(batch.n):
+            parent = <virDomainSnapshotPtr>batch.results[i]
+            out[_decode(virDomainSnapshotGetName(batch.snaps[i]))] = (
+                None if parent == NULL else _decode(virDomainSnapshotGetName(parent)))
+        return out
+
+    # -- pure-Python conveniences
+
+    def snapshot_infos(self, unsigned int list_flags=0):
+        """A :class:`SnapshotInfo` for every snapshot, from one bulk XML fetch."""
+        from virtsnap.info import snapshot_infos
+        return snapshot_infos(self, list_flags)
+
+    def snapshot_tree(self, unsigned int list_flags=0):
+        """The snapshots as a :class:`SnapshotTree`."""
+        from virtsnap.tree import SnapshotTree
+        return SnapshotTree.from_domain(self, list_flags)
+
+    def export_snapshots(self, directory):
+        """Write every snapshot's XML and a topological index into ``directory``."""
+        from virtsnap.transfer import export_snapshots
+        return export_snapshots(self, directory)
+
+    def import_snapshots(self, directory):
+        """Redefine the snapshots written by :meth:`export_snapshots` on this domain."""
+        from virtsnap.transfer import import_snapshots
+        return import_snapshots(self, directory)
+
+    # -- identity and interop
+
+    def __eq__(self, other):
+        if not isinstance(other, Domain):
+            return NotImplemented
+        return _same_uuid(self.ptr, (<Domain>other).ptr)
+
+    def __hash__(self):
+        return hash(_uuid_bytes(self.ptr))
+
+    def __repr__(self):
+        return f"<virtsnap.Domain {self.name!r}>"
+
+    @staticmethod
+    def from_libvirt(domain):
+        """Wrap a ``libvirt.virDomain``; both share the C domain."""
+        cdef virDomainPtr ptr = <virDomainPtr>_capsule_pointer(domain, "virDomain", "virDomainPtr")
+        cdef virConnectPtr conn = virDomainGetConnect(ptr)
+        virConnectRef(conn)
+        cdef Connection wrapper = Connection._wrap(conn, False)
+        virDomainRef(ptr)
+        return Domain._wrap(ptr, wrapper)
+
+    def to_libvirt(self):
+        """A ``libvirt.virDomain`` sharing this C domain (needs libvirt-python)."""
+        import libvirt
+        conn = self.conn.to_libvirt()
+        virDomainRef(self.ptr)
+        try:
+            return libvirt.virDomain(conn, _obj=PyCapsule_New(self.ptr, "virDomainPtr", NULL))
+        except BaseException:
+            virDomainFree(self.ptr)
+            raise
+
+
+cdef object _typed_value(virTypedParameter *param):
+    if param.type == VIR_TYPED_PARAM_INT:
+        return param.value.i
+    if param.type == VIR_TYPED_PARAM_UINT:
+        return param.value.ui
+    if param.type == VIR_TYPED_PARAM_LLONG:
+        return param.value.l
+    if param.type == VIR_TYPED_PARAM_ULLONG:
+        return param.value.ul
+    if param.type == VIR_TYPED_PARAM_DOUBLE:
+        return param.value.d
+    if param.type == VIR_TYPED_PARAM_BOOLEAN:
+        return param.value.b != 0
+    if param.type == VIR_TYPED_PARAM_STRING:
+        return _decode(param.value.s)
+    return None
+
+
+cdef bytes _uuid_bytes(virDomainPtr ptr):
+    cdef unsigned char raw[VIR_UUID_BUFLEN]
+    if virDomainGetUUID(ptr, raw) < 0:
+        _raise_last_error()
+    return raw[:VIR_UUID_BUFLEN]
+
+
+cdef bint _same_uuid(virDomainPtr a, virDomainPtr b) except -1:
+    cdef unsigned char ua[VIR_UUID_BUFLEN]
+    cdef unsigned char ub[VIR_UUID_BUFLEN]
+    if a == b:
+        return True
+    if virDomainGetUUID(a, ua) < 0 or virDomainGetUUID(b, ub) < 0:
+        _raise_last_error()
+    return memcmp(ua, ub, VIR_UUID_BUFLEN) == 0
+
+
+# ---------------------------------------------------------------- DomainSnapshot
+
+@cython.final
+@cython.no_gc
+@cython.freelist(64)
+cdef class DomainSnapshot:
+    """A snapshot of a domain (``virDomainSnapshotPtr``); Sys::Virt::DomainSnapshot.
+
+    The CREATE_*, DELETE_*, LIST_*, REVERT_* and XML_* flags are attributes
+    of this class, as in Sys::Virt, and members of the flag enums.
+    """
+
+    cdef virDomainSnapshotPtr ptr
+    cdef Domain domain
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("DomainSnapshot cannot be created directly; "
+                        "use Domain.create_snapshot() or a lookup")
+
+    @staticmethod
+    cdef DomainSnapshot _wrap(virDomainSnapshotPtr ptr, Domain domain):
+        cdef DomainSnapshot snap = DomainSnapshot.__new__(DomainSnapshot)
+        snap.ptr = ptr
+        snap.domain = domain
+        return snap
+
+    @staticmethod
+    cdef DomainSnapshot _wrap_checked(virDomainSnapshotPtr ptr, Domain domain):
+        if ptr == NULL:
+            _raise_last_error()
+        return DomainSnapshot._wrap(ptr, domain)
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            with nogil:
+                virDomainSnapshotFree(self.ptr)
+
+    cdef inline virDomainSnapshotPtr _open_ptr(self) except NULL:
+        if self.domain.conn.ptr == NULL:
+            _raise_closed()
+        return self.ptr
+
+    @property
+    def name(self):
+        return _decode(virDomainSnapshotGetName(self.ptr))
+
+    def get_name(self):
+        return _decode(virDomainSnapshotGetName(self.ptr))
+
+    def get_xml_description(self, unsigned int flags=0):
+        """The snapshot's XML; secure data only with ``XML_SECURE``."""
+        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef char *xml
+        with nogil:
+            xml = virDomainSnapshotGetXMLDesc(ptr, flags)
+        if xml == NULL:
+            _raise_last_error()
+        return _take_string(xml)
+
+    def delete(self, unsigned int flags=0):
+        """Delete this snapshot (and, by flags, its children or only its metadata)."""
+        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef int rc
+        with nogil:
+            rc = virDomainSnapshotDelete(ptr, flags)
+        if rc < 0:
+            _raise_last_error()
+
+    def revert_to(self, unsigned int flags=0):
+        """Revert the domain to the state recorded in this snapshot."""
+        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef int rc
+        with nogil:
+            rc = virDomainRevertToSnapshot(ptr, flags)
+        if rc < 0:
+            _raise_last_error()
+
+    def get_parent(self, unsigned int flags=0):
+        """The parent snapshot, or None for a root snapshot."""
+        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr parent
+        cdef int exists
+        with nogil:
+            parent = virDomainSnapshotGetParent(ptr, flags)
+            exists = parent == NULL and _is_root_error(ptr)
+        if parent != NULL:
+            return DomainSnapshot._wrap(parent, self.domain)
+        if exists:
+            return None
+        _raise_last_error()
+
+    def is_current(self, unsigned int flags=0):
+        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef int rc
+        with nogil:
+            rc = virDomainSnapshotIsCurrent(ptr, flags)
+        if rc < 0:
+            _raise_last_error()
+        return rc == 1
+
+    def has_metadata(self, unsigned int flags=0):
+        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef int rc
+        with nogil:
+            rc = virDomainSnapshotHasMetadata(ptr, flags)
+        if rc < 0:
+            _raise_last_error()
+        return rc == 1
+
+    def num_of_child_snapshots(self, unsigned int flags=0):
+        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef int n
+        with nogil:
+            n = virDomainSnapshotNumChildren(ptr, flags)
+        if n < 0:
+            _raise_last_error()
+        return n
+
+    def list_child_snapshot_names(self, unsigned int flags=0):
+        return _list_names(self.domain, self, flags)
+
+    def list_all_children(self, unsigned int flags=0):
+        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr *snaps = NULL
+        cdef int n
+        with nogil:
+            n = virDomainSnapshotListAllChildren(ptr, &snaps, flags)
+        return _take_snapshots(self.domain, snaps, n)
+
+    def list_child_snapshots(self, unsigned int flags=0):
+        """Sys::Virt's name for :meth:`list_all_children`."""
+        return self.list_all_children(flags)
+
+    def get_domain(self):
+        return self.domain
+
+    def get_connect(self):
+        return self.domain.conn
+
+    def info(self):
+        """The snapshot's XML parsed into a :class:`SnapshotInfo`."""
+        from virtsnap.info import snapshot_info
+        return snapshot_info(self)
+
+    # -- identity and interop
+
+    def __eq__(self, other):
+        if not isinstance(other, DomainSnapshot):
+            return NotImplemented
+        cdef DomainSnapshot that = <DomainSnapshot>other
+        if self.ptr == that.ptr:
+            return True
+        return (strcmp(virDomainSnapshotGetName(self.ptr), virDomainSnapshotGetName(that.ptr)) == 0
+                and _same_uuid(self.domain.ptr, that.domain.ptr))
+
+    def __hash__(self):
+        return hash((_uuid_bytes(self.domain.ptr), self.name))
+
+    def __repr__(self):
+        return f"<virtsnap.DomainSnapshot {self.name!r} of domain {self.domain.name!r}>"
+
+    @staticmethod
+    def from_libvirt(snapshot):
+        """Wrap a ``libvirt.virDomainSnapshot``; both share the C snapshot."""
+        cdef virDomainSnapshotPtr ptr = <virDomainSnapshotPtr>_capsule_pointer(
+            snapshot, "virDomainSnapshot", "virDomainSnapshotPtr")
+        cdef virDomainPtr dom = virDomainSnapshotGetDomain(ptr)
+        cdef virConnectPtr conn = virDomainSnapshotGetConnect(ptr)
+        virConnectRef(conn)
+        cdef Connection conn_wrapper = Connection._wrap(conn, False)
+        virDomainRef(dom)
+        cdef Domain dom_wrapper = Domain._wrap(dom, conn_wrapper)
+        virDomainSnapshotRef(ptr)
+        return DomainSnapshot._wrap(ptr, dom_wrapper)
+
+    def to_libvirt(self):
+        """A ``libvirt.virDomainSnapshot`` sharing this C snapshot (needs libvirt-python)."""
+        import libvirt
+        dom = self.domain.to_libvirt()
+        virDomainSnapshotRef(self.ptr)
+        try:
+            return libvirt.virDomainSnapshot(
+                dom, _obj=PyCapsule_New(self.ptr, "virDomainSnapshotPtr", NULL))
+        except BaseException:
+            virDomainSnapshotFree(self.ptr)
+            raise
+
+
+cdef int _is_root_error(virDomainSnapshotPtr snap) noexcept nogil:
+    """After a failed GetParent: 1 if the snapshot exists and is a root."""
+    cdef virErrorPtr err = virGetLastError()
+    if err == NULL or err.code != VIR_ERR_NO_DOMAIN_SNAPSHOT:
+        return 0
+    # The same code means "no parent" and "no such snapshot": tell them apart.
+    return virDomainSnapshotIsCurrent(snap, 0) >= 0
+
+
+# ---------------------------------------------------------------- list helpers
+
+cdef list _take_snapshots(Domain domain, virDomainSnapshotPtr *snaps, int n):
+    """Wrap an array that libvirt returned; frees what was not wrapped, and the array."""
+    if n < 0:
+        _raise_last_error()
+    cdef list out = []
+    cdef int i
+    cdef DomainSnapshot snap
+    try:
+        for i in range(n):
+            snap = DomainSnapshot._wrap(snaps[i], domain)
+            snaps[i] = NULL
+            out.append(snap)
+    finally:
+        _free_snapshots(snaps, n)
+    return out
+
+
+cdef void _free_snapshots(virDomainSnapshotPtr *snaps, int n) noexcept nogil:
+    cdef int i
+    if snaps == NULL:
+        return
+    for i in range(n):
+        if snaps[i] != NULL:
+            virDomainSnapshotFree(snaps[i])
+    free(snaps)
+
+
+cdef list _list_names(Domain domain, DomainSnapshot parent, unsigned int flags):
+    """Names of a domain's snapshots, or of a snapshot's children.
+
+    Uses the name-listing calls: no snapshot objects are made. One spare slot
+    shows whether a snapshot was added between the count and the listing, in
+    which case it counts again.
+    """
+    cdef virDomainPtr dom = domain._open_ptr()
+    cdef virDomainSnapshotPtr snap = NULL if parent is None else parent.ptr
+    cdef char **names
+    cdef int count, n, i
+    while True:
+        with nogil:
+            if snap == NULL:
+                count = virDomainSnapshotNum(dom, flags)
+            else:
+                count = virDomainSnapshotNumChildren(snap, flags)
+        if count < 0:
+            _raise_last_error()
+        names = <char **>calloc(count + 1, sizeof(char *))
+        if names == NULL:
+            raise MemoryError()
+        with nogil:
+            if snap == NULL:
+                n = virDomainSnapshotListNames(dom, names, count + 1, flags)
+            else:
+                n = virDomainSnapshotListChildrenNames(snap, names, count + 1, flags)
+        try:
+            if n < 0:
+                _raise_last_error()
+            if n <= count:
+                return _take_names(names, n)
+            for i in range(n):
+                free(names[i])
+        finally:
+            free(names)
+
+
+# ---------------------------------------------------------------- bulk calls
+
+cdef enum:
+    _BATCH_XML = 1
+    _BATCH_PARENT = 2
+
+
+@cython.final
+cdef class _SnapshotBatch:
+    """One libvirt call per snapshot over a C array, run in chunks without the GIL."""
+
+    cdef virDomainSnapshotPtr *snaps
+    cdef int n
+    cdef void **results
+    cdef int kind
+    cdef unsigned int flags
+
+    @staticmethod
+    cdef _SnapshotBatch listing(Domain domain, unsigned int list_flags):
+        cdef virDomainPtr dom = domain._open_ptr()
+        cdef _SnapshotBatch batch = _SnapshotBatch.__new__(_SnapshotBatch)
+        cdef int n
+        with nogil:
+            n = virDomainListAllSnapshots(dom, &batch.snaps, list_flags)
+        if n < 0:
+            _raise_last_error()
+        batch.n = n
+        return batch
+
+    def __dealloc__(self):
+        cdef int i
+        if self.results != NULL:
+            for i in range(self.n):
+                if self.results[i] == NULL:
+                    continue
+                if self.kind == _BATCH_XML:
+                    free(self.results[i])
+                else:
+                    virDomainSnapshotFree(<virDomainSnapshotPtr>self.results[i])
+            free(self.results)
+        _free_snapshots(self.snaps, self.n)
+
+    cdef int run(self, int start, int stop) noexcept nogil:
+        """Fill results[start:stop]; the index that failed, or -1."""
+        cdef int i
+        cdef virDomainSnapshotPtr parent
+        for i in range(start, stop):
+            if self.kind == _BATCH_XML:
+                self.results[i] = virDomainSnapshotGetXMLDesc(self.snaps[i], self.flags)
+                if self.results[i] == NULL:
+                    return i
+            else:
+                parent = virDomainSnapshotGetParent(self.snaps[i], 0)
+                if parent == NULL and not _is_root_error(self.snaps[i]):
+                    return i
+                self.results[i] = parent
+        return -1
+
+
+cdef int _run_batch(_SnapshotBatch batch, int workers) except -1:
+    cdef int failed
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    workers = min(workers, batch.n)
+    if workers <= 1:
+        with nogil:
+            failed = batch.run(0, batch.n)
+        if failed >= 0:
+            _raise_last_error()
+        return 0
+    import threading
+    errors = []
+    threads = [
+        threading.Thread(target=_run_chunk,
+                         args=(batch, batch.n * k // workers, batch.n * (k + 1) // workers, errors))
+        for k in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return 0
+
+
+def _run_chunk(_SnapshotBatch batch, int start, int stop, list errors):
+    cdef int failed
+    with nogil:
+        failed = batch.run(start, stop)
+    if failed >= 0:
+        errors.append(_last_error())
+
+
+# ---------------------------------------------------------------- flags on DomainSnapshot
+
+cdef dict _snapshot_type_dict = <dict>(<_TypeObject *>DomainSnapshot).tp_dict
+for _prefix, _flags in (("CREATE_", CreateFlags), ("DELETE_", DeleteFlags), ("LIST_", ListFlags),
+                        ("REVERT_", RevertFlags), ("XML_", XMLFlags)):
+    for _name, _member in _flags.__members__.items():
+        _snapshot_type_dict[_prefix + _name] = _member
+PyType_Modified(<_TypeObject *>DomainSnapshot)
+del _prefix, _flags, _name, _member
