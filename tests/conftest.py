@@ -1,0 +1,82 @@
+"""Shared fixtures: libvirt's in-process test driver, the daemon, and CI rules.
+
+Under CI=true a skipped test fails the run, and so does a run with no tests.
+"""
+
+import os
+
+import pytest
+
+import virtsnap
+
+TEST_URI = "test:///default"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="run the long variants too")
+
+
+def pytest_report_header(config):
+    return (f"virtsnap {virtsnap.__version__} from {os.path.dirname(virtsnap.__file__)}; "
+            f"libvirt runtime {virtsnap.libvirt_version()}, "
+            f"built against {virtsnap.libvirt_build_version()}")
+
+
+SLOW_REASON = "long variant: pass --run-slow"
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=SLOW_REASON))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = [report for report in reporter.stats.get("skipped", [])
+               if SLOW_REASON not in str(report.longrepr)] if reporter else []
+    if IN_CI and skipped:
+        reporter.write_line(f"CI=true: {len(skipped)} test(s) were skipped; failing the run",
+                            red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def delete_all_snapshots(dom):
+    """Remove every snapshot of ``dom``, children first."""
+    for snap in reversed(dom.list_all_snapshots(virtsnap.ListFlags.TOPOLOGICAL)):
+        snap.delete(virtsnap.DeleteFlags.METADATA_ONLY if not snap.has_metadata() else 0)
+
+
+@pytest.fixture
+def conn():
+    """A fresh connection to libvirt's in-process test driver."""
+    with virtsnap.open(TEST_URI) as connection:
+        yield connection
+
+
+@pytest.fixture
+def dom(conn):
+    """The test driver's running domain "test", with no snapshots before and after."""
+    domain = conn.get_domain_by_name("test")
+    delete_all_snapshots(domain)
+    yield domain
+    if not conn.closed:
+        delete_all_snapshots(domain)
+
+
+@pytest.fixture(scope="session")
+def libvirtd():
+    """Start the libvirt daemon (scripts/libvirtd-up) once; fail under CI if it can't."""
+    from libvirtd_env import ensure_daemon
+
+    try:
+        ensure_daemon()
+    except Exception as exc:  # noqa: BLE001 - reported as the skip or failure reason
+        if IN_CI:
+            pytest.fail(f"libvirt daemon could not be started: {exc}")
+        pytest.skip(f"libvirt daemon could not be started: {exc}")
