@@ -86,6 +86,13 @@ cdef int _raise_closed() except -1:
 
 # ---------------------------------------------------------------- strings
 
+cdef inline object _checked_int(object value, str what):
+    """``value`` if it is an int; C conversion then raises OverflowError out of range."""
+    if not isinstance(value, int):
+        raise TypeError(f"{what} must be int, not {type(value).__name__}")
+    return value
+
+
 cdef inline str _decode(const char *s):
     return s[:strlen(s)].decode("utf-8")
 
@@ -313,16 +320,18 @@ cdef class Connection:
             _raise_last_error()
         return _version_tuple(version)
 
-    def set_keepalive(self, int interval, unsigned int count):
+    def set_keepalive(self, interval, count):
         """Send keep-alive probes every ``interval`` seconds; give up after ``count`` misses.
 
         Needs :func:`start_event_loop` before the connection was opened.
         Returns False when the remote side does not support keep-alive.
         """
+        cdef int c_interval = _checked_int(interval, "interval")
+        cdef unsigned int c_count = _checked_int(count, "count")
         cdef virConnectPtr ptr = self._open_ptr()
         cdef int rc
         with nogil:
-            rc = virConnectSetKeepAlive(ptr, interval, count)
+            rc = virConnectSetKeepAlive(ptr, c_interval, c_count)
         if rc < 0:
             _raise_last_error()
         return rc == 0
@@ -345,19 +354,21 @@ cdef class Connection:
             dom = virDomainLookupByUUIDString(ptr, c_uuid)
         return Domain._wrap_checked(dom, self)
 
-    def get_domain_by_id(self, int id):
+    def get_domain_by_id(self, id):
+        cdef int c_id = _checked_int(id, "id")
         cdef virConnectPtr ptr = self._open_ptr()
         cdef virDomainPtr dom
         with nogil:
-            dom = virDomainLookupByID(ptr, id)
+            dom = virDomainLookupByID(ptr, c_id)
         return Domain._wrap_checked(dom, self)
 
-    def list_all_domains(self, unsigned int flags=0):
+    def list_all_domains(self, flags=0):
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virConnectPtr ptr = self._open_ptr()
         cdef virDomainPtr *doms = NULL
         cdef int n, i
         with nogil:
-            n = virConnectListAllDomains(ptr, &doms, flags)
+            n = virConnectListAllDomains(ptr, &doms, c_flags)
         if n < 0:
             _raise_last_error()
         cdef list out = []
@@ -463,13 +474,14 @@ cdef class Domain:
     def get_connect(self):
         return self.conn
 
-    def get_job_stats(self, unsigned int flags=0):
+    def get_job_stats(self, flags=0):
         """Statistics of the domain's current job, with ``type`` a :class:`JobType`."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainPtr ptr = self._open_ptr()
         cdef int job_type = 0, nparams = 0, rc, i
         cdef virTypedParameterPtr params = NULL
         with nogil:
-            rc = virDomainGetJobStats(ptr, &job_type, &params, &nparams, flags)
+            rc = virDomainGetJobStats(ptr, &job_type, &params, &nparams, c_flags)
         if rc < 0:
             _raise_last_error()
         cdef dict stats = {"type": JobType(job_type)}
@@ -482,11 +494,12 @@ cdef class Domain:
 
     # -- snapshots
 
-    def create_snapshot(self, xml=None, unsigned int flags=0, *, name=None, description=None):
+    def create_snapshot(self, xml=None, flags=0, *, name=None, description=None):
         """Take a snapshot described by ``xml``, or by ``name`` and ``description``.
 
         With neither, libvirt picks the name.
         """
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         if xml is None:
             xml = _snapshot_xml(name, description)
         elif name is not None or description is not None:
@@ -496,84 +509,94 @@ cdef class Domain:
         cdef virDomainPtr ptr = self._open_ptr()
         cdef virDomainSnapshotPtr snap
         with nogil:
-            snap = virDomainSnapshotCreateXML(ptr, c_xml, flags)
+            snap = virDomainSnapshotCreateXML(ptr, c_xml, c_flags)
         return DomainSnapshot._wrap_checked(snap, self)
 
-    def num_of_snapshots(self, unsigned int flags=0):
+    def num_of_snapshots(self, flags=0):
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainPtr ptr = self._open_ptr()
         cdef int n
         with nogil:
-            n = virDomainSnapshotNum(ptr, flags)
+            n = virDomainSnapshotNum(ptr, c_flags)
         if n < 0:
             _raise_last_error()
         return n
 
-    def list_snapshot_names(self, unsigned int flags=0):
-        return _list_names(self, None, flags)
+    def list_snapshot_names(self, flags=0):
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        return _list_names(self, None, c_flags)
 
-    def list_all_snapshots(self, unsigned int flags=0):
+    def list_all_snapshots(self, flags=0):
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainPtr ptr = self._open_ptr()
         cdef virDomainSnapshotPtr *snaps = NULL
         cdef int n
         with nogil:
-            n = virDomainListAllSnapshots(ptr, &snaps, flags)
+            n = virDomainListAllSnapshots(ptr, &snaps, c_flags)
         return _take_snapshots(self, snaps, n)
 
-    def get_snapshot_by_name(self, name, unsigned int flags=0):
+    def get_snapshot_by_name(self, name, flags=0):
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef bytes encoded = _encode(name, "name")
         cdef const char *c_name = encoded
         cdef virDomainPtr ptr = self._open_ptr()
         cdef virDomainSnapshotPtr snap
         with nogil:
-            snap = virDomainSnapshotLookupByName(ptr, c_name, flags)
+            snap = virDomainSnapshotLookupByName(ptr, c_name, c_flags)
         return DomainSnapshot._wrap_checked(snap, self)
 
-    def has_current_snapshot(self, unsigned int flags=0):
+    def has_current_snapshot(self, flags=0):
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainPtr ptr = self._open_ptr()
         cdef int rc
         with nogil:
-            rc = virDomainHasCurrentSnapshot(ptr, flags)
+            rc = virDomainHasCurrentSnapshot(ptr, c_flags)
         if rc < 0:
             _raise_last_error()
         return rc == 1
 
-    def current_snapshot(self, unsigned int flags=0):
+    def current_snapshot(self, flags=0):
         """The current snapshot; :class:`SnapshotNotFoundError` when there is none."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainPtr ptr = self._open_ptr()
         cdef virDomainSnapshotPtr snap
         with nogil:
-            snap = virDomainSnapshotCurrent(ptr, flags)
+            snap = virDomainSnapshotCurrent(ptr, c_flags)
         return DomainSnapshot._wrap_checked(snap, self)
 
     # -- bulk
 
-    def snapshot_xml_descriptions(self, unsigned int flags=0, unsigned int list_flags=0,
-                                  int workers=1):
+    def snapshot_xml_descriptions(self, flags=0, list_flags=0, workers=1):
         """Every snapshot's XML, keyed by name, fetched in one C loop.
 
         ``workers`` > 1 issues the calls from that many native threads at once.
         """
-        cdef _SnapshotBatch batch = _SnapshotBatch.listing(self, list_flags)
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef unsigned int c_list_flags = _checked_int(list_flags, "list_flags")
+        cdef int c_workers = _checked_int(workers, "workers")
+        cdef _SnapshotBatch batch = _SnapshotBatch.listing(self, c_list_flags)
         batch.results = <void **>calloc(batch.n or 1, sizeof(void *))
         if batch.results == NULL:
             raise MemoryError()
         batch.kind = _BATCH_XML
-        batch.flags = flags
-        _run_batch(batch, workers)
+        batch.flags = c_flags
+        _run_batch(batch, c_workers)
         cdef dict out = {}
         cdef int i
         for i in range(batch.n):
             out[_decode(virDomainSnapshotGetName(batch.snaps[i]))] = _decode(<char *>batch.results[i])
         return out
 
-    def snapshot_parents(self, unsigned int list_flags=0, int workers=1):
+    def snapshot_parents(self, list_flags=0, workers=1):
         """The snapshot tree as a child -> parent name map; roots map to None."""
-        cdef _SnapshotBatch batch = _SnapshotBatch.listing(self, list_flags)
+        cdef unsigned int c_list_flags = _checked_int(list_flags, "list_flags")
+        cdef int c_workers = _checked_int(workers, "workers")
+        cdef _SnapshotBatch batch = _SnapshotBatch.listing(self, c_list_flags)
         batch.results = <void **>calloc(batch.n or 1, sizeof(void *))
         if batch.results == NULL:
             raise MemoryError()
         batch.kind = _BATCH_PARENT
-        _run_batch(batch, workers)
+        _run_batch(batch, c_workers)
         cdef dict out = {}
         cdef int i
         cdef virDomainSnapshotPtr parent
@@ -585,12 +608,12 @@ cdef class Domain:
 
     # -- pure-Python conveniences
 
-    def snapshot_infos(self, unsigned int list_flags=0):
+    def snapshot_infos(self, list_flags=0):
         """A :class:`SnapshotInfo` for every snapshot, from one bulk XML fetch."""
         from virtsnap.info import snapshot_infos
         return snapshot_infos(self, list_flags)
 
-    def snapshot_tree(self, unsigned int list_flags=0):
+    def snapshot_tree(self, list_flags=0):
         """The snapshots as a :class:`SnapshotTree`."""
         from virtsnap.tree import SnapshotTree
         return SnapshotTree.from_domain(self, list_flags)
@@ -724,41 +747,45 @@ cdef class DomainSnapshot:
     def get_name(self):
         return _decode(virDomainSnapshotGetName(self.ptr))
 
-    def get_xml_description(self, unsigned int flags=0):
+    def get_xml_description(self, flags=0):
         """The snapshot's XML; secure data only with ``XML_SECURE``."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = self._open_ptr()
         cdef char *xml
         with nogil:
-            xml = virDomainSnapshotGetXMLDesc(ptr, flags)
+            xml = virDomainSnapshotGetXMLDesc(ptr, c_flags)
         if xml == NULL:
             _raise_last_error()
         return _take_string(xml)
 
-    def delete(self, unsigned int flags=0):
+    def delete(self, flags=0):
         """Delete this snapshot (and, by flags, its children or only its metadata)."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = self._open_ptr()
         cdef int rc
         with nogil:
-            rc = virDomainSnapshotDelete(ptr, flags)
+            rc = virDomainSnapshotDelete(ptr, c_flags)
         if rc < 0:
             _raise_last_error()
 
-    def revert_to(self, unsigned int flags=0):
+    def revert_to(self, flags=0):
         """Revert the domain to the state recorded in this snapshot."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = self._open_ptr()
         cdef int rc
         with nogil:
-            rc = virDomainRevertToSnapshot(ptr, flags)
+            rc = virDomainRevertToSnapshot(ptr, c_flags)
         if rc < 0:
             _raise_last_error()
 
-    def get_parent(self, unsigned int flags=0):
+    def get_parent(self, flags=0):
         """The parent snapshot, or None for a root snapshot."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = self._open_ptr()
         cdef virDomainSnapshotPtr parent
         cdef int exists
         with nogil:
-            parent = virDomainSnapshotGetParent(ptr, flags)
+            parent = virDomainSnapshotGetParent(ptr, c_flags)
             exists = parent == NULL and _is_root_error(ptr)
         if parent != NULL:
             return DomainSnapshot._wrap(parent, self.domain)
@@ -766,45 +793,50 @@ cdef class DomainSnapshot:
             return None
         _raise_last_error()
 
-    def is_current(self, unsigned int flags=0):
+    def is_current(self, flags=0):
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = self._open_ptr()
         cdef int rc
         with nogil:
-            rc = virDomainSnapshotIsCurrent(ptr, flags)
+            rc = virDomainSnapshotIsCurrent(ptr, c_flags)
         if rc < 0:
             _raise_last_error()
         return rc == 1
 
-    def has_metadata(self, unsigned int flags=0):
+    def has_metadata(self, flags=0):
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = self._open_ptr()
         cdef int rc
         with nogil:
-            rc = virDomainSnapshotHasMetadata(ptr, flags)
+            rc = virDomainSnapshotHasMetadata(ptr, c_flags)
         if rc < 0:
             _raise_last_error()
         return rc == 1
 
-    def num_of_child_snapshots(self, unsigned int flags=0):
+    def num_of_child_snapshots(self, flags=0):
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = self._open_ptr()
         cdef int n
         with nogil:
-            n = virDomainSnapshotNumChildren(ptr, flags)
+            n = virDomainSnapshotNumChildren(ptr, c_flags)
         if n < 0:
             _raise_last_error()
         return n
 
-    def list_child_snapshot_names(self, unsigned int flags=0):
-        return _list_names(self.domain, self, flags)
+    def list_child_snapshot_names(self, flags=0):
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        return _list_names(self.domain, self, c_flags)
 
-    def list_all_children(self, unsigned int flags=0):
+    def list_all_children(self, flags=0):
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = self._open_ptr()
         cdef virDomainSnapshotPtr *snaps = NULL
         cdef int n
         with nogil:
-            n = virDomainSnapshotListAllChildren(ptr, &snaps, flags)
+            n = virDomainSnapshotListAllChildren(ptr, &snaps, c_flags)
         return _take_snapshots(self.domain, snaps, n)
 
-    def list_child_snapshots(self, unsigned int flags=0):
+    def list_child_snapshots(self, flags=0):
         """Sys::Virt's name for :meth:`list_all_children`."""
         return self.list_all_children(flags)
 

@@ -1,0 +1,108 @@
+"""Flag values come from libvirt's C enums: checked against the installed header and libvirt-python."""
+
+import ast
+import operator
+import re
+from pathlib import Path
+
+import pytest
+
+import virtsnap
+from virtsnap import DomainSnapshot
+
+HEADER = Path("/usr/include/libvirt/libvirt-domain-snapshot.h")
+GROUPS = {
+    "CREATE": virtsnap.CreateFlags,
+    "DELETE": virtsnap.DeleteFlags,
+    "LIST": virtsnap.ListFlags,
+    "REVERT": virtsnap.RevertFlags,
+    "XML": virtsnap.XMLFlags,
+}
+SEED_NAMES = [  # the constants Sys::Virt::DomainSnapshot documents
+    "CREATE_CURRENT", "CREATE_DISK_ONLY", "CREATE_HALT", "CREATE_NO_METADATA", "CREATE_REDEFINE",
+    "DELETE_CHILDREN", "DELETE_CHILDREN_ONLY", "DELETE_METADATA_ONLY",
+    "LIST_METADATA", "LIST_ROOTS", "REVERT_PAUSED", "REVERT_RUNNING",
+]
+ISSUE_NAMES = SEED_NAMES + [
+    "CREATE_REUSE_EXT", "CREATE_QUIESCE", "CREATE_ATOMIC", "CREATE_LIVE", "CREATE_VALIDATE",
+    "LIST_DESCENDANTS", "LIST_LEAVES", "LIST_NO_LEAVES", "LIST_NO_METADATA", "LIST_INACTIVE",
+    "LIST_ACTIVE", "LIST_DISK_ONLY", "LIST_INTERNAL", "LIST_EXTERNAL", "LIST_TOPOLOGICAL",
+    "REVERT_FORCE", "REVERT_RESET_NVRAM", "XML_SECURE",
+]
+
+_OPERATORS = {ast.LShift: operator.lshift, ast.BitOr: operator.or_}
+
+
+def _evaluate(expr, known):
+    """Value of an enum initialiser such as ``(1 << 3)`` or ``VIR_DOMAIN_XML_SECURE``."""
+    def visit(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](visit(node.left), visit(node.right))
+        if isinstance(node, ast.Name):
+            return known[node.id]
+        raise ValueError(f"cannot evaluate {expr!r}")
+    return visit(ast.parse(expr, mode="eval").body)
+
+
+def header_constants():
+    """{'CREATE_HALT': 8, ...} read from the installed C header."""
+    known = {}
+    domain_header = HEADER.with_name("libvirt-domain.h").read_text()
+    for name, expr in re.findall(r"^\s*(VIR_DOMAIN_XML_\w+)\s*=\s*([^,]+),", domain_header, re.M):
+        known[name] = _evaluate(expr, known)
+    found = {}
+    for name, expr in re.findall(r"^\s*VIR_DOMAIN_SNAPSHOT_(\w+)\s*=\s*([^,]+),",
+                                 HEADER.read_text(), re.M):
+        found[name] = known[f"VIR_DOMAIN_SNAPSHOT_{name}"] = _evaluate(expr, known)
+    return found
+
+
+def test_header_is_installed():
+    assert HEADER.exists(), "libvirt-dev provides the header these tests read"
+
+
+def test_every_header_constant_is_exposed_with_the_header_value():
+    constants = header_constants()
+    assert len(constants) >= len(ISSUE_NAMES) - 1  # RESET_NVRAM needs libvirt >= 8.1
+    for name, value in constants.items():
+        group, member = name.split("_", 1)
+        assert GROUPS[group][member] == value, name
+        assert getattr(DomainSnapshot, name) == value, name
+
+
+def test_issue_constants_exist():
+    for name in ISSUE_NAMES:
+        if name == "REVERT_RESET_NVRAM" and virtsnap.libvirt_build_version() < (8, 1, 0):
+            assert not hasattr(DomainSnapshot, name)
+            continue
+        group, member = name.split("_", 1)
+        value = getattr(DomainSnapshot, name)
+        assert value is GROUPS[group][member]
+        assert isinstance(value, GROUPS[group]) and isinstance(value, int)
+
+
+def test_flags_combine_as_intflag():
+    both = DomainSnapshot.CREATE_HALT | DomainSnapshot.CREATE_DISK_ONLY
+    assert isinstance(both, virtsnap.CreateFlags)
+    assert int(both) == int(DomainSnapshot.CREATE_HALT) + int(DomainSnapshot.CREATE_DISK_ONLY)
+    assert DomainSnapshot.LIST_DESCENDANTS == DomainSnapshot.LIST_ROOTS  # one bit in libvirt
+
+
+def test_domain_states_are_distinct():
+    states = {s.name: int(s) for s in virtsnap.DomainState}
+    assert {"NOSTATE", "RUNNING", "PAUSED", "SHUTOFF", "CRASHED"} <= states.keys()
+    assert len(set(states.values())) == len(states)
+
+
+def test_values_agree_with_libvirt_python():
+    libvirt = pytest.importorskip("libvirt")
+    for name in header_constants():
+        assert getattr(DomainSnapshot, name) == getattr(libvirt, f"VIR_DOMAIN_SNAPSHOT_{name}"), name
+    for state in virtsnap.DomainState:
+        assert state == getattr(libvirt, f"VIR_DOMAIN_{state.name}")
+    assert virtsnap.libvirt_version() == tuple(
+        int(part) for part in
+        (libvirt.getVersion() // 1000000, libvirt.getVersion() // 1000 % 1000,
+         libvirt.getVersion() % 1000))
