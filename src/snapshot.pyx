@@ -731,9 +731,10 @@ cdef class DomainSnapshot:
         return DomainSnapshot._wrap(ptr, domain)
 
     def __dealloc__(self):
+        # Only drops references: our Domain still holds the domain, so this
+        # never reaches the driver and needs no GIL release.
         if self.ptr != NULL:
-            with nogil:
-                virDomainSnapshotFree(self.ptr)
+            virDomainSnapshotFree(self.ptr)
 
     cdef inline virDomainSnapshotPtr _open_ptr(self) except NULL:
         if self.domain.conn.ptr == NULL:
