@@ -24,6 +24,7 @@ dev: deps
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/python examples/quickstart.py
+	$(VENV)/bin/virtsnap -c test:///default demo
 
 wheel: $(VENV)/.installed
 	rm -rf $(DIST)
