@@ -1,0 +1,142 @@
+"""Helpers for tests that need a real libvirt daemon and a tiny QEMU guest.
+
+Pure Python, no pytest dependency.  Needs root (scripts/libvirtd-up
+installs and starts libvirt by hand; there is no systemd here).
+
+Typical use::
+
+    ensure_daemon()
+    disk = make_disk(tmp_path, "disk.qcow2")
+    xml = tmp_path / "g.xml"
+    xml.write_text(guest_xml("vs-t1", disk))
+    virsh("define", xml)
+    virsh("start", "vs-t1")
+    ...
+    remove_guest("vs-t1")
+"""
+
+import json
+import os
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIBVIRTD_UP = os.path.join(ROOT, "scripts", "libvirtd-up")
+QEMU_URI = "qemu:///system"
+TEST_URI = "test+unix:///default"  # the test driver, served by the daemon
+
+_daemon_error = None
+_daemon_checked = False
+
+
+def ensure_daemon():
+    """Run scripts/libvirtd-up once per process (later calls reuse the result).
+
+    Raises RuntimeError carrying the script's output if it fails.
+    """
+    global _daemon_checked, _daemon_error
+    if not _daemon_checked:
+        _daemon_checked = True
+        try:
+            proc = subprocess.run(
+                [LIBVIRTD_UP], stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True, timeout=1800)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            _daemon_error = "%s: %s" % (LIBVIRTD_UP, exc)
+        else:
+            if proc.returncode != 0:
+                _daemon_error = "%s exited %d:\n%s" % (
+                    LIBVIRTD_UP, proc.returncode, proc.stdout)
+    if _daemon_error:
+        raise RuntimeError(_daemon_error)
+
+
+def guest_xml(name, disk_path):
+    """Domain XML of a diskful, OS-less TCG guest (64 MiB, 1 vCPU).
+
+    qemu runs as root with no relabelling (static DAC seclabel), so the disk
+    may sit in any root-only directory such as a pytest tmp_path; libvirt
+    leaves the image's owner and mode alone.  No NIC, no graphics, no
+    serial; the BIOS finds nothing to boot and idles, which is enough for
+    internal (with memory) and external disk-only snapshots.
+    """
+    return """\
+<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64'>hvm</type>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+  <seclabel type='static' model='dac' relabel='no'>
+    <label>+0:+0</label>
+  </seclabel>
+</domain>
+""".format(name=_xml_escape(name), disk=_xml_escape(os.path.abspath(disk_path)))
+
+
+def make_disk(directory, name, size="64M"):
+    """Create an empty qcow2 image DIRECTORY/NAME and return its path."""
+    path = os.path.join(os.fspath(directory), name)
+    _run(["qemu-img", "create", "-q", "-f", "qcow2", path, size])
+    return path
+
+
+def qemu_img_snapshots(path):
+    """Names of the internal snapshots stored in the qcow2 image at PATH.
+
+    Uses force-share (-U), so it also works while a guest has the image
+    open.  Reads `qemu-img info --output=json`, the machine-readable form of
+    `qemu-img snapshot -l` (same list; tags with spaces survive).
+    """
+    out = _run(["qemu-img", "info", "-U", "--output=json", os.fspath(path)])
+    return [s["name"] for s in json.loads(out).get("snapshots", [])]
+
+
+def virsh(*args, uri=QEMU_URI, timeout=120):
+    """Run `virsh -c URI ARGS...` (no shell) and return its stdout.
+
+    Raises RuntimeError with stderr if virsh fails.
+    """
+    return _run(["virsh", "-q", "-c", uri] + [os.fspath(a) for a in args],
+                timeout=timeout)
+
+
+def remove_guest(name, uri=QEMU_URI):
+    """Best-effort teardown: destroy NAME if running, then undefine it
+    together with its snapshot metadata.  Never raises.  Disk files are
+    the caller's (e.g. a tmp_path)."""
+    for args in (("destroy", name),
+                 ("undefine", name, "--snapshots-metadata",
+                  "--checkpoints-metadata", "--nvram")):
+        try:
+            virsh(*args, uri=uri)
+        except RuntimeError:
+            pass
+
+
+def _run(cmd, timeout=120):
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError("%s failed (exit %d): %s" % (
+            " ".join(cmd), proc.returncode, proc.stderr.strip()))
+    return proc.stdout
+
+
+def _xml_escape(text):
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;")
+            .replace(">", "&gt;").replace("'", "&apos;").replace('"', "&quot;"))
