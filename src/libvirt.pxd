@@ -138,6 +138,8 @@ cdef extern from "libvirt/virterror.h" nogil:
         VIR_ERR_OPERATION_INVALID
         VIR_ERR_NO_DOMAIN_SNAPSHOT
         VIR_ERR_OPERATION_UNSUPPORTED
+        VIR_ERR_CONFIG_UNSUPPORTED
+        VIR_ERR_ARGUMENT_UNSUPPORTED
 
 
 cdef extern from "flags.h" nogil:

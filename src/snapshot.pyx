@@ -53,6 +53,8 @@ cdef dict _ERROR_CLASSES = {
     VIR_ERR_OPERATION_INVALID: OperationInvalidError,
     VIR_ERR_NO_SUPPORT: OperationUnsupportedError,
     VIR_ERR_OPERATION_UNSUPPORTED: OperationUnsupportedError,
+    VIR_ERR_CONFIG_UNSUPPORTED: OperationUnsupportedError,
+    VIR_ERR_ARGUMENT_UNSUPPORTED: OperationUnsupportedError,
     VIR_ERR_OPERATION_DENIED: OperationDeniedError,
     VIR_ERR_NO_CONNECT: LibvirtConnectionError,
     VIR_ERR_RPC: LibvirtConnectionError,
@@ -937,9 +939,10 @@ cdef void _free_snapshots(virDomainSnapshotPtr *snaps, int n) noexcept nogil:
 cdef list _list_names(Domain domain, DomainSnapshot parent, unsigned int flags):
     """Names of a domain's snapshots, or of a snapshot's children.
 
-    Uses the name-listing calls: no snapshot objects are made. One spare slot
-    shows whether a snapshot was added between the count and the listing, in
-    which case it counts again.
+    Uses the name-listing calls, which make no snapshot objects. One spare
+    slot shows whether a snapshot was added between the count and the
+    listing, in which case it counts again. Where the name call fails (over
+    RPC it is capped at 16,384 names), the names come from listing objects.
     """
     cdef virDomainPtr dom = domain._open_ptr()
     cdef virDomainSnapshotPtr snap = NULL if parent is None else parent.ptr
@@ -963,13 +966,30 @@ cdef list _list_names(Domain domain, DomainSnapshot parent, unsigned int flags):
                 n = virDomainSnapshotListChildrenNames(snap, names, count + 1, flags)
         try:
             if n < 0:
-                _raise_last_error()
+                return _names_of_listed_objects(dom, snap, flags)
             if n <= count:
                 return _take_names(names, n)
             for i in range(n):
                 free(names[i])
         finally:
             free(names)
+
+
+cdef list _names_of_listed_objects(virDomainPtr dom, virDomainSnapshotPtr snap,
+                                   unsigned int flags):
+    cdef virDomainSnapshotPtr *snaps = NULL
+    cdef int n, i
+    with nogil:
+        if snap == NULL:
+            n = virDomainListAllSnapshots(dom, &snaps, flags)
+        else:
+            n = virDomainSnapshotListAllChildren(snap, &snaps, flags)
+    if n < 0:
+        _raise_last_error()
+    try:
+        return [_decode(virDomainSnapshotGetName(snaps[i])) for i in range(n)]
+    finally:
+        _free_snapshots(snaps, n)
 
 
 # ---------------------------------------------------------------- bulk calls

@@ -52,7 +52,11 @@ class OperationInvalidError(LibvirtError):
 
 
 class OperationUnsupportedError(LibvirtError):
-    """The driver does not support it (VIR_ERR_NO_SUPPORT, VIR_ERR_OPERATION_UNSUPPORTED)."""
+    """The driver does not support it.
+
+    VIR_ERR_NO_SUPPORT, VIR_ERR_OPERATION_UNSUPPORTED, VIR_ERR_CONFIG_UNSUPPORTED
+    and VIR_ERR_ARGUMENT_UNSUPPORTED.
+    """
 
 
 class OperationDeniedError(LibvirtError):
