@@ -70,6 +70,7 @@ cdef extern from "libvirt/libvirt.h" nogil:
     int virDomainGetID(virDomainPtr domain)
     virConnectPtr virDomainGetConnect(virDomainPtr domain)
     int virDomainGetState(virDomainPtr domain, int *state, int *reason, unsigned int flags)
+    int virDomainAbortJob(virDomainPtr domain)
     int virDomainGetJobStats(virDomainPtr domain, int *type, virTypedParameterPtr *params,
                              int *nparams, unsigned int flags)
 

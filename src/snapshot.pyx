@@ -131,7 +131,9 @@ cdef list _take_names(char **names, int n):
 
 
 cdef str _escape_text(str text):
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # A raw CR would be normalised away by the XML parser; &#13; keeps it.
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r", "&#13;"))
 
 
 cdef str _snapshot_xml(object name, object description):
@@ -493,6 +495,15 @@ cdef class Domain:
         finally:
             virTypedParamsFree(params, nparams)
         return stats
+
+    def abort_job(self):
+        """Abort the domain's current job, such as a snapshot being taken."""
+        cdef virDomainPtr ptr = self._open_ptr()
+        cdef int rc
+        with nogil:
+            rc = virDomainAbortJob(ptr)
+        if rc < 0:
+            _raise_last_error()
 
     # -- snapshots
 

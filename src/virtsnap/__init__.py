@@ -37,6 +37,22 @@ from virtsnap.errors import (
 
 __version__ = "0.1.0"
 
+# The pure-Python conveniences load on first use, so `import virtsnap` stays light.
+_LAZY = {
+    "SnapshotInfo": "virtsnap.info",
+    "SnapshotMemory": "virtsnap.info",
+    "SnapshotDisk": "virtsnap.info",
+    "SnapshotTree": "virtsnap.tree",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'virtsnap' has no attribute {name!r}")
+
 __all__ = [
     "Connection",
     "CreateFlags",
@@ -55,7 +71,11 @@ __all__ = [
     "OperationInvalidError",
     "OperationUnsupportedError",
     "RevertFlags",
+    "SnapshotDisk",
+    "SnapshotInfo",
+    "SnapshotMemory",
     "SnapshotNotFoundError",
+    "SnapshotTree",
     "XMLError",
     "XMLFlags",
     "libvirt_build_version",

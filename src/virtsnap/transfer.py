@@ -1,0 +1,197 @@
+"""Export a domain's snapshot metadata to a directory, and import it elsewhere.
+
+This moves snapshot *metadata* (the XML libvirt keeps), e.g. to the new host
+of a migrated guest; disk images and memory files are not copied.
+
+Layout of an export directory (created with mode 0700; every file 0600)::
+
+    index.json          the index, below
+    snapshot-0001.xml   one snapshot's XML per file, numbered in index order
+    snapshot-0002.xml   (numbers, not names: a name may hold '/' or '..')
+    ...
+
+``index.json``::
+
+    {
+      "format": "virtsnap-snapshots",
+      "version": 1,
+      "domain": {"name": "test", "uuid": "6695eb01-..."},
+      "current": "b",                      # or null
+      "snapshots": [                       # parents before children
+        {"name": "a", "parent": null, "file": "snapshot-0001.xml"},
+        {"name": "b", "parent": "a", "file": "snapshot-0002.xml"}
+      ]
+    }
+
+Import redefines every snapshot with ``CreateFlags.REDEFINE`` in index
+order, then redefines the current one once more with ``REDEFINE|CURRENT``
+(libvirt needs a parent to exist before its children, so the current
+snapshot cannot simply come last when it has children).
+
+libvirt refuses to redefine a snapshot whose embedded ``<domain>``
+definition carries another domain's UUID ("definition for snapshot X must
+use uuid Y"). When importing onto a different domain, the ``<name>`` and
+``<uuid>`` of the ``<domain>`` (and ``<inactiveDomain>``) inside each
+snapshot are therefore rewritten to the target domain's; the rest of that
+definition is kept, and is what a revert to the snapshot would restore.
+Importing onto the same domain (same UUID and name, the migration case)
+passes the XML through unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ElementTree
+from typing import Any, Dict, List, Optional, Tuple, Union, cast
+
+from virtsnap import CreateFlags
+from virtsnap.info import parse_snapshot_xml
+from virtsnap.tree import SnapshotTree
+
+__all__ = ["INDEX_FILE", "export_snapshots", "import_snapshots", "retarget_snapshot_xml"]
+
+INDEX_FILE = "index.json"
+FORMAT = "virtsnap-snapshots"
+VERSION = 1
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def export_snapshots(domain: Any, directory: PathLike) -> List[str]:
+    """Write every snapshot's XML and the index into ``directory``; return the names
+    in the order written (parents before children)."""
+    documents = domain.snapshot_xml_descriptions()
+    parents = {name: parse_snapshot_xml(xml, domain.name).parent for name, xml in documents.items()}
+    current = domain.current_snapshot().name if domain.has_current_snapshot() else None
+    order = list(SnapshotTree(parents).topological())
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    entries = []
+    for number, name in enumerate(order, 1):
+        filename = f"snapshot-{number:04d}.xml"
+        _write_private(os.path.join(directory, filename), documents[name])
+        entries.append({"name": name, "parent": parents[name], "file": filename})
+    index = {
+        "format": FORMAT,
+        "version": VERSION,
+        "domain": {"name": domain.name, "uuid": domain.uuid},
+        "current": current if current in documents else None,
+        "snapshots": entries,
+    }
+    _write_private(os.path.join(directory, INDEX_FILE),
+                   json.dumps(index, indent=2, ensure_ascii=False) + "\n")
+    return order
+
+
+def import_snapshots(domain: Any, directory: PathLike) -> List[str]:
+    """Redefine the snapshots exported in ``directory`` on ``domain``; return their names.
+
+    Raises :class:`ValueError` for a malformed export, :class:`OSError` for
+    unreadable files and :class:`~virtsnap.LibvirtError` when libvirt refuses.
+    """
+    index = _read_index(directory)
+    documents: Dict[str, str] = {}
+    parents: Dict[str, Optional[str]] = {}
+    for entry in index["snapshots"]:
+        with open(os.path.join(directory, entry["file"]), encoding="utf-8") as stream:
+            xml = stream.read()
+        info = parse_snapshot_xml(xml, domain.name)
+        if info.name != entry["name"]:
+            raise ValueError(f"{entry['file']} does not hold snapshot {entry['name']!r}")
+        documents[info.name] = retarget_snapshot_xml(xml, domain.name, domain.uuid)
+        parents[info.name] = info.parent
+    # The order comes from the XML itself, whatever the index says.
+    order = list(SnapshotTree(parents).topological())
+    if len(order) != len(parents):
+        raise ValueError(f"{directory}: the snapshots' parents form a cycle")
+    for name in order:
+        domain.create_snapshot(documents[name], CreateFlags.REDEFINE)
+    current = index["current"]
+    if current is not None:
+        domain.create_snapshot(documents[current], CreateFlags.REDEFINE | CreateFlags.CURRENT)
+    return order
+
+
+def retarget_snapshot_xml(xml: str, name: str, uuid: str) -> str:
+    """The snapshot XML with its embedded domain definition renamed to ``name``/``uuid``.
+
+    Returned unchanged when it already names that domain.
+    """
+    root = ElementTree.fromstring(xml)
+    changed = False
+    for definition in (root.find("domain"), root.find("inactiveDomain")):
+        if definition is None:
+            continue
+        for tag, value in (("name", name), ("uuid", uuid)):
+            element = definition.find(tag)
+            if element is not None and element.text != value:
+                element.text = value
+                changed = True
+    if not changed:
+        return xml
+    _keep_namespace_prefixes(xml)
+    return ElementTree.tostring(root, encoding="unicode")
+
+
+def _keep_namespace_prefixes(xml: str) -> None:
+    """Let ElementTree write e.g. ``qemu:commandline`` back with its own prefix."""
+    parser: "ElementTree.XMLPullParser[Any]" = ElementTree.XMLPullParser(events=("start-ns",))
+    parser.feed(xml)
+    for event in parser.read_events():  # only ("start-ns", (prefix, uri)) events
+        _, (prefix, uri) = cast(Tuple[str, Tuple[str, str]], event)
+        if prefix:
+            try:
+                ElementTree.register_namespace(prefix, uri)
+            except ValueError:  # a reserved "ns0"-style prefix: ElementTree picks one
+                pass
+
+
+def _read_index(directory: PathLike) -> Dict[str, Any]:
+    path = os.path.join(directory, INDEX_FILE)
+    with open(path, encoding="utf-8") as stream:
+        try:
+            index = json.load(stream)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a virtsnap snapshot index")
+    if index.get("version") != VERSION:
+        raise ValueError(f"{path}: unsupported index version {index.get('version')!r}")
+    entries = index.get("snapshots")
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: 'snapshots' must be a list")
+    names = set()
+    for entry in entries:
+        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)
+                and _is_plain_file_name(entry.get("file"))):
+            raise ValueError(f"{path}: bad snapshot entry {entry!r}")
+        if entry["name"] in names:
+            raise ValueError(f"{path}: snapshot {entry['name']!r} is listed twice")
+        names.add(entry["name"])
+    if index.get("current") is not None and index["current"] not in names:
+        raise ValueError(f"{path}: current snapshot {index['current']!r} is not in the index")
+    return index
+
+
+def _is_plain_file_name(value: Any) -> bool:
+    """A file directly inside the export directory: no path, no '..', no hidden file."""
+    return (isinstance(value, str) and value == os.path.basename(value)
+            and not value.startswith(".") and "\0" not in value)
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, as a new file of mode 0600."""
+    directory, name = os.path.split(path)
+    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise

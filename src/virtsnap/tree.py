@@ -1,0 +1,174 @@
+"""The snapshots of a domain as a tree (a forest: a domain may have several roots).
+
+``Domain.snapshot_tree()`` in the compiled core calls
+:meth:`SnapshotTree.from_domain`. Siblings are kept in the order
+``virsh snapshot-list`` sorts names (ASCII case-insensitive, byte-wise), and
+:meth:`SnapshotTree.render` draws exactly what ``virsh snapshot-list --tree``
+prints.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+
+__all__ = ["SnapshotTree", "virsh_sort_key"]
+
+
+def virsh_sort_key(name: str) -> bytes:
+    """virsh's name order: strcasecmp() on the UTF-8 bytes."""
+    return name.encode("utf-8").lower()
+
+
+class SnapshotTree:
+    """A snapshot forest built from a child -> parent name map.
+
+    A snapshot whose parent is None, or is not in the map (a filtered
+    listing), is a root. ``infos`` (name -> SnapshotInfo) is optional and
+    only needed for :meth:`chronological`.
+    """
+
+    def __init__(self, parents: Mapping[str, Optional[str]],
+                 infos: Optional[Mapping[str, Any]] = None) -> None:
+        self._parents: Dict[str, Optional[str]] = dict(parents)
+        self._infos = dict(infos) if infos is not None else None
+        self._children: Dict[Optional[str], List[str]] = {}
+        for name in sorted(self._parents, key=virsh_sort_key):
+            parent = self._parents[name]
+            self._children.setdefault(parent if parent in self._parents else None, []).append(name)
+
+    @classmethod
+    def from_domain(cls, domain: Any, list_flags: int = 0) -> "SnapshotTree":
+        """The tree of ``domain``'s snapshots, from one bulk parent lookup."""
+        return cls(domain.snapshot_parents(list_flags))
+
+    @classmethod
+    def from_infos(cls, infos: Iterable[Any]) -> "SnapshotTree":
+        """A tree from :class:`~virtsnap.info.SnapshotInfo` records, which also enables
+        :meth:`chronological`."""
+        by_name = {info.name: info for info in infos}
+        return cls({name: info.parent for name, info in by_name.items()}, by_name)
+
+    # -- structure
+
+    def __len__(self) -> int:
+        return len(self._parents)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._parents
+
+    def __iter__(self) -> Iterator[str]:
+        return self.depth_first()
+
+    def __repr__(self) -> str:
+        return f"<SnapshotTree of {len(self)} snapshots, roots {self.roots!r}>"
+
+    @property
+    def roots(self) -> List[str]:
+        return list(self._children.get(None, ()))
+
+    @property
+    def leaves(self) -> List[str]:
+        return [name for name in self.depth_first() if not self._children.get(name)]
+
+    def _check(self, name: str) -> None:
+        if name not in self._parents:
+            raise KeyError(name)
+
+    def parent(self, name: str) -> Optional[str]:
+        """The parent's name as libvirt reports it, or None for a root."""
+        self._check(name)
+        return self._parents[name]
+
+    def children(self, name: str) -> List[str]:
+        self._check(name)
+        return list(self._children.get(name, ()))
+
+    def ancestors(self, name: str) -> List[str]:
+        """Parent, grandparent, ... up to the root, as far as the tree holds them."""
+        self._check(name)
+        out: List[str] = []
+        parent = self._parents[name]
+        while parent in self._parents and parent not in out and parent != name:
+            out.append(parent)
+            parent = self._parents[parent]
+        return out
+
+    def descendants(self, name: str) -> List[str]:
+        """Every snapshot below ``name``, depth first."""
+        return list(self.depth_first(name))[1:]
+
+    def subtree(self, name: str, max_depth: Optional[int] = None) -> "SnapshotTree":
+        """The tree rooted at ``name``, ``max_depth`` levels deep (None: all)."""
+        parents: Dict[str, Optional[str]] = {name: None}
+        for child, depth in self.walk(name):
+            if 0 < depth and (max_depth is None or depth <= max_depth):
+                parents[child] = self._parents[child]
+        infos = None if self._infos is None else {n: self._infos[n] for n in parents}
+        return SnapshotTree(parents, infos)
+
+    # -- orders
+
+    def walk(self, start: Optional[str] = None) -> Iterator[Tuple[str, int]]:
+        """(name, depth) pairs, depth first, from ``start`` or from every root."""
+        if start is not None:
+            self._check(start)
+        stack = [(start, 0)] if start is not None else [(r, 0) for r in reversed(self.roots)]
+        seen = set()  # only a hand-made parent map can loop; never walk it twice
+        while stack:
+            name, depth = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            yield name, depth
+            stack.extend((child, depth + 1) for child in reversed(self._children.get(name, ())))
+
+    def depth_first(self, start: Optional[str] = None) -> Iterator[str]:
+        """Names in pre-order: each snapshot, then its subtrees in sibling order."""
+        return (name for name, _ in self.walk(start))
+
+    def topological(self) -> Iterator[str]:
+        """Names level by level (breadth first): every parent before its children."""
+        queue = deque(self.roots)
+        while queue:
+            name = queue.popleft()
+            yield name
+            queue.extend(self._children.get(name, ()))
+
+    def chronological(self, infos: Optional[Mapping[str, Any]] = None) -> List[str]:
+        """Names by creation time; ties (same second) keep parents before children.
+
+        Needs ``infos`` (name -> SnapshotInfo), given here or to the constructor.
+        """
+        infos = infos if infos is not None else self._infos
+        if infos is None:
+            raise ValueError("chronological order needs snapshot infos (creation times)")
+        return sorted(self.depth_first(), key=lambda name: infos[name].creation_time)
+
+    # -- drawing
+
+    def render(self) -> str:
+        """The ASCII drawing of ``virsh snapshot-list --tree``, byte for byte.
+
+        Each root starts at column 0; a child line is ``+- name`` under a
+        ``|`` line; the last leaf of every root tree ends with a line of its
+        indentation, which separates one root tree from the next.
+        """
+        lines: List[str] = []
+        for root in self.roots:
+            self._render(root, root, "", True, lines)
+        return "".join(lines)
+
+    def _render(self, name: str, last_sibling: str, indent: str, root: bool,
+                lines: List[str]) -> None:
+        # A transcription of virsh's vshTreePrintInternal().
+        lines.append(f"{indent}{'' if root else '+- '}{name}\n")
+        if not root:
+            indent += (" " if name == last_sibling else "|") + " "
+        children = self._children.get(name, [])
+        if children:
+            lines.append(f"{indent}  |\n")
+            for child in children:
+                self._render(child, children[-1], indent + "  ", False, lines)
+        elif name == last_sibling:
+            lines.append(f"{indent}\n")
