@@ -9,7 +9,10 @@ caller drops the others.
 
 cimport cython
 from cpython.object cimport PyObject
+from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
+from cpython.ref cimport Py_INCREF
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, strcmp, strlen
 
@@ -99,12 +102,17 @@ cdef inline str _decode(const char *s):
     return s[:strlen(s)].decode("utf-8")
 
 
-cdef bytes _encode(object value, str what):
-    """UTF-8 bytes for a C string argument, checked before any C call."""
+cdef const char *_utf8(object value, str what) except NULL:
+    """The UTF-8 text of a str argument, checked before any C call.
+
+    The buffer belongs to ``value`` (CPython caches it there), so it lives as
+    long as the caller holds ``value``.
+    """
+    cdef Py_ssize_t size
     if not isinstance(value, str):
         raise TypeError(f"{what} must be str, not {type(value).__name__}")
-    cdef bytes data = (<str>value).encode("utf-8")
-    if b"\0" in data:
+    cdef const char *data = PyUnicode_AsUTF8AndSize(value, &size)
+    if strlen(data) != <size_t>size:
         raise ValueError(f"{what} must not contain NUL characters")
     return data
 
@@ -120,10 +128,14 @@ cdef str _take_string(char *s):
 cdef list _take_names(char **names, int n):
     """Decode and free ``n`` names; the array itself stays the caller's."""
     cdef int i
-    cdef list out = []
+    cdef list out
+    cdef str name
     try:
+        out = PyList_New(n)
         for i in range(n):
-            out.append(_decode(names[i]))
+            name = _decode(names[i])
+            Py_INCREF(name)
+            PyList_SET_ITEM(out, i, name)
     finally:
         for i in range(n):
             free(names[i])
@@ -139,10 +151,10 @@ cdef str _escape_text(str text):
 cdef str _snapshot_xml(object name, object description):
     parts = ["<domainsnapshot>"]
     if name is not None:
-        _encode(name, "name")
+        _utf8(name, "name")
         parts.append(f"<name>{_escape_text(name)}</name>")
     if description is not None:
-        _encode(description, "description")
+        _utf8(description, "description")
         parts.append(f"<description>{_escape_text(description)}</description>")
     parts.append("</domainsnapshot>")
     return "".join(parts)
@@ -228,21 +240,79 @@ def _run_event_loop():
             rc = virEventRunDefaultImpl()
 
 
+# ---------------------------------------------------------------- handles
+
+cdef class Connection
+cdef class Domain
+cdef class DomainSnapshot
+
+
+# Module-level rather than methods: a cdef method would give every handle a
+# vtable pointer, and snapshot handles are made by the ten thousand.
+
+cdef Connection _new_connection(virConnectPtr ptr, bint readonly):
+    cdef Connection conn = Connection.__new__(Connection)
+    conn.ptr = ptr
+    conn.readonly = readonly
+    return conn
+
+
+cdef Domain _new_domain(virDomainPtr ptr, Connection conn):
+    cdef Domain dom = Domain.__new__(Domain)
+    dom.ptr = ptr
+    dom.conn = conn
+    return dom
+
+
+cdef DomainSnapshot _new_snapshot(virDomainSnapshotPtr ptr, Domain domain):
+    cdef DomainSnapshot snap = DomainSnapshot.__new__(DomainSnapshot)
+    snap.ptr = ptr
+    snap.domain = domain
+    return snap
+
+
+cdef Domain _checked_domain(virDomainPtr ptr, Connection conn):
+    if ptr == NULL:
+        _raise_last_error()
+    return _new_domain(ptr, conn)
+
+
+cdef DomainSnapshot _checked_snapshot(virDomainSnapshotPtr ptr, Domain domain):
+    if ptr == NULL:
+        _raise_last_error()
+    return _new_snapshot(ptr, domain)
+
+
+cdef inline virConnectPtr _conn_ptr(Connection conn) except NULL:
+    """The connection's pointer; LibvirtConnectionError once it is closed."""
+    if conn.ptr == NULL:
+        _raise_closed()
+    return conn.ptr
+
+
+cdef inline virDomainPtr _domain_ptr(Domain dom) except NULL:
+    _conn_ptr(dom.conn)
+    return dom.ptr
+
+
+cdef inline virDomainSnapshotPtr _snapshot_ptr(DomainSnapshot snap) except NULL:
+    _conn_ptr(snap.domain.conn)
+    return snap.ptr
+
+
 # ---------------------------------------------------------------- Connection
 
 def open(uri=None, bint readonly=False):
     """Open a connection to libvirt; ``uri=None`` means libvirt's default URI."""
-    cdef bytes encoded
     cdef const char *c_uri = NULL
     cdef virConnectPtr ptr
     if uri is not None:
-        encoded = _encode(uri, "uri")
-        c_uri = encoded
+        c_uri = _utf8(uri, "uri")
     with nogil:
         ptr = virConnectOpenReadOnly(c_uri) if readonly else virConnectOpen(c_uri)
     if ptr == NULL:
         _raise_last_error()
-    return Connection._wrap(ptr, readonly)
+    return _new_connection(ptr, readonly)
 
 
 @cython.final
@@ -255,22 +325,10 @@ cdef class Connection:
     def __init__(self, *args, **kwargs):
         raise TypeError("Connection cannot be created directly; use virtsnap.open()")
 
-    @staticmethod
-    cdef Connection _wrap(virConnectPtr ptr, bint readonly):
-        cdef Connection conn = Connection.__new__(Connection)
-        conn.ptr = ptr
-        conn.readonly = readonly
-        return conn
-
     def __dealloc__(self):
         if self.ptr != NULL:
             with nogil:
                 virConnectClose(self.ptr)
-
-    cdef inline virConnectPtr _open_ptr(self) except NULL:
-        if self.ptr == NULL:
-            _raise_closed()
-        return self.ptr
 
     def close(self):
         """Close the connection; safe to call more than once."""
@@ -285,7 +343,7 @@ cdef class Connection:
         return self.ptr == NULL
 
     def __enter__(self):
-        self._open_ptr()
+        _conn_ptr(self)
         return self
 
     def __exit__(self, *exc_info):
@@ -294,7 +352,7 @@ cdef class Connection:
     @property
     def uri(self):
         """The canonical URI of this connection."""
-        cdef virConnectPtr ptr = self._open_ptr()
+        cdef virConnectPtr ptr = _conn_ptr(self)
         cdef char *uri
         with nogil:
             uri = virConnectGetURI(ptr)
@@ -315,7 +373,7 @@ cdef class Connection:
 
     def get_lib_version(self):
         """The libvirt version of the driver side (the daemon, when remote)."""
-        cdef virConnectPtr ptr = self._open_ptr()
+        cdef virConnectPtr ptr = _conn_ptr(self)
         cdef unsigned long version = 0
         cdef int rc
         with nogil:
@@ -332,7 +390,7 @@ cdef class Connection:
         """
         cdef int c_interval = _checked_int(interval, "interval")
         cdef unsigned int c_count = _checked_int(count, "count")
-        cdef virConnectPtr ptr = self._open_ptr()
+        cdef virConnectPtr ptr = _conn_ptr(self)
         cdef int rc
         with nogil:
             rc = virConnectSetKeepAlive(ptr, c_interval, c_count)
@@ -341,34 +399,32 @@ cdef class Connection:
         return rc == 0
 
     def get_domain_by_name(self, name):
-        cdef virConnectPtr ptr = self._open_ptr()
-        cdef bytes encoded = _encode(name, "name")
-        cdef const char *c_name = encoded
+        cdef virConnectPtr ptr = _conn_ptr(self)
+        cdef const char *c_name = _utf8(name, "name")
         cdef virDomainPtr dom
         with nogil:
             dom = virDomainLookupByName(ptr, c_name)
-        return Domain._wrap_checked(dom, self)
+        return _checked_domain(dom, self)
 
     def get_domain_by_uuid(self, uuid):
-        cdef virConnectPtr ptr = self._open_ptr()
-        cdef bytes encoded = _encode(uuid, "uuid")
-        cdef const char *c_uuid = encoded
+        cdef virConnectPtr ptr = _conn_ptr(self)
+        cdef const char *c_uuid = _utf8(uuid, "uuid")
         cdef virDomainPtr dom
         with nogil:
             dom = virDomainLookupByUUIDString(ptr, c_uuid)
-        return Domain._wrap_checked(dom, self)
+        return _checked_domain(dom, self)
 
     def get_domain_by_id(self, id):
         cdef int c_id = _checked_int(id, "id")
-        cdef virConnectPtr ptr = self._open_ptr()
+        cdef virConnectPtr ptr = _conn_ptr(self)
         cdef virDomainPtr dom
         with nogil:
             dom = virDomainLookupByID(ptr, c_id)
-        return Domain._wrap_checked(dom, self)
+        return _checked_domain(dom, self)
 
     def list_all_domains(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virConnectPtr ptr = self._open_ptr()
+        cdef virConnectPtr ptr = _conn_ptr(self)
         cdef virDomainPtr *doms = NULL
         cdef int n, i
         with nogil:
@@ -378,7 +434,7 @@ cdef class Connection:
         cdef list out = []
         try:
             for i in range(n):
-                domain = Domain._wrap(doms[i], self)
+                domain = _new_domain(doms[i], self)
                 doms[i] = NULL
                 out.append(domain)
         finally:
@@ -394,12 +450,12 @@ cdef class Connection:
         """Wrap a ``libvirt.virConnect``; both share the C connection."""
         cdef virConnectPtr ptr = <virConnectPtr>_capsule_pointer(conn, "virConnect", "virConnectPtr")
         virConnectRef(ptr)
-        return Connection._wrap(ptr, False)
+        return _new_connection(ptr, False)
 
     def to_libvirt(self):
         """A ``libvirt.virConnect`` sharing this C connection (needs libvirt-python)."""
         import libvirt
-        cdef virConnectPtr ptr = self._open_ptr()
+        cdef virConnectPtr ptr = _conn_ptr(self)
         virConnectRef(ptr)
         try:
             return libvirt.virConnect(_obj=PyCapsule_New(ptr, "virConnectPtr", NULL))
@@ -426,28 +482,10 @@ cdef class Domain:
     def __init__(self, *args, **kwargs):
         raise TypeError("Domain cannot be created directly; use a Connection lookup")
 
-    @staticmethod
-    cdef Domain _wrap(virDomainPtr ptr, Connection conn):
-        cdef Domain dom = Domain.__new__(Domain)
-        dom.ptr = ptr
-        dom.conn = conn
-        return dom
-
-    @staticmethod
-    cdef Domain _wrap_checked(virDomainPtr ptr, Connection conn):
-        if ptr == NULL:
-            _raise_last_error()
-        return Domain._wrap(ptr, conn)
-
     def __dealloc__(self):
         if self.ptr != NULL:
             with nogil:
                 virDomainFree(self.ptr)
-
-    cdef inline virDomainPtr _open_ptr(self) except NULL:
-        if self.conn.ptr == NULL:
-            _raise_closed()
-        return self.ptr
 
     @property
     def name(self):
@@ -467,7 +505,7 @@ cdef class Domain:
 
     def state(self):
         """The domain's current state, a :class:`DomainState`."""
-        cdef virDomainPtr ptr = self._open_ptr()
+        cdef virDomainPtr ptr = _domain_ptr(self)
         cdef int state = 0, reason = 0, rc
         with nogil:
             rc = virDomainGetState(ptr, &state, &reason, 0)
@@ -481,7 +519,7 @@ cdef class Domain:
     def get_job_stats(self, flags=0):
         """Statistics of the domain's current job, with ``type`` a :class:`JobType`."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainPtr ptr = self._open_ptr()
+        cdef virDomainPtr ptr = _domain_ptr(self)
         cdef int job_type = 0, nparams = 0, rc, i
         cdef virTypedParameterPtr params = NULL
         with nogil:
@@ -498,7 +536,7 @@ cdef class Domain:
 
     def abort_job(self):
         """Abort the domain's current job, such as a snapshot being taken."""
-        cdef virDomainPtr ptr = self._open_ptr()
+        cdef virDomainPtr ptr = _domain_ptr(self)
         cdef int rc
         with nogil:
             rc = virDomainAbortJob(ptr)
@@ -517,17 +555,16 @@ cdef class Domain:
             xml = _snapshot_xml(name, description)
         elif name is not None or description is not None:
             raise ValueError("pass either xml or name/description, not both")
-        cdef bytes encoded = _encode(xml, "xml")
-        cdef const char *c_xml = encoded
-        cdef virDomainPtr ptr = self._open_ptr()
+        cdef const char *c_xml = _utf8(xml, "xml")
+        cdef virDomainPtr ptr = _domain_ptr(self)
         cdef virDomainSnapshotPtr snap
         with nogil:
             snap = virDomainSnapshotCreateXML(ptr, c_xml, c_flags)
-        return DomainSnapshot._wrap_checked(snap, self)
+        return _checked_snapshot(snap, self)
 
     def num_of_snapshots(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainPtr ptr = self._open_ptr()
+        cdef virDomainPtr ptr = _domain_ptr(self)
         cdef int n
         with nogil:
             n = virDomainSnapshotNum(ptr, c_flags)
@@ -537,11 +574,11 @@ cdef class Domain:
 
     def list_snapshot_names(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        return _list_names(self, None, c_flags)
+        return _list_names(self, c_flags)
 
     def list_all_snapshots(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainPtr ptr = self._open_ptr()
+        cdef virDomainPtr ptr = _domain_ptr(self)
         cdef virDomainSnapshotPtr *snaps = NULL
         cdef int n
         with nogil:
@@ -550,17 +587,16 @@ cdef class Domain:
 
     def get_snapshot_by_name(self, name, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef bytes encoded = _encode(name, "name")
-        cdef const char *c_name = encoded
-        cdef virDomainPtr ptr = self._open_ptr()
+        cdef const char *c_name = _utf8(name, "name")
+        cdef virDomainPtr ptr = _domain_ptr(self)
         cdef virDomainSnapshotPtr snap
         with nogil:
             snap = virDomainSnapshotLookupByName(ptr, c_name, c_flags)
-        return DomainSnapshot._wrap_checked(snap, self)
+        return _checked_snapshot(snap, self)
 
     def has_current_snapshot(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainPtr ptr = self._open_ptr()
+        cdef virDomainPtr ptr = _domain_ptr(self)
         cdef int rc
         with nogil:
             rc = virDomainHasCurrentSnapshot(ptr, c_flags)
@@ -571,11 +607,11 @@ cdef class Domain:
     def current_snapshot(self, flags=0):
         """The current snapshot; :class:`SnapshotNotFoundError` when there is none."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainPtr ptr = self._open_ptr()
+        cdef virDomainPtr ptr = _domain_ptr(self)
         cdef virDomainSnapshotPtr snap
         with nogil:
             snap = virDomainSnapshotCurrent(ptr, c_flags)
-        return DomainSnapshot._wrap_checked(snap, self)
+        return _checked_snapshot(snap, self)
 
     # -- bulk
 
@@ -584,39 +620,31 @@ cdef class Domain:
 
         ``workers`` > 1 issues the calls from that many native threads at once.
         """
-        cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef unsigned int c_list_flags = _checked_int(list_flags, "list_flags")
-        cdef int c_workers = _checked_int(workers, "workers")
-        cdef _SnapshotBatch batch = _SnapshotBatch.listing(self, c_list_flags)
-        batch.results = <void **>calloc(batch.n or 1, sizeof(void *))
-        if batch.results == NULL:
-            raise MemoryError()
-        batch.kind = _BATCH_XML
-        batch.flags = c_flags
-        _run_batch(batch, c_workers)
-        cdef dict out = {}
+        cdef _SnapshotBatch batch = _run_batch(self, _BATCH_XML, flags, list_flags, workers)
         cdef int i
-        for i in range(batch.n):
-            out[_decode(virDomainSnapshotGetName(batch.snaps[i]))] = _decode(<char *>batch.results[i])
-        return out
+        return {batch.name(i): _decode(<char *>batch.results[i]) for i in range(batch.n)}
 
     def snapshot_parents(self, list_flags=0, workers=1):
         """The snapshot tree as a child -> parent name map; roots map to None."""
-        cdef unsigned int c_list_flags = _checked_int(list_flags, "list_flags")
-        cdef int c_workers = _checked_int(workers, "workers")
-        cdef _SnapshotBatch batch = _SnapshotBatch.listing(self, c_list_flags)
-        batch.results = <void **>calloc(batch.n or 1, sizeof(void *))
-        if batch.results == NULL:
-            raise MemoryError()
-        batch.kind = _BATCH_PARENT
-        _run_batch(batch, c_workers)
-        cdef dict out = {}
+        cdef _SnapshotBatch batch = _run_batch(self, _BATCH_PARENT, 0, list_flags, workers)
         cdef int i
         cdef virDomainSnapshotPtr parent
+        cdef dict out = {}
         for i in range(batch.n):
             parent = <virDomainSnapshotPtr>batch.results[i]
-            out[_decode(virDomainSnapshotGetName(batch.snaps[i]))] = (
-                None if parent == NULL else _decode(virDomainSnapshotGetName(parent)))
+            out[batch.name(i)] = None if parent == NULL else _decode(virDomainSnapshotGetName(parent))
+        return out
+
+    def snapshot_children(self, flags=0, list_flags=0, workers=1):
+        """Every snapshot's children names (by ``flags``, e.g. DESCENDANTS), keyed by name."""
+        cdef _SnapshotBatch batch = _run_batch(self, _BATCH_CHILDREN, flags, list_flags, workers)
+        cdef int i, j
+        cdef virDomainSnapshotPtr *children
+        cdef dict out = {}
+        for i in range(batch.n):
+            children = <virDomainSnapshotPtr *>batch.results[i]
+            out[batch.name(i)] = [_decode(virDomainSnapshotGetName(children[j]))
+                                  for j in range(batch.counts[i])]
         return out
 
     # -- pure-Python conveniences
@@ -660,9 +688,9 @@ cdef class Domain:
         cdef virDomainPtr ptr = <virDomainPtr>_capsule_pointer(domain, "virDomain", "virDomainPtr")
         cdef virConnectPtr conn = virDomainGetConnect(ptr)
         virConnectRef(conn)
-        cdef Connection wrapper = Connection._wrap(conn, False)
+        cdef Connection wrapper = _new_connection(conn, False)
         virDomainRef(ptr)
-        return Domain._wrap(ptr, wrapper)
+        return _new_domain(ptr, wrapper)
 
     def to_libvirt(self):
         """A ``libvirt.virDomain`` sharing this C domain (needs libvirt-python)."""
@@ -730,29 +758,11 @@ cdef class DomainSnapshot:
         raise TypeError("DomainSnapshot cannot be created directly; "
                         "use Domain.create_snapshot() or a lookup")
 
-    @staticmethod
-    cdef DomainSnapshot _wrap(virDomainSnapshotPtr ptr, Domain domain):
-        cdef DomainSnapshot snap = DomainSnapshot.__new__(DomainSnapshot)
-        snap.ptr = ptr
-        snap.domain = domain
-        return snap
-
-    @staticmethod
-    cdef DomainSnapshot _wrap_checked(virDomainSnapshotPtr ptr, Domain domain):
-        if ptr == NULL:
-            _raise_last_error()
-        return DomainSnapshot._wrap(ptr, domain)
-
     def __dealloc__(self):
         # Only drops references: our Domain still holds the domain, so this
         # never reaches the driver and needs no GIL release.
         if self.ptr != NULL:
             virDomainSnapshotFree(self.ptr)
-
-    cdef inline virDomainSnapshotPtr _open_ptr(self) except NULL:
-        if self.domain.conn.ptr == NULL:
-            _raise_closed()
-        return self.ptr
 
     @property
     def name(self):
@@ -764,7 +774,7 @@ cdef class DomainSnapshot:
     def get_xml_description(self, flags=0):
         """The snapshot's XML; secure data only with ``XML_SECURE``."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef char *xml
         with nogil:
             xml = virDomainSnapshotGetXMLDesc(ptr, c_flags)
@@ -775,7 +785,7 @@ cdef class DomainSnapshot:
     def delete(self, flags=0):
         """Delete this snapshot (and, by flags, its children or only its metadata)."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef int rc
         with nogil:
             rc = virDomainSnapshotDelete(ptr, c_flags)
@@ -785,7 +795,7 @@ cdef class DomainSnapshot:
     def revert_to(self, flags=0):
         """Revert the domain to the state recorded in this snapshot."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef int rc
         with nogil:
             rc = virDomainRevertToSnapshot(ptr, c_flags)
@@ -795,21 +805,21 @@ cdef class DomainSnapshot:
     def get_parent(self, flags=0):
         """The parent snapshot, or None for a root snapshot."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef virDomainSnapshotPtr parent
         cdef int exists
         with nogil:
             parent = virDomainSnapshotGetParent(ptr, c_flags)
             exists = parent == NULL and _is_root_error(ptr)
         if parent != NULL:
-            return DomainSnapshot._wrap(parent, self.domain)
+            return _new_snapshot(parent, self.domain)
         if exists:
             return None
         _raise_last_error()
 
     def is_current(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef int rc
         with nogil:
             rc = virDomainSnapshotIsCurrent(ptr, c_flags)
@@ -819,7 +829,7 @@ cdef class DomainSnapshot:
 
     def has_metadata(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef int rc
         with nogil:
             rc = virDomainSnapshotHasMetadata(ptr, c_flags)
@@ -829,7 +839,7 @@ cdef class DomainSnapshot:
 
     def num_of_child_snapshots(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef int n
         with nogil:
             n = virDomainSnapshotNumChildren(ptr, c_flags)
@@ -838,12 +848,13 @@ cdef class DomainSnapshot:
         return n
 
     def list_child_snapshot_names(self, flags=0):
+        # One driver call (objects, then names) beats counting and listing names.
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        return _list_names(self.domain, self, c_flags)
+        return _names_of_listed_objects(_domain_ptr(self.domain), self.ptr, c_flags)
 
     def list_all_children(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = self._open_ptr()
+        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef virDomainSnapshotPtr *snaps = NULL
         cdef int n
         with nogil:
@@ -890,11 +901,11 @@ cdef class DomainSnapshot:
         cdef virDomainPtr dom = virDomainSnapshotGetDomain(ptr)
         cdef virConnectPtr conn = virDomainSnapshotGetConnect(ptr)
         virConnectRef(conn)
-        cdef Connection conn_wrapper = Connection._wrap(conn, False)
+        cdef Connection conn_wrapper = _new_connection(conn, False)
         virDomainRef(dom)
-        cdef Domain dom_wrapper = Domain._wrap(dom, conn_wrapper)
+        cdef Domain dom_wrapper = _new_domain(dom, conn_wrapper)
         virDomainSnapshotRef(ptr)
-        return DomainSnapshot._wrap(ptr, dom_wrapper)
+        return _new_snapshot(ptr, dom_wrapper)
 
     def to_libvirt(self):
         """A ``libvirt.virDomainSnapshot`` sharing this C snapshot (needs libvirt-python)."""
@@ -924,14 +935,16 @@ cdef list _take_snapshots(Domain domain, virDomainSnapshotPtr *snaps, int n):
     """Wrap an array that libvirt returned; frees what was not wrapped, and the array."""
     if n < 0:
         _raise_last_error()
-    cdef list out = []
+    cdef list out
     cdef int i
     cdef DomainSnapshot snap
     try:
+        out = PyList_New(n)
         for i in range(n):
-            snap = DomainSnapshot._wrap(snaps[i], domain)
+            snap = _new_snapshot(snaps[i], domain)
             snaps[i] = NULL
-            out.append(snap)
+            Py_INCREF(snap)
+            PyList_SET_ITEM(out, i, snap)
     finally:
         _free_snapshots(snaps, n)
     return out
@@ -947,37 +960,30 @@ cdef void _free_snapshots(virDomainSnapshotPtr *snaps, int n) noexcept nogil:
     free(snaps)
 
 
-cdef list _list_names(Domain domain, DomainSnapshot parent, unsigned int flags):
-    """Names of a domain's snapshots, or of a snapshot's children.
+cdef list _list_names(Domain domain, unsigned int flags):
+    """Names of a domain's snapshots.
 
-    Uses the name-listing calls, which make no snapshot objects. One spare
+    Uses the name-listing call, which makes no snapshot objects. One spare
     slot shows whether a snapshot was added between the count and the
     listing, in which case it counts again. Where the name call fails (over
     RPC it is capped at 16,384 names), the names come from listing objects.
     """
-    cdef virDomainPtr dom = domain._open_ptr()
-    cdef virDomainSnapshotPtr snap = NULL if parent is None else parent.ptr
+    cdef virDomainPtr dom = _domain_ptr(domain)
     cdef char **names
     cdef int count, n, i
     while True:
         with nogil:
-            if snap == NULL:
-                count = virDomainSnapshotNum(dom, flags)
-            else:
-                count = virDomainSnapshotNumChildren(snap, flags)
+            count = virDomainSnapshotNum(dom, flags)
         if count < 0:
             _raise_last_error()
         names = <char **>calloc(count + 1, sizeof(char *))
         if names == NULL:
             raise MemoryError()
         with nogil:
-            if snap == NULL:
-                n = virDomainSnapshotListNames(dom, names, count + 1, flags)
-            else:
-                n = virDomainSnapshotListChildrenNames(snap, names, count + 1, flags)
+            n = virDomainSnapshotListNames(dom, names, count + 1, flags)
         try:
             if n < 0:
-                return _names_of_listed_objects(dom, snap, flags)
+                return _names_of_listed_objects(dom, NULL, flags)
             if n <= count:
                 return _take_names(names, n)
             for i in range(n):
@@ -1008,6 +1014,7 @@ cdef list _names_of_listed_objects(virDomainPtr dom, virDomainSnapshotPtr snap,
 cdef enum:
     _BATCH_XML = 1
     _BATCH_PARENT = 2
+    _BATCH_CHILDREN = 3
 
 
 @cython.final
@@ -1016,13 +1023,14 @@ cdef class _SnapshotBatch:
 
     cdef virDomainSnapshotPtr *snaps
     cdef int n
-    cdef void **results
+    cdef void **results        # per snapshot: XML, parent, or array of children
+    cdef int *counts           # per snapshot: number of children
     cdef int kind
     cdef unsigned int flags
 
     @staticmethod
     cdef _SnapshotBatch listing(Domain domain, unsigned int list_flags):
-        cdef virDomainPtr dom = domain._open_ptr()
+        cdef virDomainPtr dom = _domain_ptr(domain)
         cdef _SnapshotBatch batch = _SnapshotBatch.__new__(_SnapshotBatch)
         cdef int n
         with nogil:
@@ -1040,10 +1048,25 @@ cdef class _SnapshotBatch:
                     continue
                 if self.kind == _BATCH_XML:
                     free(self.results[i])
-                else:
+                elif self.kind == _BATCH_PARENT:
                     virDomainSnapshotFree(<virDomainSnapshotPtr>self.results[i])
+                else:
+                    _free_snapshots(<virDomainSnapshotPtr *>self.results[i], self.counts[i])
             free(self.results)
+        free(self.counts)
         _free_snapshots(self.snaps, self.n)
+
+    cdef int prepare(self, int kind, unsigned int flags) except -1:
+        self.kind = kind
+        self.flags = flags
+        self.results = <void **>calloc(self.n or 1, sizeof(void *))
+        if self.results == NULL:
+            raise MemoryError()
+        if kind == _BATCH_CHILDREN:
+            self.counts = <int *>calloc(self.n or 1, sizeof(int))
+            if self.counts == NULL:
+                raise MemoryError()
+        return 0
 
     cdef int run(self, int start, int stop) noexcept nogil:
         """Fill results[start:stop]; the index that failed, or -1."""
@@ -1054,31 +1077,48 @@ cdef class _SnapshotBatch:
                 self.results[i] = virDomainSnapshotGetXMLDesc(self.snaps[i], self.flags)
                 if self.results[i] == NULL:
                     return i
-            else:
+            elif self.kind == _BATCH_PARENT:
                 parent = virDomainSnapshotGetParent(self.snaps[i], 0)
                 if parent == NULL and not _is_root_error(self.snaps[i]):
                     return i
                 self.results[i] = parent
+            else:
+                self.counts[i] = virDomainSnapshotListAllChildren(
+                    self.snaps[i], <virDomainSnapshotPtr **>&self.results[i], self.flags)
+                if self.counts[i] < 0:
+                    self.counts[i] = 0
+                    return i
         return -1
 
+    cdef str name(self, int i):
+        return _decode(virDomainSnapshotGetName(self.snaps[i]))
 
-cdef int _run_batch(_SnapshotBatch batch, int workers) except -1:
+
+cdef _SnapshotBatch _run_batch(Domain domain, int kind, object flags, object list_flags,
+                               object workers):
+    """List the domain's snapshots, then make one ``kind`` call per snapshot."""
+    cdef unsigned int c_flags = _checked_int(flags, "flags")
+    cdef unsigned int c_list_flags = _checked_int(list_flags, "list_flags")
+    cdef int c_workers = _checked_int(workers, "workers")
     cdef int failed
-    if workers < 1:
+    if c_workers < 1:
         raise ValueError("workers must be at least 1")
-    workers = min(workers, batch.n)
-    if workers <= 1:
+    cdef _SnapshotBatch batch = _SnapshotBatch.listing(domain, c_list_flags)
+    batch.prepare(kind, c_flags)
+    c_workers = min(c_workers, batch.n)
+    if c_workers <= 1:
         with nogil:
             failed = batch.run(0, batch.n)
         if failed >= 0:
             _raise_last_error()
-        return 0
+        return batch
     import threading
     errors = []
     threads = [
         threading.Thread(target=_run_chunk,
-                         args=(batch, batch.n * k // workers, batch.n * (k + 1) // workers, errors))
-        for k in range(workers)
+                         args=(batch, batch.n * k // c_workers, batch.n * (k + 1) // c_workers,
+                               errors))
+        for k in range(c_workers)
     ]
     for thread in threads:
         thread.start()
@@ -1086,7 +1126,7 @@ cdef int _run_batch(_SnapshotBatch batch, int workers) except -1:
         thread.join()
     if errors:
         raise errors[0]
-    return 0
+    return batch
 
 
 def _run_chunk(_SnapshotBatch batch, int start, int stop, list errors):

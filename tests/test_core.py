@@ -270,9 +270,21 @@ def test_bulk_parents_matches_per_snapshot_calls(dom):
     assert dom.snapshot_parents(ListFlags.ROOTS) == {"root": None}
 
 
+def test_bulk_children_matches_per_snapshot_calls(dom):
+    snaps = make_tree(dom)
+    expected = {name: sorted(snap.list_child_snapshot_names()) for name, snap in snaps.items()}
+    for workers in (1, 3):
+        assert {name: sorted(children) for name, children
+                in dom.snapshot_children(workers=workers).items()} == expected
+    descendants = dom.snapshot_children(ListFlags.DESCENDANTS, ListFlags.ROOTS)
+    assert {name: sorted(children) for name, children in descendants.items()} == {
+        "root": ["leaf", "left", "right"]}
+
+
 def test_bulk_on_empty_domain(dom):
     assert dom.snapshot_xml_descriptions() == {}
     assert dom.snapshot_parents(workers=2) == {}
+    assert dom.snapshot_children() == {}
 
 
 def test_bulk_rejects_bad_workers(dom):
