@@ -6,7 +6,7 @@ VENV   := .venv
 TESTENV := .venv-test
 DIST   := dist
 
-.PHONY: deps dev demo test test-core wheel clean
+.PHONY: deps dev demo test bench bench-quick wheel clean
 
 deps:
 	scripts/bootstrap
@@ -32,6 +32,15 @@ wheel: $(VENV)/.installed
 
 test: deps
 	bash scripts/run-tests
+
+# Benchmarks against raw C and libvirt-python (starts the daemon for the RPC rows).
+bench: $(VENV)/.installed
+	scripts/libvirtd-up
+	$(VENV)/bin/python benchmarks/run.py --install --json benchmarks/results.json
+
+bench-quick: $(VENV)/.installed
+	scripts/libvirtd-up
+	$(VENV)/bin/python benchmarks/run.py --install --quick
 
 clean:
 	rm -rf $(VENV) $(TESTENV) $(DIST) build src/snapshot.c src/virtsnap/*.so wheelhouse
