@@ -271,6 +271,15 @@ cdef DomainSnapshot _new_snapshot(virDomainSnapshotPtr ptr, Domain domain):
     return snap
 
 
+cdef Domain _adopt_domain(virDomainPtr ptr):
+    """Wrap a domain someone else owns (libvirt-python), with references of our own."""
+    cdef virConnectPtr conn = virDomainGetConnect(ptr)
+    virConnectRef(conn)
+    cdef Connection wrapper = _new_connection(conn, False)
+    virDomainRef(ptr)
+    return _new_domain(ptr, wrapper)
+
+
 cdef Domain _checked_domain(virDomainPtr ptr, Connection conn):
     if ptr == NULL:
         _raise_last_error()
@@ -298,6 +307,34 @@ cdef inline virDomainPtr _domain_ptr(Domain dom) except NULL:
 cdef inline virDomainSnapshotPtr _snapshot_ptr(DomainSnapshot snap) except NULL:
     _conn_ptr(snap.domain.conn)
     return snap.ptr
+
+
+ctypedef int (*_DomainCall)(virDomainPtr, unsigned int) noexcept nogil
+ctypedef int (*_SnapshotCall)(virDomainSnapshotPtr, unsigned int) noexcept nogil
+
+
+cdef int _domain_call(Domain dom, _DomainCall call, object flags) except -1:
+    """``call(dom, flags)`` without the GIL; its result, or the libvirt error raised."""
+    cdef unsigned int c_flags = _checked_int(flags, "flags")
+    cdef virDomainPtr ptr = _domain_ptr(dom)
+    cdef int rc
+    with nogil:
+        rc = call(ptr, c_flags)
+    if rc < 0:
+        _raise_last_error()
+    return rc
+
+
+cdef int _snapshot_call(DomainSnapshot snap, _SnapshotCall call, object flags) except -1:
+    """``call(snapshot, flags)`` without the GIL; its result, or the libvirt error raised."""
+    cdef unsigned int c_flags = _checked_int(flags, "flags")
+    cdef virDomainSnapshotPtr ptr = _snapshot_ptr(snap)
+    cdef int rc
+    with nogil:
+        rc = call(ptr, c_flags)
+    if rc < 0:
+        _raise_last_error()
+    return rc
 
 
 # ---------------------------------------------------------------- Connection
@@ -563,14 +600,7 @@ cdef class Domain:
         return _checked_snapshot(snap, self)
 
     def num_of_snapshots(self, flags=0):
-        cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainPtr ptr = _domain_ptr(self)
-        cdef int n
-        with nogil:
-            n = virDomainSnapshotNum(ptr, c_flags)
-        if n < 0:
-            _raise_last_error()
-        return n
+        return _domain_call(self, virDomainSnapshotNum, flags)
 
     def list_snapshot_names(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
@@ -595,14 +625,7 @@ cdef class Domain:
         return _checked_snapshot(snap, self)
 
     def has_current_snapshot(self, flags=0):
-        cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainPtr ptr = _domain_ptr(self)
-        cdef int rc
-        with nogil:
-            rc = virDomainHasCurrentSnapshot(ptr, c_flags)
-        if rc < 0:
-            _raise_last_error()
-        return rc == 1
+        return _domain_call(self, virDomainHasCurrentSnapshot, flags) == 1
 
     def current_snapshot(self, flags=0):
         """The current snapshot; :class:`SnapshotNotFoundError` when there is none."""
@@ -685,12 +708,7 @@ cdef class Domain:
     @staticmethod
     def from_libvirt(domain):
         """Wrap a ``libvirt.virDomain``; both share the C domain."""
-        cdef virDomainPtr ptr = <virDomainPtr>_capsule_pointer(domain, "virDomain", "virDomainPtr")
-        cdef virConnectPtr conn = virDomainGetConnect(ptr)
-        virConnectRef(conn)
-        cdef Connection wrapper = _new_connection(conn, False)
-        virDomainRef(ptr)
-        return _new_domain(ptr, wrapper)
+        return _adopt_domain(<virDomainPtr>_capsule_pointer(domain, "virDomain", "virDomainPtr"))
 
     def to_libvirt(self):
         """A ``libvirt.virDomain`` sharing this C domain (needs libvirt-python)."""
@@ -784,23 +802,11 @@ cdef class DomainSnapshot:
 
     def delete(self, flags=0):
         """Delete this snapshot (and, by flags, its children or only its metadata)."""
-        cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
-        cdef int rc
-        with nogil:
-            rc = virDomainSnapshotDelete(ptr, c_flags)
-        if rc < 0:
-            _raise_last_error()
+        _snapshot_call(self, virDomainSnapshotDelete, flags)
 
     def revert_to(self, flags=0):
         """Revert the domain to the state recorded in this snapshot."""
-        cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
-        cdef int rc
-        with nogil:
-            rc = virDomainRevertToSnapshot(ptr, c_flags)
-        if rc < 0:
-            _raise_last_error()
+        _snapshot_call(self, virDomainRevertToSnapshot, flags)
 
     def get_parent(self, flags=0):
         """The parent snapshot, or None for a root snapshot."""
@@ -818,34 +824,13 @@ cdef class DomainSnapshot:
         _raise_last_error()
 
     def is_current(self, flags=0):
-        cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
-        cdef int rc
-        with nogil:
-            rc = virDomainSnapshotIsCurrent(ptr, c_flags)
-        if rc < 0:
-            _raise_last_error()
-        return rc == 1
+        return _snapshot_call(self, virDomainSnapshotIsCurrent, flags) == 1
 
     def has_metadata(self, flags=0):
-        cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
-        cdef int rc
-        with nogil:
-            rc = virDomainSnapshotHasMetadata(ptr, c_flags)
-        if rc < 0:
-            _raise_last_error()
-        return rc == 1
+        return _snapshot_call(self, virDomainSnapshotHasMetadata, flags) == 1
 
     def num_of_child_snapshots(self, flags=0):
-        cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
-        cdef int n
-        with nogil:
-            n = virDomainSnapshotNumChildren(ptr, c_flags)
-        if n < 0:
-            _raise_last_error()
-        return n
+        return _snapshot_call(self, virDomainSnapshotNumChildren, flags)
 
     def list_child_snapshot_names(self, flags=0):
         # One driver call (objects, then names) beats counting and listing names.
@@ -898,14 +883,9 @@ cdef class DomainSnapshot:
         """Wrap a ``libvirt.virDomainSnapshot``; both share the C snapshot."""
         cdef virDomainSnapshotPtr ptr = <virDomainSnapshotPtr>_capsule_pointer(
             snapshot, "virDomainSnapshot", "virDomainSnapshotPtr")
-        cdef virDomainPtr dom = virDomainSnapshotGetDomain(ptr)
-        cdef virConnectPtr conn = virDomainSnapshotGetConnect(ptr)
-        virConnectRef(conn)
-        cdef Connection conn_wrapper = _new_connection(conn, False)
-        virDomainRef(dom)
-        cdef Domain dom_wrapper = _new_domain(dom, conn_wrapper)
+        cdef Domain domain = _adopt_domain(virDomainSnapshotGetDomain(ptr))
         virDomainSnapshotRef(ptr)
-        return _new_snapshot(ptr, dom_wrapper)
+        return _new_snapshot(ptr, domain)
 
     def to_libvirt(self):
         """A ``libvirt.virDomainSnapshot`` sharing this C snapshot (needs libvirt-python)."""
