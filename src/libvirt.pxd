@@ -86,13 +86,9 @@ cdef extern from "libvirt/libvirt.h" nogil:
                                                     unsigned int flags)
     char *virDomainSnapshotGetXMLDesc(virDomainSnapshotPtr snapshot, unsigned int flags)
     int virDomainSnapshotNum(virDomainPtr domain, unsigned int flags)
-    int virDomainSnapshotListNames(virDomainPtr domain, char **names, int nameslen,
-                                   unsigned int flags)
     int virDomainListAllSnapshots(virDomainPtr domain, virDomainSnapshotPtr **snaps,
                                   unsigned int flags)
     int virDomainSnapshotNumChildren(virDomainSnapshotPtr snapshot, unsigned int flags)
-    int virDomainSnapshotListChildrenNames(virDomainSnapshotPtr snapshot, char **names,
-                                           int nameslen, unsigned int flags)
     int virDomainSnapshotListAllChildren(virDomainSnapshotPtr snapshot,
                                          virDomainSnapshotPtr **snaps, unsigned int flags)
     virDomainSnapshotPtr virDomainSnapshotLookupByName(virDomainPtr domain, const char *name,

@@ -60,7 +60,6 @@ cdef dict _ERROR_CLASSES = {
     VIR_ERR_ARGUMENT_UNSUPPORTED: OperationUnsupportedError,
     VIR_ERR_OPERATION_DENIED: OperationDeniedError,
     VIR_ERR_NO_CONNECT: LibvirtConnectionError,
-    VIR_ERR_RPC: LibvirtConnectionError,
 }
 
 
@@ -71,7 +70,10 @@ cdef object _last_error():
         return LibvirtError("libvirt call failed without reporting an error",
                             VIR_ERR_INTERNAL_ERROR, VIR_FROM_NONE, VIR_ERR_ERROR)
     message = _decode(err.message) if err.message != NULL else "unknown libvirt error"
-    if err.domain == VIR_FROM_RPC:
+    if err.domain == VIR_FROM_RPC and err.code != VIR_ERR_RPC:
+        # The RPC layer failed to connect or lost the connection. VIR_ERR_RPC
+        # is also its code for a message over the protocol's limits, on a
+        # connection that is still alive: that one stays a plain LibvirtError.
         cls = LibvirtConnectionError
     else:
         cls = _ERROR_CLASSES.get(err.code, LibvirtError)
@@ -125,23 +127,6 @@ cdef str _take_string(char *s):
         free(s)
 
 
-cdef list _take_names(char **names, int n):
-    """Decode and free ``n`` names; the array itself stays the caller's."""
-    cdef int i
-    cdef list out
-    cdef str name
-    try:
-        out = PyList_New(n)
-        for i in range(n):
-            name = _decode(names[i])
-            Py_INCREF(name)
-            PyList_SET_ITEM(out, i, name)
-    finally:
-        for i in range(n):
-            free(names[i])
-    return out
-
-
 cdef str _escape_text(str text):
     # A raw CR would be normalised away by the XML parser; &#13; keeps it.
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -152,6 +137,8 @@ cdef str _snapshot_xml(object name, object description):
     parts = ["<domainsnapshot>"]
     if name is not None:
         _utf8(name, "name")
+        if not name:
+            raise ValueError("name must not be empty (libvirt would invent one)")
         parts.append(f"<name>{_escape_text(name)}</name>")
     if description is not None:
         _utf8(description, "description")
@@ -299,6 +286,20 @@ cdef inline virConnectPtr _conn_ptr(Connection conn) except NULL:
     return conn.ptr
 
 
+cdef virConnectPtr _conn_acquire(Connection conn) except NULL:
+    """A reference of the caller's own, so close() on another thread cannot free
+    the connection under a running call; give it back with _conn_release()."""
+    cdef virConnectPtr ptr = _conn_ptr(conn)
+    virConnectRef(ptr)
+    return ptr
+
+
+cdef void _conn_release(virConnectPtr ptr) noexcept:
+    # Also resets this thread's libvirt error: build exceptions before this.
+    with nogil:
+        virConnectClose(ptr)
+
+
 cdef inline virDomainPtr _domain_ptr(Domain dom) except NULL:
     _conn_ptr(dom.conn)
     return dom.ptr
@@ -389,35 +390,41 @@ cdef class Connection:
     @property
     def uri(self):
         """The canonical URI of this connection."""
-        cdef virConnectPtr ptr = _conn_ptr(self)
+        cdef virConnectPtr ptr = _conn_acquire(self)
         cdef char *uri
-        with nogil:
-            uri = virConnectGetURI(ptr)
-        if uri == NULL:
-            _raise_last_error()
-        return _take_string(uri)
+        try:
+            with nogil:
+                uri = virConnectGetURI(ptr)
+            if uri == NULL:
+                _raise_last_error()
+            return _take_string(uri)
+        finally:
+            _conn_release(ptr)
 
     def is_alive(self):
         """False once closed, or once the daemon behind it has gone."""
         cdef int rc
         if self.ptr == NULL:
             return False
+        cdef virConnectPtr ptr = _conn_acquire(self)
         with nogil:
-            rc = virConnectIsAlive(self.ptr)
-        if rc < 0:
-            virResetLastError()
+            rc = virConnectIsAlive(ptr)
+        _conn_release(ptr)
         return rc == 1
 
     def get_lib_version(self):
         """The libvirt version of the driver side (the daemon, when remote)."""
-        cdef virConnectPtr ptr = _conn_ptr(self)
+        cdef virConnectPtr ptr = _conn_acquire(self)
         cdef unsigned long version = 0
         cdef int rc
-        with nogil:
-            rc = virConnectGetLibVersion(ptr, &version)
-        if rc < 0:
-            _raise_last_error()
-        return _version_tuple(version)
+        try:
+            with nogil:
+                rc = virConnectGetLibVersion(ptr, &version)
+            if rc < 0:
+                _raise_last_error()
+            return _version_tuple(version)
+        finally:
+            _conn_release(ptr)
 
     def set_keepalive(self, interval, count):
         """Send keep-alive probes every ``interval`` seconds; give up after ``count`` misses.
@@ -427,47 +434,62 @@ cdef class Connection:
         """
         cdef int c_interval = _checked_int(interval, "interval")
         cdef unsigned int c_count = _checked_int(count, "count")
-        cdef virConnectPtr ptr = _conn_ptr(self)
+        cdef virConnectPtr ptr = _conn_acquire(self)
         cdef int rc
-        with nogil:
-            rc = virConnectSetKeepAlive(ptr, c_interval, c_count)
-        if rc < 0:
-            _raise_last_error()
-        return rc == 0
+        try:
+            with nogil:
+                rc = virConnectSetKeepAlive(ptr, c_interval, c_count)
+            if rc < 0:
+                _raise_last_error()
+            return rc == 0
+        finally:
+            _conn_release(ptr)
 
     def get_domain_by_name(self, name):
-        cdef virConnectPtr ptr = _conn_ptr(self)
         cdef const char *c_name = _utf8(name, "name")
+        cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
-        with nogil:
-            dom = virDomainLookupByName(ptr, c_name)
-        return _checked_domain(dom, self)
+        try:
+            with nogil:
+                dom = virDomainLookupByName(ptr, c_name)
+            return _checked_domain(dom, self)
+        finally:
+            _conn_release(ptr)
 
     def get_domain_by_uuid(self, uuid):
-        cdef virConnectPtr ptr = _conn_ptr(self)
         cdef const char *c_uuid = _utf8(uuid, "uuid")
+        cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
-        with nogil:
-            dom = virDomainLookupByUUIDString(ptr, c_uuid)
-        return _checked_domain(dom, self)
+        try:
+            with nogil:
+                dom = virDomainLookupByUUIDString(ptr, c_uuid)
+            return _checked_domain(dom, self)
+        finally:
+            _conn_release(ptr)
 
     def get_domain_by_id(self, id):
         cdef int c_id = _checked_int(id, "id")
-        cdef virConnectPtr ptr = _conn_ptr(self)
+        cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
-        with nogil:
-            dom = virDomainLookupByID(ptr, c_id)
-        return _checked_domain(dom, self)
+        try:
+            with nogil:
+                dom = virDomainLookupByID(ptr, c_id)
+            return _checked_domain(dom, self)
+        finally:
+            _conn_release(ptr)
 
     def list_all_domains(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virConnectPtr ptr = _conn_ptr(self)
+        cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr *doms = NULL
         cdef int n, i
-        with nogil:
-            n = virConnectListAllDomains(ptr, &doms, c_flags)
-        if n < 0:
-            _raise_last_error()
+        try:
+            with nogil:
+                n = virConnectListAllDomains(ptr, &doms, c_flags)
+            if n < 0:
+                _raise_last_error()
+        finally:
+            _conn_release(ptr)
         cdef list out = []
         try:
             for i in range(n):
@@ -603,8 +625,11 @@ cdef class Domain:
         return _domain_call(self, virDomainSnapshotNum, flags)
 
     def list_snapshot_names(self, flags=0):
+        # One listing call, then the names: virDomainSnapshotListNames needs a
+        # count first, which races with creation (libvirt 9.0's daemon crashes
+        # when the list grows in between, tests/test_threads.py).
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        return _list_names(self, c_flags)
+        return _names_of_listed_objects(_domain_ptr(self), NULL, c_flags)
 
     def list_all_snapshots(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
@@ -641,11 +666,15 @@ cdef class Domain:
     def snapshot_xml_descriptions(self, flags=0, list_flags=0, workers=1):
         """Every snapshot's XML, keyed by name, fetched in one C loop.
 
+        Like the other bulk calls, it leaves out a snapshot that another
+        client deletes while the call runs.
+
         ``workers`` > 1 issues the calls from that many native threads at once.
         """
         cdef _SnapshotBatch batch = _run_batch(self, _BATCH_XML, flags, list_flags, workers)
         cdef int i
-        return {batch.name(i): _decode(<char *>batch.results[i]) for i in range(batch.n)}
+        return {batch.name(i): _decode(<char *>batch.results[i])
+                for i in range(batch.n) if not batch.gone[i]}
 
     def snapshot_parents(self, list_flags=0, workers=1):
         """The snapshot tree as a child -> parent name map; roots map to None."""
@@ -654,6 +683,8 @@ cdef class Domain:
         cdef virDomainSnapshotPtr parent
         cdef dict out = {}
         for i in range(batch.n):
+            if batch.gone[i]:
+                continue
             parent = <virDomainSnapshotPtr>batch.results[i]
             out[batch.name(i)] = None if parent == NULL else _decode(virDomainSnapshotGetName(parent))
         return out
@@ -665,6 +696,8 @@ cdef class Domain:
         cdef virDomainSnapshotPtr *children
         cdef dict out = {}
         for i in range(batch.n):
+            if batch.gone[i]:
+                continue
             children = <virDomainSnapshotPtr *>batch.results[i]
             out[batch.name(i)] = [_decode(virDomainSnapshotGetName(children[j]))
                                   for j in range(batch.counts[i])]
@@ -833,7 +866,7 @@ cdef class DomainSnapshot:
         return _snapshot_call(self, virDomainSnapshotNumChildren, flags)
 
     def list_child_snapshot_names(self, flags=0):
-        # One driver call (objects, then names) beats counting and listing names.
+        # As list_snapshot_names: one call, no count-then-list race.
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         return _names_of_listed_objects(_domain_ptr(self.domain), self.ptr, c_flags)
 
@@ -900,13 +933,16 @@ cdef class DomainSnapshot:
             raise
 
 
+cdef inline bint _last_error_is(int code) noexcept nogil:
+    cdef virErrorPtr err = virGetLastError()
+    return err != NULL and err.code == code
+
+
 cdef int _is_root_error(virDomainSnapshotPtr snap) noexcept nogil:
     """After a failed GetParent: 1 if the snapshot exists and is a root."""
-    cdef virErrorPtr err = virGetLastError()
-    if err == NULL or err.code != VIR_ERR_NO_DOMAIN_SNAPSHOT:
-        return 0
     # The same code means "no parent" and "no such snapshot": tell them apart.
-    return virDomainSnapshotIsCurrent(snap, 0) >= 0
+    return (_last_error_is(VIR_ERR_NO_DOMAIN_SNAPSHOT)
+            and virDomainSnapshotIsCurrent(snap, 0) >= 0)
 
 
 # ---------------------------------------------------------------- list helpers
@@ -938,38 +974,6 @@ cdef void _free_snapshots(virDomainSnapshotPtr *snaps, int n) noexcept nogil:
         if snaps[i] != NULL:
             virDomainSnapshotFree(snaps[i])
     free(snaps)
-
-
-cdef list _list_names(Domain domain, unsigned int flags):
-    """Names of a domain's snapshots.
-
-    Uses the name-listing call, which makes no snapshot objects. One spare
-    slot shows whether a snapshot was added between the count and the
-    listing, in which case it counts again. Where the name call fails (over
-    RPC it is capped at 16,384 names), the names come from listing objects.
-    """
-    cdef virDomainPtr dom = _domain_ptr(domain)
-    cdef char **names
-    cdef int count, n, i
-    while True:
-        with nogil:
-            count = virDomainSnapshotNum(dom, flags)
-        if count < 0:
-            _raise_last_error()
-        names = <char **>calloc(count + 1, sizeof(char *))
-        if names == NULL:
-            raise MemoryError()
-        with nogil:
-            n = virDomainSnapshotListNames(dom, names, count + 1, flags)
-        try:
-            if n < 0:
-                return _names_of_listed_objects(dom, NULL, flags)
-            if n <= count:
-                return _take_names(names, n)
-            for i in range(n):
-                free(names[i])
-        finally:
-            free(names)
 
 
 cdef list _names_of_listed_objects(virDomainPtr dom, virDomainSnapshotPtr snap,
@@ -1005,6 +1009,7 @@ cdef class _SnapshotBatch:
     cdef int n
     cdef void **results        # per snapshot: XML, parent, or array of children
     cdef int *counts           # per snapshot: number of children
+    cdef bint *gone            # per snapshot: deleted by someone else meanwhile
     cdef int kind
     cdef unsigned int flags
 
@@ -1034,13 +1039,15 @@ cdef class _SnapshotBatch:
                     _free_snapshots(<virDomainSnapshotPtr *>self.results[i], self.counts[i])
             free(self.results)
         free(self.counts)
+        free(self.gone)
         _free_snapshots(self.snaps, self.n)
 
     cdef int prepare(self, int kind, unsigned int flags) except -1:
         self.kind = kind
         self.flags = flags
         self.results = <void **>calloc(self.n or 1, sizeof(void *))
-        if self.results == NULL:
+        self.gone = <bint *>calloc(self.n or 1, sizeof(bint))
+        if self.results == NULL or self.gone == NULL:
             raise MemoryError()
         if kind == _BATCH_CHILDREN:
             self.counts = <int *>calloc(self.n or 1, sizeof(int))
@@ -1049,25 +1056,31 @@ cdef class _SnapshotBatch:
         return 0
 
     cdef int run(self, int start, int stop) noexcept nogil:
-        """Fill results[start:stop]; the index that failed, or -1."""
+        """Fill results[start:stop]; the index that failed, or -1.
+
+        A snapshot deleted by someone else since the listing is marked gone.
+        """
         cdef int i
+        cdef bint failed
         cdef virDomainSnapshotPtr parent
         for i in range(start, stop):
             if self.kind == _BATCH_XML:
                 self.results[i] = virDomainSnapshotGetXMLDesc(self.snaps[i], self.flags)
-                if self.results[i] == NULL:
-                    return i
+                failed = self.results[i] == NULL
             elif self.kind == _BATCH_PARENT:
                 parent = virDomainSnapshotGetParent(self.snaps[i], 0)
-                if parent == NULL and not _is_root_error(self.snaps[i]):
-                    return i
+                failed = parent == NULL and not _is_root_error(self.snaps[i])
                 self.results[i] = parent
             else:
                 self.counts[i] = virDomainSnapshotListAllChildren(
                     self.snaps[i], <virDomainSnapshotPtr **>&self.results[i], self.flags)
-                if self.counts[i] < 0:
+                failed = self.counts[i] < 0
+                if failed:
                     self.counts[i] = 0
+            if failed:
+                if not _last_error_is(VIR_ERR_NO_DOMAIN_SNAPSHOT):
                     return i
+                self.gone[i] = True
         return -1
 
     cdef str name(self, int i):
