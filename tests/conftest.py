@@ -80,3 +80,21 @@ def libvirtd():
         if IN_CI:
             pytest.fail(f"libvirt daemon could not be started: {exc}")
         pytest.skip(f"libvirt daemon could not be started: {exc}")
+
+
+@pytest.fixture
+def private_daemon(tmp_path, libvirtd):
+    """A libvirtd of this test's own (tests/private_daemon.py), stopped by its PID."""
+    from private_daemon import PrivateDaemon
+
+    daemon = PrivateDaemon(tmp_path / "libvirtd").start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(params=["in-process", pytest.param("daemon", marks=pytest.mark.libvirtd)])
+def uri(request):
+    """test:///default in-process, then the same driver through a private daemon."""
+    if request.param == "in-process":
+        return TEST_URI
+    return request.getfixturevalue("private_daemon").uri()

@@ -24,11 +24,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import virtsnap
-from conftest import delete_all_snapshots
-from test_daemon_faults import private_daemon  # noqa: F401 - fixture
+from conftest import TEST_URI, delete_all_snapshots
 from virtsnap import LibvirtConnectionError, LibvirtError
 
-IN_PROCESS_URI = "test:///default"
 ALLOWED = (TypeError, ValueError, OverflowError, LibvirtError)
 BIG = "A" * (10 * 1024 * 1024)
 PASSWD_MARK = "root:x:0:0"
@@ -59,7 +57,7 @@ def reset_tree(dom):
 @contextlib.contextmanager
 def world():
     """A fresh in-process connection, its domain "test", and the snapshot tree."""
-    with virtsnap.open(IN_PROCESS_URI) as conn:
+    with virtsnap.open(TEST_URI) as conn:
         dom = conn.get_domain_by_name("test")
         try:
             yield conn, dom, reset_tree(dom)

@@ -15,7 +15,6 @@ import time
 
 import pytest
 
-from test_daemon_faults import private_daemon  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 

@@ -27,10 +27,8 @@ from pathlib import Path
 import pytest
 
 import virtsnap
-from conftest import delete_all_snapshots
-from test_daemon_faults import private_daemon  # noqa: F401 - fixture
+from conftest import TEST_URI, delete_all_snapshots
 
-IN_PROCESS_URI = "test:///default"
 RSS_LIMIT = 2 * 1024 * 1024
 VALGRIND_DIR = Path(__file__).parent / "valgrind"
 _libc = ctypes.CDLL("libc.so.6")
@@ -57,7 +55,7 @@ def rss_growth(cycle, cycles):
 @pytest.fixture
 def tree_dom(request):
     """Domain "test" (in-process, or via a private daemon) with root -> child."""
-    uri = IN_PROCESS_URI
+    uri = TEST_URI
     if getattr(request, "param", "in-process") == "daemon":
         request.getfixturevalue("libvirtd")
         uri = request.getfixturevalue("private_daemon").uri()
@@ -99,7 +97,7 @@ def string_cycle(dom):
 
 def error_cycle(dom):
     root = dom.get_snapshot_by_name("root")
-    closed = virtsnap.open(IN_PROCESS_URI)
+    closed = virtsnap.open(TEST_URI)
     closed_dom = closed.get_domain_by_name("test")
     closed.close()
 
@@ -121,7 +119,7 @@ def error_cycle(dom):
 
 def connection_cycle(dom):
     def cycle(i):
-        with virtsnap.open(IN_PROCESS_URI) as conn:
+        with virtsnap.open(TEST_URI) as conn:
             conn.get_domain_by_name("test").get_snapshot_by_name("child").get_parent()
     return cycle
 

@@ -19,10 +19,9 @@ from hypothesis import strategies as st
 import virtsnap
 from conftest import delete_all_snapshots
 from test_bad_input import snapshot_state
-from test_daemon_faults import define_domain, private_daemon  # noqa: F401 - fixture
+from private_daemon import define_domain
 from virtsnap import LibvirtError, OperationDeniedError
 
-IN_PROCESS_URI = "test:///default"
 
 HOSTILE = [
     "</name><description>injected</description><name>",
@@ -36,14 +35,6 @@ HOSTILE = [
     " leading and trailing ", "tab\tand\nnewline", "\u2028\x85",
     "ünïcödé ✓ 😀", "a/b", "..", "-", "x" * 10_000,
 ]
-
-
-@pytest.fixture(params=["in-process", pytest.param("daemon", marks=pytest.mark.libvirtd)])
-def uri(request):
-    if request.param == "in-process":
-        return IN_PROCESS_URI
-    request.getfixturevalue("libvirtd")
-    return request.getfixturevalue("private_daemon").uri()
 
 
 @pytest.fixture

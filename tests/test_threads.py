@@ -22,24 +22,16 @@ import time
 import pytest
 
 import virtsnap
-from conftest import delete_all_snapshots
-from test_daemon_faults import private_daemon  # noqa: F401 - fixture
+from conftest import TEST_URI, delete_all_snapshots
 from virtsnap import LibvirtError
 
-IN_PROCESS_URI = "test:///default"
 N_THREADS = 8
 JOIN_TIMEOUT = 120
 
 
-@pytest.fixture(params=[pytest.param("in-process"),
-                        pytest.param("daemon", marks=pytest.mark.libvirtd)])
-def target(request):
+@pytest.fixture
+def target(uri):
     """(connection, domain "test") in-process, or through a private daemon."""
-    if request.param == "in-process":
-        uri = IN_PROCESS_URI
-    else:
-        request.getfixturevalue("libvirtd")
-        uri = request.getfixturevalue("private_daemon").uri()
     with virtsnap.open(uri) as conn:
         dom = conn.get_domain_by_name("test")
         delete_all_snapshots(dom)
@@ -294,7 +286,7 @@ def test_list_names_while_creating(request, where):
         daemon = request.getfixturevalue("private_daemon")
         uri = daemon.uri()
     else:
-        daemon, uri = None, IN_PROCESS_URI
+        daemon, uri = None, TEST_URI
     proc = subprocess.run([sys.executable, "-c", NAME_RACE, uri, "4"],
                           capture_output=True, text=True, timeout=120)
     daemon_died = daemon is not None and daemon.proc.poll() is not None

@@ -15,10 +15,9 @@ import pytest
 
 import virtsnap
 from conftest import delete_all_snapshots
-from test_daemon_faults import define_domain, private_daemon, virsh  # noqa: F401 - fixture
+from private_daemon import define_domain, virsh
 from virtsnap import DomainNotFoundError, LibvirtConnectionError, SnapshotNotFoundError
 
-IN_PROCESS_URI = "test:///default"
 
 # Every call on a snapshot handle that reaches libvirt.
 SNAPSHOT_CALLS = {
@@ -78,14 +77,6 @@ def assert_all_raise(calls, target, exc_type):
         else:
             misses[label] = f"returned {result!r}"
     assert misses == {}, f"expected {exc_type.__name__} from every call"
-
-
-@pytest.fixture(params=["in-process", pytest.param("daemon", marks=pytest.mark.libvirtd)])
-def uri(request):
-    if request.param == "in-process":
-        return IN_PROCESS_URI
-    request.getfixturevalue("libvirtd")
-    return request.getfixturevalue("private_daemon").uri()
 
 
 @pytest.fixture
