@@ -101,6 +101,9 @@ cdef extern from "libvirt/libvirt.h" nogil:
     int virDomainSnapshotHasMetadata(virDomainSnapshotPtr snapshot, unsigned int flags)
     int virDomainRevertToSnapshot(virDomainSnapshotPtr snapshot, unsigned int flags)
     int virDomainSnapshotDelete(virDomainSnapshotPtr snapshot, unsigned int flags)
+    enum:
+        VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES
+
     int virDomainSnapshotRef(virDomainSnapshotPtr snapshot)
     int virDomainSnapshotFree(virDomainSnapshotPtr snapshot)
 

@@ -676,8 +676,20 @@ cdef class Domain:
         return {batch.name(i): _decode(<char *>batch.results[i])
                 for i in range(batch.n) if not batch.gone[i]}
 
-    def snapshot_parents(self, list_flags=0, workers=1):
-        """The snapshot tree as a child -> parent name map; roots map to None."""
+    def snapshot_parents(self, list_flags=0, workers=1, *, via=None):
+        """The snapshot tree as a child -> parent name map; roots map to None.
+
+        Two routes give the same map: one GetParent call per listed snapshot
+        (``via="parent"``), or one ListAllChildren call per snapshot that has
+        children (``via="children"``). By default it counts both and takes the
+        one with fewer calls, which matters where every call is an RPC.
+        """
+        if via is None:
+            via = "children" if _children_route_is_cheaper(self, list_flags) else "parent"
+        elif via not in ("parent", "children"):
+            raise ValueError(f"via must be None, 'parent' or 'children', not {via!r}")
+        if via == "children":
+            return _parents_via_children(self, list_flags, workers)
         cdef _SnapshotBatch batch = _run_batch(self, _BATCH_PARENT, 0, list_flags, workers)
         cdef int i
         cdef virDomainSnapshotPtr parent
@@ -1085,6 +1097,35 @@ cdef class _SnapshotBatch:
 
     cdef str name(self, int i):
         return _decode(virDomainSnapshotGetName(self.snaps[i]))
+
+
+cdef bint _children_route_is_cheaper(Domain domain, object list_flags) except -1:
+    """Fewer calls to list children of the snapshots that have any than to ask
+    every listed snapshot for its parent?"""
+    cdef int listed = _domain_call(domain, virDomainSnapshotNum, list_flags)
+    cdef int with_children = _domain_call(domain, virDomainSnapshotNum,
+                                          VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES)
+    return with_children + 2 < listed
+
+
+cdef dict _parents_via_children(Domain domain, object list_flags, object workers):
+    """snapshot_parents() from one children listing per snapshot that has children."""
+    cdef _SnapshotBatch batch = _run_batch(domain, _BATCH_CHILDREN, 0,
+                                           VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES, workers)
+    cdef dict parent_of = {}
+    cdef int i, j
+    cdef virDomainSnapshotPtr *children
+    cdef str parent
+    for i in range(batch.n):
+        if batch.gone[i]:
+            continue
+        parent = batch.name(i)
+        children = <virDomainSnapshotPtr *>batch.results[i]
+        for j in range(batch.counts[i]):
+            parent_of[_decode(virDomainSnapshotGetName(children[j]))] = parent
+    names = _names_of_listed_objects(_domain_ptr(domain), NULL,
+                                     _checked_int(list_flags, "list_flags"))
+    return {name: parent_of.get(name) for name in names}
 
 
 cdef _SnapshotBatch _run_batch(Domain domain, int kind, object flags, object list_flags,

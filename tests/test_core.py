@@ -268,6 +268,30 @@ def test_bulk_parents_matches_per_snapshot_calls(dom):
     assert dom.snapshot_parents() == expected
     assert dom.snapshot_parents(workers=4) == expected
     assert dom.snapshot_parents(ListFlags.ROOTS) == {"root": None}
+    for via in ("parent", "children"):
+        assert dom.snapshot_parents(via=via) == expected
+        assert dom.snapshot_parents(workers=2, via=via) == expected
+        assert dom.snapshot_parents(ListFlags.LEAVES, via=via) == {"leaf": "left", "right": "root"}
+    with pytest.raises(ValueError, match="via"):
+        dom.snapshot_parents(via="sideways")
+
+
+def test_bulk_parents_routes_agree_on_a_random_tree(dom):
+    import random
+
+    rng = random.Random(7)
+    snaps = []
+    for i in range(80):
+        if snaps and rng.random() < 0.4:
+            rng.choice(snaps).revert_to()
+        snaps.append(dom.create_snapshot(name=f"s{i:02d}"))
+    expected = {s.name: (p.name if (p := s.get_parent()) else None) for s in snaps}
+    assert dom.num_of_snapshots(ListFlags.NO_LEAVES) < len(snaps)  # the default takes children
+    assert dom.snapshot_parents() == expected
+    assert dom.snapshot_parents(via="parent") == expected
+    assert dom.snapshot_parents(via="children", workers=3) == expected
+    topo = ListFlags.TOPOLOGICAL
+    assert list(dom.snapshot_parents(topo)) == dom.list_snapshot_names(topo)
 
 
 def test_bulk_children_matches_per_snapshot_calls(dom):
