@@ -25,9 +25,10 @@ def libvirt_build_flags():
 
 
 def extensions():
+    flags = libvirt_build_flags()  # before Cython: a missing libvirt is the clearer error
     from Cython.Build import cythonize
 
-    core = Extension("virtsnap._snapshot", ["src/snapshot.pyx"], **libvirt_build_flags())
+    core = Extension("virtsnap._snapshot", ["src/snapshot.pyx"], **flags)
     return cythonize(
         [core],
         include_path=["src"],
