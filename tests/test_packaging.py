@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ def test_runs_against_installed_wheel_without_cython():
     assert "site-packages" in virtsnap._snapshot.__file__
     with pytest.raises(ImportError):
         __import__("Cython")
+    assert shutil.which("cc") is None and shutil.which("gcc") is None
 
 
 def test_import_pulls_in_no_optional_dependency():
