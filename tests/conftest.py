@@ -1,6 +1,7 @@
 """Shared fixtures: libvirt's in-process test driver, the daemon, and CI rules.
 
 Under CI=true a skipped test fails the run, and so does a run with no tests.
+Long variants (marker ``slow``) are deselected, not skipped, unless --run-slow.
 """
 
 import os
@@ -23,23 +24,21 @@ def pytest_report_header(config):
             f"built against {virtsnap.libvirt_build_version()}")
 
 
-SLOW_REASON = "long variant: pass --run-slow"
-
-
 def pytest_collection_modifyitems(config, items):
+    """Long variants (marker ``slow``) are deselected unless --run-slow is given."""
     if config.getoption("--run-slow"):
         return
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason=SLOW_REASON))
+    slow = [item for item in items if "slow" in item.keywords]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if "slow" not in item.keywords]
 
 
 def pytest_sessionfinish(session, exitstatus):
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = [report for report in reporter.stats.get("skipped", [])
-               if SLOW_REASON not in str(report.longrepr)] if reporter else []
+    skipped = reporter.stats.get("skipped", []) if reporter else []
     if IN_CI and skipped:
         reporter.write_line(f"CI=true: {len(skipped)} test(s) were skipped; failing the run",
                             red=True)
