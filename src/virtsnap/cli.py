@@ -235,9 +235,12 @@ def cmd_list(args: argparse.Namespace, conn: Any, out: Output) -> None:
         return
     infos = dom.snapshot_infos(flags)
     if start is not None:
+        # In the children listing's order, as virsh: its sort keeps the order of
+        # names equal under strcasecmp.
         descendants = virtsnap.ListFlags.DESCENDANTS if args.descendants else 0
-        names = {child.name for child in start.list_all_children(flags | descendants)}
-        infos = [info for info in infos if info.name in names]
+        by_name = {info.name: info for info in infos}
+        infos = [by_name[name] for name in start.list_child_snapshot_names(flags | descendants)
+                 if name in by_name]
     if not args.topological:
         infos.sort(key=lambda info: virsh_sort_key(info.name))
     if out.json:
