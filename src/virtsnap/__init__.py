@@ -6,6 +6,8 @@
     ...     snap = dom.create_snapshot(name="before-upgrade")
 """
 
+from typing import TYPE_CHECKING
+
 from virtsnap._snapshot import (
     Connection,
     CreateFlags,
@@ -38,21 +40,27 @@ from virtsnap.errors import (
 
 __version__ = "0.1.0"
 
-# The pure-Python conveniences load on first use, so `import virtsnap` stays light.
-_LAZY = {
-    "SnapshotInfo": "virtsnap.info",
-    "SnapshotMemory": "virtsnap.info",
-    "SnapshotDisk": "virtsnap.info",
-    "SnapshotTree": "virtsnap.tree",
-}
+# The pure-Python conveniences load on first use, so `import virtsnap` stays
+# light. Type checkers see plain imports instead (and no __getattr__), so the
+# names are typed and a misspelt one is an error.
+if TYPE_CHECKING:
+    from virtsnap.info import SnapshotDisk, SnapshotInfo, SnapshotMemory
+    from virtsnap.tree import SnapshotTree
+else:
+    _LAZY = {
+        "SnapshotInfo": "virtsnap.info",
+        "SnapshotMemory": "virtsnap.info",
+        "SnapshotDisk": "virtsnap.info",
+        "SnapshotTree": "virtsnap.tree",
+    }
 
+    def __getattr__(name):
+        if name in _LAZY:
+            import importlib
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+            return getattr(importlib.import_module(_LAZY[name]), name)
+        raise AttributeError(f"module 'virtsnap' has no attribute {name!r}")
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'virtsnap' has no attribute {name!r}")
 
 __all__ = [
     "Connection",
