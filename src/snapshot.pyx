@@ -276,7 +276,19 @@ cdef Connection _new_connection(virConnectPtr ptr, bint readonly):
     return conn
 
 
-cdef bint _is_readonly(virConnectPtr ptr) noexcept:
+# The connections virtsnap.open() made, by address, while the wrapper that
+# opened them lives, and whether each is read-only: known without the probe,
+# which would also drop their silent handler.
+cdef dict _opened = {}
+
+
+cdef bint _is_readonly(virConnectPtr ptr) except -1:
+    """Whether a connection is read-only, if need be by probing it."""
+    known = _opened.get(<size_t>ptr)
+    return _probe_readonly(ptr) if known is None else known
+
+
+cdef bint _probe_readonly(virConnectPtr ptr) noexcept:
     """Whether a connection someone else opened is read-only.
 
     libvirt has no getter, but virDomainDefineXML checks read-only before its
@@ -329,6 +341,17 @@ cdef DomainSnapshot _checked_snapshot(virDomainSnapshotPtr ptr, Domain domain):
     if ptr == NULL:
         _raise_last_error()
     return _new_snapshot(ptr, domain)
+
+
+cdef void _close_connection(Connection conn) noexcept:
+    cdef virConnectPtr ptr = conn.ptr
+    conn.ptr = NULL
+    if ptr == NULL:
+        return
+    if conn.opened and _opened:
+        _opened.pop(<size_t>ptr, None)
+    with nogil:
+        virConnectClose(ptr)
 
 
 cdef inline virConnectPtr _conn_ptr(Connection conn) except NULL:
@@ -427,7 +450,10 @@ def open(uri=None, bint readonly=False):
     if ptr == NULL:
         _raise_last_error()
     virConnSetErrorFunc(ptr, NULL, _discard_error)
-    return _new_connection(ptr, readonly)
+    cdef Connection conn = _new_connection(ptr, readonly)
+    conn.opened = True
+    _opened[<size_t>ptr] = readonly
+    return conn
 
 
 @cython.final
@@ -436,22 +462,17 @@ cdef class Connection:
 
     cdef virConnectPtr ptr
     cdef readonly bint readonly
+    cdef bint opened            # made by virtsnap.open(), not from_libvirt()
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Connection cannot be created directly; use virtsnap.open()")
 
     def __dealloc__(self):
-        if self.ptr != NULL:
-            with nogil:
-                virConnectClose(self.ptr)
+        _close_connection(self)
 
     def close(self):
         """Close the connection; safe to call more than once."""
-        cdef virConnectPtr ptr = self.ptr
-        self.ptr = NULL
-        if ptr != NULL:
-            with nogil:
-                virConnectClose(ptr)
+        _close_connection(self)
 
     @property
     def closed(self):

@@ -266,3 +266,34 @@ def test_snapshot_parents_reports_only_true_edges_under_churn(dom, via):
     wrong = [edge for edge in reported if edge[2] not in churn.history.get(edge[1], ())]
     assert len(churn.history) > 60 and calls > 20
     assert wrong == [], f"{len(wrong)} of {len(reported)} edges false, e.g. {wrong[:5]}"
+
+
+def test_a_round_trip_through_libvirt_python_keeps_the_silent_handler():
+    run_child(r"""
+import libvirt, virtsnap
+seen = []
+libvirt.registerErrorHandler(lambda ctx, err: seen.append(err[2]), None)
+conn = virtsnap.open("test:///default", readonly=True)
+dom = virtsnap.Domain.from_libvirt(conn.get_domain_by_name("test").to_libvirt())
+assert dom.get_connect().readonly is True
+try:
+    dom.get_snapshot_by_name("nope")
+except virtsnap.SnapshotNotFoundError:
+    pass
+assert seen == [], seen
+""")
+
+
+def test_names_come_from_libvirt_with_cr_and_lf_apart(dom):
+    """A CR in a name survives every route of the core (XML parsers turn it into LF)."""
+    cr, lf = dom.create_snapshot(name="a\rb"), dom.create_snapshot(name="a\nb")
+    assert (cr.name, lf.name) == ("a\rb", "a\nb")
+    names = {"a\rb", "a\nb"}
+    assert set(dom.list_snapshot_names()) == names
+    assert {s.name for s in dom.list_all_snapshots()} == names
+    assert set(dom.snapshot_xml_descriptions(workers=2)) == names
+    for via in ("parent", "children"):
+        assert dom.snapshot_parents(via=via) == {"a\rb": None, "a\nb": "a\rb"}
+    assert dom.snapshot_children() == {"a\rb": ["a\nb"], "a\nb": []}
+    assert cr.list_child_snapshot_names() == ["a\nb"]
+    assert lf.get_parent().name == "a\rb"
