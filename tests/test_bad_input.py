@@ -182,7 +182,7 @@ MODULE_NAMES = {"Connection", "Domain", "DomainSnapshot", "CreateFlags", "Delete
                 "LibvirtError", "SnapshotNotFoundError", "DomainNotFoundError",
                 "InvalidArgumentError", "XMLError", "OperationInvalidError",
                 "OperationUnsupportedError", "OperationDeniedError", "LibvirtConnectionError",
-                "SnapshotInfo", "SnapshotDisk", "SnapshotMemory", "SnapshotTree"}
+                "SnapshotInfo", "SnapshotDisk", "SnapshotMemory", "SnapshotTree", "MAX_WORKERS"}
 FLAG_PREFIXES = ("CREATE_", "DELETE_", "LIST_", "REVERT_", "XML_")
 
 
@@ -433,7 +433,7 @@ def current_rss_kib():
 
 def peak_rss_growth_kib(func):
     """(func's result or exception, how far this process's RSS rose above its
-    level before the call, sampled every millisecond while the call runs).
+    level before the call, sampled every 2 ms while the call runs).
 
     Unlike ru_maxrss, a lifetime peak that earlier tests may have set, this
     sees the call's own peak: the call runs without the GIL, so the sampler runs.
@@ -445,7 +445,7 @@ def peak_rss_growth_kib(func):
     def sample():
         while not done.is_set():
             peak[0] = max(peak[0], current_rss_kib())
-            time.sleep(0.001)
+            time.sleep(0.002)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
