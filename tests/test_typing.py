@@ -23,12 +23,12 @@ def mypy(*paths):
 
 
 def test_package_and_correct_use_pass_mypy_strict():
-    rc, out = mypy(PACKAGE, HERE / "typing" / "correct.py")
+    rc, out = mypy(PACKAGE, HERE / "typecheck" / "correct.py")
     assert rc == 0, out
 
 
 def test_misspellings_fail_mypy_strict():
-    source = HERE / "typing" / "misspelt.py"
+    source = HERE / "typecheck" / "misspelt.py"
     rc, out = mypy(source)
     assert rc == 1, out
     expected = {n for n, line in enumerate(source.read_text().splitlines(), 1) if "# E:" in line}
