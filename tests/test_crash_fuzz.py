@@ -48,26 +48,28 @@ def world():
 
 
 def values(w):
-    handles = [w[kind][cls] for kind in ("live", "new", "closed")
+    # (label, value); the label, not repr(), describes a crashing call.
+    plain = [None, True, False, 0, 1, -1, 2**31, -2**31 - 1, 2**32, 2**63, -2**63 - 1,
+             10**100, 1.5, float("nan"), "", "x", "parent", "children", "a\x00b", "\udcff",
+             "\ud800x", "\r\n", "<domainsnapshot/>", "test:///default", "fz-a", b"x",
+             bytearray(b"x"), [], {}, (), object(), type]
+    handles = [(f"{kind} {cls.__name__}", w[kind][cls]) for kind in ("live", "new", "closed")
                for cls in (Connection, Domain, DomainSnapshot)]
-    return [None, True, False, 0, 1, -1, 2**31, -2**31 - 1, 2**32, 2**63, -2**63 - 1,
-            10**100, 1.5, float("nan"), "", "x", "parent", "children", "a\x00b", "\udcff",
-            "\ud800x", "\r\n", "<domainsnapshot/>", "test:///default", "fz-a", b"x",
-            bytearray(b"x"), [], {}, (), object(), type, *handles]
+    return [(ascii(v)[:40], v) for v in plain] + handles
 
 
 def calls(w):
     vals = values(w)
-    yield ()
-    for v in vals:
-        yield (v,)
-    for v in vals:
-        yield (v, v)
-    for v in vals:
-        yield (v, v, v, v)
+    yield "()", ()
+    for label, v in vals:
+        yield f"({label})", (v,)
+    for label, v in vals:
+        yield f"({label}, same)", (v, v)
+    for label, v in vals:
+        yield f"({label}, same x4)", (v, v, v, v)
     for key in KEYWORDS:
-        for v in vals:
-            yield {key: v}
+        for label, v in vals:
+            yield f"({key}={label})", {key: v}
 
 
 def targets():
@@ -97,9 +99,9 @@ def each_call():
         yield index, where + ("get",), lambda: getattr(receiver, name)
         static = getattr(_snapshot if cls is None else cls, name)
         if callable(static) and not hasattr(static, "__set__"):
-            for args in calls(w):
+            for label, args in calls(w):
                 index += 1
-                yield index, where + (args,), lambda args=args: invoke(receiver, name, args)
+                yield index, where + (label,), lambda args=args: invoke(receiver, name, args)
         w["live"][Connection].close()
 
 
