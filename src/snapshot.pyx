@@ -356,7 +356,7 @@ cdef void _close_connection(Connection conn) noexcept:
 
 cdef inline virConnectPtr _conn_ptr(Connection conn) except NULL:
     """The connection's pointer; LibvirtConnectionError once it is closed."""
-    if conn.ptr == NULL:
+    if conn is None or conn.ptr == NULL:
         _raise_closed()
     return conn.ptr
 
@@ -375,9 +375,9 @@ cdef void _conn_release(virConnectPtr ptr) noexcept:
         virConnectClose(ptr)
 
 
-cdef int _raise_invalid(object handle) except -1:
-    raise TypeError(f"this {type(handle).__name__} has no libvirt handle: it was made "
-                    f"with __new__, not by virtsnap")
+cdef int _raise_invalid(str cls) except -1:
+    raise TypeError(f"this {cls} has no libvirt handle: it was made with __new__, "
+                    f"not by virtsnap")
 
 
 # A handle's pointer is read only through these, so a handle made with
@@ -385,8 +385,8 @@ cdef int _raise_invalid(object handle) except -1:
 
 cdef inline virDomainPtr _domain_handle(Domain dom) except NULL:
     """The domain's pointer, for accessors that still answer after close()."""
-    if dom.ptr == NULL:
-        _raise_invalid(dom)
+    if dom is None or dom.ptr == NULL:
+        _raise_invalid("Domain")
     return dom.ptr
 
 
@@ -398,8 +398,8 @@ cdef inline virDomainPtr _domain_ptr(Domain dom) except NULL:
 
 
 cdef inline virDomainSnapshotPtr _snapshot_handle(DomainSnapshot snap) except NULL:
-    if snap.ptr == NULL:
-        _raise_invalid(snap)
+    if snap is None or snap.ptr == NULL:
+        _raise_invalid("DomainSnapshot")
     return snap.ptr
 
 

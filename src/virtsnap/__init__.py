@@ -6,7 +6,7 @@
     ...     snap = dom.create_snapshot(name="before-upgrade")
 """
 
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 
 from virtsnap._snapshot import (
     Connection,
