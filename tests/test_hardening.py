@@ -297,3 +297,35 @@ def test_names_come_from_libvirt_with_cr_and_lf_apart(dom):
     assert dom.snapshot_children() == {"a\rb": ["a\nb"], "a\nb": []}
     assert cr.list_child_snapshot_names() == ["a\nb"]
     assert lf.get_parent().name == "a\rb"
+
+
+@pytest.mark.libvirtd
+def test_a_bulk_call_runs_at_most_max_workers_threads(libvirtd, private_daemon):
+    """workers=1000 over a daemon (each call an RPC, so threads overlap): the
+    process never holds more than MAX_WORKERS threads beyond its own."""
+    import os
+
+    def threads_now():
+        return len(os.listdir("/proc/self/task"))
+
+    with virtsnap.open(private_daemon.uri()) as conn:
+        dom = conn.get_domain_by_name("test")
+        for i in range(300):
+            dom.create_snapshot(name=f"w{i}")
+        peak, done = [0], threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], threads_now())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        time.sleep(0.05)
+        baseline = threads_now()
+        try:
+            for call in (dom.snapshot_xml_descriptions, dom.snapshot_children):
+                assert len(call(workers=1000)) == 300
+        finally:
+            done.set()
+            sampler.join()
+    assert baseline < peak[0] <= baseline + virtsnap.MAX_WORKERS, (baseline, peak[0])
