@@ -9,8 +9,8 @@ import os
 import pytest
 
 import virtsnap
+from helpers import TEST_URI, delete_all_snapshots
 
-TEST_URI = "test:///default"
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -25,7 +25,16 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Long variants (marker ``slow``) are deselected unless --run-slow is given."""
+    """Long variants (marker ``slow``) are deselected unless --run-slow is given.
+
+    A test that uses the ``libvirtd`` fixture must carry the ``libvirtd``
+    marker, so that ``-m 'not libvirtd'`` leaves out every test needing a daemon.
+    """
+    unmarked = [item.nodeid for item in items
+                if "libvirtd" in getattr(item, "fixturenames", ()) and "libvirtd" not in item.keywords]
+    if unmarked:
+        raise pytest.UsageError("uses the libvirtd fixture without the libvirtd marker: "
+                                + ", ".join(unmarked))
     if config.getoption("--run-slow"):
         return
     slow = [item for item in items if "slow" in item.keywords]
@@ -43,12 +52,6 @@ def pytest_sessionfinish(session, exitstatus):
         reporter.write_line(f"CI=true: {len(skipped)} test(s) were skipped; failing the run",
                             red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def delete_all_snapshots(dom):
-    """Remove every snapshot of ``dom``, children first."""
-    for snap in reversed(dom.list_all_snapshots(virtsnap.ListFlags.TOPOLOGICAL)):
-        snap.delete(virtsnap.DeleteFlags.METADATA_ONLY if not snap.has_metadata() else 0)
 
 
 @pytest.fixture

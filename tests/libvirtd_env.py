@@ -3,16 +3,13 @@
 Pure Python, no pytest dependency.  Needs root (scripts/libvirtd-up
 installs and starts libvirt by hand; there is no systemd here).
 
-Typical use::
+Typical use (tests/qemu_guest.py wraps it in a fixture)::
 
     ensure_daemon()
     disk = make_disk(tmp_path, "disk.qcow2")
     xml = tmp_path / "g.xml"
     xml.write_text(guest_xml("vs-t1", disk))
-    virsh("define", xml)
-    virsh("start", "vs-t1")
-    ...
-    remove_guest("vs-t1")
+    virsh("define", xml, uri=QEMU_URI)      # helpers.virsh
 """
 
 import json
@@ -21,8 +18,6 @@ import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBVIRTD_UP = os.path.join(ROOT, "scripts", "libvirtd-up")
-QEMU_URI = "qemu:///system"
-TEST_URI = "test+unix:///default"  # the test driver, served by the daemon
 
 _daemon_error = None
 _daemon_checked = False
@@ -104,28 +99,6 @@ def qemu_img_snapshots(path):
     """
     out = _run(["qemu-img", "info", "-U", "--output=json", os.fspath(path)])
     return [s["name"] for s in json.loads(out).get("snapshots", [])]
-
-
-def virsh(*args, uri=QEMU_URI, timeout=120):
-    """Run `virsh -c URI ARGS...` (no shell) and return its stdout.
-
-    Raises RuntimeError with stderr if virsh fails.
-    """
-    return _run(["virsh", "-q", "-c", uri] + [os.fspath(a) for a in args],
-                timeout=timeout)
-
-
-def remove_guest(name, uri=QEMU_URI):
-    """Best-effort teardown: destroy NAME if running, then undefine it
-    together with its snapshot metadata.  Never raises.  Disk files are
-    the caller's (e.g. a tmp_path)."""
-    for args in (("destroy", name),
-                 ("undefine", name, "--snapshots-metadata",
-                  "--checkpoints-metadata", "--nvram")):
-        try:
-            virsh(*args, uri=uri)
-        except RuntimeError:
-            pass
 
 
 def _run(cmd, timeout=120):

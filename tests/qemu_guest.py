@@ -25,8 +25,8 @@ import tempfile
 import pytest
 
 import virtsnap
-from libvirtd_env import QEMU_URI, guest_xml, make_disk, qemu_img_snapshots, virsh
-from virtsnap import DeleteFlags, ListFlags
+from helpers import QEMU_URI, virsh
+from libvirtd_env import guest_xml, make_disk, qemu_img_snapshots
 
 PREFIX = "vs-it"
 _NAME_RE = re.compile(rf"^{PREFIX}-(\d+)-\d+-")
@@ -133,7 +133,7 @@ def sweep_stale():
         return
     _swept = True
     try:
-        names = virsh("list", "--all", "--name").split()
+        names = virsh("list", "--all", "--name", uri=QEMU_URI).split()
     except RuntimeError:
         names = []
     for name in names:
@@ -172,44 +172,8 @@ def qemu_conn(libvirtd):
         yield connection
 
 
-def delete_all_snapshots(dom):
-    """Delete every snapshot of ``dom`` with its data, children first.
-
-    Snapshots libvirt cannot delete (external ones with an internal parent, in
-    libvirt 9.0) lose only their metadata.
-    """
-    for snap in reversed(dom.list_all_snapshots(ListFlags.TOPOLOGICAL)):
-        try:
-            snap.delete()
-        except virtsnap.LibvirtError:
-            snap.delete(DeleteFlags.METADATA_ONLY)
-
-
 def wipe_qcow2_snapshots(path):
     """Delete the internal snapshots left in an image no guest has open."""
     for tag in qemu_img_snapshots(path):
         subprocess.run(["qemu-img", "snapshot", "-d", tag, path], check=True,
                        stdin=subprocess.DEVNULL, capture_output=True)
-
-
-def parse_snapshot_tree(text):
-    """child -> parent (None for roots) from ``virsh snapshot-list --tree``.
-
-    Roots start in column 0; a child is printed as ``+- NAME`` further right
-    than its parent, below it.
-    """
-    parents = {}
-    stack = []  # (column, name) of the open ancestors
-    for line in text.splitlines():
-        if not line.strip() or set(line.strip()) <= {"|"}:
-            continue
-        if "+- " in line:
-            column = line.index("+- ") + 3
-        else:
-            column = len(line) - len(line.lstrip())
-        name = line[column:].rstrip()
-        while stack and stack[-1][0] >= column:
-            stack.pop()
-        parents[name] = stack[-1][1] if stack else None
-        stack.append((column, name))
-    return parents

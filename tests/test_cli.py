@@ -22,13 +22,11 @@ from pathlib import Path
 import pytest
 
 import virtsnap
-from qemu_guest import parse_snapshot_tree
+from helpers import DAEMON_TEST_URI, QEMU_URI, TEST_URI, delete_all_snapshots, parse_snapshot_tree, virsh
 from test_tree import SHAPES, define_snapshots
 from virtsnap.cli import JSON_SCHEMA, main, virsh_table
 from virtsnap.progress import job_bytes, run_with_progress
 
-TEST_URI = "test:///default"
-DAEMON_URI = "test+unix:///default"
 SCRIPT = Path(sys.executable).parent / "virtsnap"
 HOSTILE = "x</name>&\"' ]]><!-- $(touch {marker}); `touch {marker}` | rm -rf / \\x41"
 
@@ -48,11 +46,6 @@ def virtsnap_run(*args, uri=TEST_URI, env=None, command=None):
             + list(args))
     return subprocess.run(argv, capture_output=True, text=True, timeout=120,
                           env=env if env is not None else cli_env())
-
-
-def virsh(*args, uri=TEST_URI, quiet=False):
-    argv = ["virsh"] + (["-q"] if quiet else []) + ["-c", uri] + list(args)
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 
 def assert_one_error_line(result, status=1):
@@ -85,9 +78,9 @@ def test_empty_listing_is_virshs(tmp_path):
     for command in ([str(SCRIPT)], None):
         result = virtsnap_run("list", "test", command=command)
         assert result.returncode == 0 and result.stderr == ""
-        assert result.stdout == virsh("snapshot-list", "test").stdout
+        assert result.stdout == virsh("snapshot-list", "test", uri=TEST_URI, quiet=False)
         assert virtsnap_run("list", "test", "--tree").stdout == virsh(
-            "snapshot-list", "test", "--tree").stdout
+            "snapshot-list", "test", "--tree", uri=TEST_URI, quiet=False)
 
 
 def test_empty_listing_as_json():
@@ -97,7 +90,9 @@ def test_empty_listing_as_json():
         "domain": "test", "roots": []}
 
 
-def test_default_uri_comes_from_the_environment():
+@pytest.mark.libvirtd
+def test_default_uri_comes_from_the_environment(libvirtd):
+    """An unknown scheme goes to the remote driver: only a daemon says "no driver for it"."""
     result = virtsnap_run("list", "test", "--json", uri=None,
                           env=cli_env(LIBVIRT_DEFAULT_URI=TEST_URI))
     assert result.returncode == 0 and json.loads(result.stdout)["domain"] == "test"
@@ -329,7 +324,7 @@ def test_quiet_listing_matches_virsh_q(dom, tmp_path, capsys, options):
         path.write_text(xml, encoding="utf-8")
         commands.append(f"snapshot-create test {path} --redefine")
     commands.append("snapshot-list test " + " ".join(options))
-    expected = virsh("; ".join(commands), quiet=True).stdout
+    expected = virsh("; ".join(commands), uri=TEST_URI)
     status, out, err = cli(capsys, "-q", "list", "test", *options)
     assert (status, err) == (0, "")
     assert out == expected
@@ -424,27 +419,25 @@ def daemon_domain(libvirtd, tmp_path):
     the subprocesses of the test.
     """
     name = f"virtsnap-cli-{uuid.uuid4().hex[:8]}"
-    with virtsnap.open(DAEMON_URI) as conn:
-        root = ElementTree.fromstring(virsh("dumpxml", "test", uri=DAEMON_URI).stdout)
+    with virtsnap.open(DAEMON_TEST_URI) as conn:
+        root = ElementTree.fromstring(virsh("dumpxml", "test", uri=DAEMON_TEST_URI))
         root.find("name").text = name
         root.remove(root.find("uuid"))
         path = tmp_path / "domain.xml"
         path.write_text(ElementTree.tostring(root, encoding="unicode"))
         for args in (["define", str(path)], ["start", name]):
-            result = virsh(*args, uri=DAEMON_URI)
-            assert result.returncode == 0, result.stderr
+            virsh(*args, uri=DAEMON_TEST_URI)
         dom = conn.get_domain_by_name(name)
         try:
             yield dom
         finally:
-            from conftest import delete_all_snapshots
             delete_all_snapshots(dom)
-            virsh("destroy", name, uri=DAEMON_URI)
-            virsh("undefine", name, uri=DAEMON_URI)
+            virsh("destroy", name, uri=DAEMON_TEST_URI)
+            virsh("undefine", name, uri=DAEMON_TEST_URI)
 
 
 def daemon_run(*args):
-    result = virtsnap_run(*args, uri=DAEMON_URI)
+    result = virtsnap_run(*args, uri=DAEMON_TEST_URI)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -472,15 +465,15 @@ def test_listings_match_virsh_through_the_daemon(daemon_domain, tmp_path):
                     ["--from", "b"], ["--from", "a", "--descendants"], ["--tree", "--from", "b"],
                     ["--topological"], ["--active"]):
         assert daemon_run("list", name, *options) == virsh(
-            "snapshot-list", name, *options, uri=DAEMON_URI).stdout, options
+            "snapshot-list", name, *options, uri=DAEMON_TEST_URI, quiet=False), options
         assert daemon_run("-q", "list", name, *options) == virsh(
-            "snapshot-list", name, *options, uri=DAEMON_URI, quiet=True).stdout, options
-    virsh_info = virsh("snapshot-info", name, "b", uri=DAEMON_URI).stdout
+            "snapshot-list", name, *options, uri=DAEMON_TEST_URI), options
+    virsh_info = virsh("snapshot-info", name, "b", uri=DAEMON_TEST_URI, quiet=False)
     assert daemon_run("info", name, "b").startswith(virsh_info.rstrip("\n") + "\n")
     assert daemon_run("current", name) == "B\n"
     assert daemon_run("parent", name, "Child") == "b\n"
     assert daemon_run("dumpxml", name, "Child") == virsh(
-        "snapshot-dumpxml", name, "Child", uri=DAEMON_URI, quiet=True).stdout
+        "snapshot-dumpxml", name, "Child", uri=DAEMON_TEST_URI)
     assert not marker.exists()
 
 
@@ -500,16 +493,16 @@ def test_hostile_names_round_trip_through_the_daemon(daemon_domain, tmp_path):
 def test_delete_revert_export_import_through_the_daemon(daemon_domain, tmp_path):
     build_with_cli(daemon_domain, tmp_path / "pwned")
     name = daemon_domain.name
-    before = virsh("snapshot-list", name, "--tree", uri=DAEMON_URI).stdout
+    before = virsh("snapshot-list", name, "--tree", uri=DAEMON_TEST_URI, quiet=False)
     daemon_run("export", name, str(tmp_path / "export"))
     daemon_run("delete", name, "a", "--children")
-    assert virsh("snapshot-list", name, "--tree", uri=DAEMON_URI).stdout == "\n"
+    assert virsh("snapshot-list", name, "--tree", uri=DAEMON_TEST_URI, quiet=False) == "\n"
     daemon_run("import", name, str(tmp_path / "export"))
     # The same tree. Not the same text: siblings equal under strcasecmp ("B", "b")
     # come in libvirt's listing order, which redefinition may change.
-    after = virsh("snapshot-list", name, "--tree", uri=DAEMON_URI).stdout
+    after = virsh("snapshot-list", name, "--tree", uri=DAEMON_TEST_URI, quiet=False)
     assert parse_snapshot_tree(after) == parse_snapshot_tree(before)
-    assert virsh("snapshot-current", name, "--name", uri=DAEMON_URI).stdout.strip() == "B"
+    assert virsh("snapshot-current", name, "--name", uri=DAEMON_TEST_URI).strip() == "B"
     daemon_run("revert", name, "Child")
     assert daemon_run("current", name) == "Child\n"
 
@@ -535,8 +528,6 @@ def qemu_guest(libvirtd):
 @pytest.mark.libvirtd
 def test_create_revert_delete_on_a_qemu_guest_with_progress(qemu_guest):
     """Memory snapshots of a running guest: the progress display polls real job stats."""
-    from libvirtd_env import QEMU_URI
-
     name = qemu_guest.name
     base = [sys.executable, "-m", "virtsnap", "-c", QEMU_URI]
     status, stdout, shown = run_on_a_terminal(base + ["create", name, "--name", "one"],
@@ -549,14 +540,14 @@ def test_create_revert_delete_on_a_qemu_guest_with_progress(qemu_guest):
         assert result.returncode == 0, result.stderr
     for options in ([], ["--tree"], ["--parent"]):
         assert virtsnap_run("list", name, *options, uri=QEMU_URI).stdout == virsh(
-            "snapshot-list", name, *options, uri=QEMU_URI).stdout
+            "snapshot-list", name, *options, uri=QEMU_URI, quiet=False)
     info = json.loads(virtsnap_run("info", name, "three", "--json", uri=QEMU_URI).stdout)
     assert (info["parent"], info["is_current"], info["state"]) == ("one", True, "running")
     assert info["memory"]["mode"] == "internal" and info["disks"][0]["mode"] == "internal"
     status, stdout, shown = run_on_a_terminal(base + ["delete", name, "one", "--children"],
                                               cli_env(COLUMNS="100"))
     assert (status, stdout) == (0, "Domain snapshot one deleted\n")
-    assert virsh("snapshot-list", name, "--name", uri=QEMU_URI).stdout.strip() == ""
+    assert virsh("snapshot-list", name, "--name", uri=QEMU_URI).strip() == ""
     # External memory is saved by a migration job, whose byte counts feed the bar.
     external = Path(qemu_guest.dir) / "external.xml"
     external.write_text(

@@ -15,7 +15,8 @@ import pytest
 
 import virtsnap
 from conftest import IN_CI
-from libvirtd_env import LIBVIRTD_UP, QEMU_URI
+from helpers import QEMU_URI
+from libvirtd_env import LIBVIRTD_UP
 from private_daemon import wait_until
 from qemu_guest import guest_fixture
 
