@@ -228,7 +228,7 @@ def cmd_list(args: argparse.Namespace, conn: Any, out: Output) -> None:
             tree = (tree.subtree(start.name, depth) if start.name in tree
                     else SnapshotTree({start.name: None}))
         if out.json:
-            out.document({"domain": dom.name, "roots": [_node(tree, root) for root in tree.roots]})
+            out.write(tree.to_json(dom.name) + "\n")
         else:
             out.write(tree.render())
             out.end()
@@ -250,10 +250,6 @@ def cmd_list(args: argparse.Namespace, conn: Any, out: Output) -> None:
     rows = [[info.name, _local_time(info), info.state]
             + ([info.parent or ""] if args.parent else []) for info in infos]
     out.table(headers, rows)
-
-
-def _node(tree: SnapshotTree, name: str) -> Dict[str, Any]:
-    return {"name": name, "children": [_node(tree, child) for child in tree.children(name)]}
 
 
 def cmd_info(args: argparse.Namespace, conn: Any, out: Output) -> None:
