@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
 
 import virtsnap
 from virtsnap.progress import run_with_progress
+from virtsnap.transfer import TransferError
 from virtsnap.tree import SnapshotTree, virsh_sort_key
 
 if TYPE_CHECKING:
@@ -355,13 +356,13 @@ def cmd_delete(args: argparse.Namespace, conn: Any, out: Output) -> None:
 
 def cmd_export(args: argparse.Namespace, conn: Any, out: Output) -> None:
     dom = _domain(conn, args)
-    names = dom.export_snapshots(args.directory)
+    names = dom.export_snapshots(args.directory, secure=args.security_info)
     out.say(f"Exported {len(names)} snapshot(s) of domain {dom.name} to {args.directory}")
 
 
 def cmd_import(args: argparse.Namespace, conn: Any, out: Output) -> None:
     dom = _domain(conn, args)
-    names = dom.import_snapshots(args.directory)
+    names = dom.import_snapshots(args.directory, replace=args.replace)
     out.say(f"Imported {len(names)} snapshot(s) into domain {dom.name}")
 
 
@@ -501,9 +502,14 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--metadata", action="store_true",
                         help="delete only libvirt's metadata, keep the data")
 
-    for name, help in (("export", "write all snapshots' XML and an index into DIR"),
-                       ("import", "redefine the snapshots exported in DIR on DOMAIN")):
-        command(name, help).add_argument("directory", metavar="DIR")
+    export = command("export", "write all snapshots' XML and an index into DIR")
+    export.add_argument("directory", metavar="DIR")
+    export.add_argument("--security-info", action="store_true",
+                        help="include security-sensitive information (passwords)")
+    import_ = command("import", "redefine the snapshots exported in DIR on DOMAIN, all or nothing")
+    import_.add_argument("directory", metavar="DIR")
+    import_.add_argument("--replace", action="store_true",
+                         help="overwrite the domain's snapshots of the same names")
 
     command("demo", f"a guided tour on {DEMO_URI}")
     return parser
@@ -534,7 +540,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.flush()
     except virtsnap.LibvirtError as exc:
         return fail(str(exc))
-    except (OSError, ValueError) as exc:  # export/import files, --xml FILE
+    except (OSError, ValueError, TransferError) as exc:  # export/import, --xml FILE
         if isinstance(exc, BrokenPipeError):
             return _broken_pipe()
         return fail(str(exc))
