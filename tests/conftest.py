@@ -43,10 +43,26 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if "slow" not in item.keywords]
 
 
+def pytest_sessionstart(session):
+    from libvirtd_env import foreign_daemons
+
+    session.config.foreign_daemons = foreign_daemons()
+
+
 def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if no test was collected, if CI=true and a test was skipped, or if
+    a libvirt daemon that the suite did not start was stopped, killed or restarted."""
+    from libvirtd_env import disturbed_daemons
+
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    disturbed = disturbed_daemons(getattr(session.config, "foreign_daemons", {}))
+    if disturbed:
+        if reporter:
+            reporter.write_line("a daemon the suite did not start was disturbed: "
+                                + "; ".join(disturbed), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if IN_CI and skipped:
         reporter.write_line(f"CI=true: {len(skipped)} test(s) were skipped; failing the run",

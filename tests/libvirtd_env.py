@@ -113,3 +113,73 @@ def _run(cmd, timeout=120):
 def _xml_escape(text):
     return (str(text).replace("&", "&amp;").replace("<", "&lt;")
             .replace(">", "&gt;").replace("'", "&apos;").replace('"', "&quot;"))
+
+
+# ---------------------------------------------------------------- daemons the suite did not start
+
+DAEMON_NAMES = ("virtlogd", "libvirtd", "virtqemud", "virtproxyd", "virtsecretd", "virtstoraged",
+                "virtnodedevd", "virtnetworkd", "virtinterfaced", "virtnwfilterd")
+# Where scripts/libvirtd-up records "PID NAME" of each daemon it started.
+SUITE_PIDFILES = tuple(dict.fromkeys([os.environ.get("VIRTSNAP_PIDFILE", "/run/virtsnap-daemons.pids"),
+                                      "/run/virtsnap-daemons.pids"]))
+
+
+def _proc_stat(pid):
+    """(comm, state, start time in clock ticks) of a live PID, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            stat = stream.read()
+    except OSError:
+        return None
+    comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+    return comm, rest[0], int(rest[19])
+
+
+def daemon_pid(name, run_dir="/run"):
+    """The PID in RUN_DIR/NAME.pid if that process runs (not a zombie) as NAME, else None."""
+    try:
+        with open(os.path.join(run_dir, f"{name}.pid")) as stream:
+            pid = int(stream.read().strip())
+    except (OSError, ValueError):
+        return None
+    stat = _proc_stat(pid)
+    return pid if stat is not None and stat[0] == name and stat[1] != "Z" else None
+
+
+def pids_started_by_the_suite(pidfiles=SUITE_PIDFILES):
+    """{pid: name} of the daemons scripts/libvirtd-up recorded as started by it."""
+    started = {}
+    for path in pidfiles:
+        try:
+            with open(path) as stream:
+                for line in stream:
+                    fields = line.split()
+                    if len(fields) >= 2 and fields[0].isdigit():
+                        started[int(fields[0])] = fields[1]
+        except OSError:
+            continue
+    return started
+
+
+def foreign_daemons(run_dir="/run", pidfiles=SUITE_PIDFILES):
+    """{name: (pid, start time)} of the running libvirt daemons the suite did not start."""
+    ours = pids_started_by_the_suite(pidfiles)
+    found = {}
+    for name in DAEMON_NAMES:
+        pid = daemon_pid(name, run_dir)
+        if pid is not None and ours.get(pid) != name:
+            found[name] = (pid, _proc_stat(pid)[2])
+    return found
+
+
+def disturbed_daemons(before):
+    """What happened to the daemons of ``foreign_daemons()`` since: [] if each one still
+    runs, not stopped, as the same process."""
+    problems = []
+    for name, (pid, started) in before.items():
+        stat = _proc_stat(pid)
+        if stat is None or stat[0] != name or stat[1] == "Z" or stat[2] != started:
+            problems.append(f"{name} (pid {pid}) is gone")
+        elif stat[1] in ("T", "t"):
+            problems.append(f"{name} (pid {pid}) is stopped")
+    return problems
