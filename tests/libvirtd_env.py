@@ -15,6 +15,7 @@ Typical use (tests/qemu_guest.py wraps it in a fixture)::
 import json
 import os
 import subprocess
+import xml.etree.ElementTree as ElementTree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBVIRTD_UP = os.path.join(ROOT, "scripts", "libvirtd-up")
@@ -46,12 +47,23 @@ def ensure_daemon():
         raise RuntimeError(_daemon_error)
 
 
-def guest_xml(name, disk_path):
+def confining_security_models(capabilities_xml):
+    """The security drivers other than DAC that a daemon applies to guests (apparmor,
+    selinux), from its ``virsh capabilities``."""
+    root = ElementTree.fromstring(capabilities_xml)
+    return [model.text for model in root.findall("host/secmodel/model")
+            if model.text not in ("none", "dac")]
+
+
+def guest_xml(name, disk_path, unconfined=()):
     """Domain XML of a diskful, OS-less TCG guest (64 MiB, 1 vCPU).
 
     qemu runs as root with no relabelling (static DAC seclabel), so the disk
     may sit in any root-only directory such as a pytest tmp_path; libvirt
-    leaves the image's owner and mode alone.  No NIC, no graphics, no
+    leaves the image's owner and mode alone.  The security drivers named in
+    ``unconfined`` (see confining_security_models) get ``type='none'``: with
+    Debian's default AppArmor, libvirt would otherwise write and load a
+    profile for every start and every new disk (virt-aa-helper).  No NIC, no graphics, no
     serial; the BIOS finds nothing to boot and idles, which is enough for
     internal (with memory) and external disk-only snapshots.
     """
@@ -78,9 +90,11 @@ def guest_xml(name, disk_path):
   </devices>
   <seclabel type='static' model='dac' relabel='no'>
     <label>+0:+0</label>
-  </seclabel>
+  </seclabel>{unconfined}
 </domain>
-""".format(name=_xml_escape(name), disk=_xml_escape(os.path.abspath(disk_path)))
+""".format(name=_xml_escape(name), disk=_xml_escape(os.path.abspath(disk_path)),
+           unconfined="".join(f"\n  <seclabel type='none' model='{_xml_escape(model)}'/>"
+                              for model in unconfined))
 
 
 def make_disk(directory, name, size="64M"):

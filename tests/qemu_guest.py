@@ -26,16 +26,24 @@ import pytest
 
 import virtsnap
 from helpers import QEMU_URI, virsh
-from libvirtd_env import guest_xml, make_disk, qemu_img_snapshots
+from libvirtd_env import confining_security_models, guest_xml, make_disk, qemu_img_snapshots
 
 PREFIX = "vs-it"
 _NAME_RE = re.compile(rf"^{PREFIX}-(\d+)-\d+-")
 _counter = itertools.count(1)
 _swept = False
+_confining = {}  # uri -> the daemon's security drivers other than DAC
 
 
 def unique_name(tag):
     return f"{PREFIX}-{os.getpid()}-{next(_counter)}-{tag}"
+
+
+def confining_drivers(uri):
+    """The daemon's security drivers besides DAC (e.g. apparmor), asked once per URI."""
+    if uri not in _confining:
+        _confining[uri] = confining_security_models(virsh("capabilities", uri=uri))
+    return _confining[uri]
 
 
 class Guest:
@@ -48,7 +56,7 @@ class Guest:
         self.disk = make_disk(self.dir, "disk.qcow2")
         self.xml_path = os.path.join(self.dir, "domain.xml")
         with open(self.xml_path, "w") as f:
-            f.write(guest_xml(self.name, self.disk))
+            f.write(guest_xml(self.name, self.disk, confining_drivers(uri)))
 
     def virsh(self, *args):
         return virsh(*args, uri=self.uri)
