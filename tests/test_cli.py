@@ -24,7 +24,8 @@ import pytest
 import virtsnap
 from qemu_guest import parse_snapshot_tree
 from test_tree import SHAPES, define_snapshots
-from virtsnap.cli import JSON_SCHEMA, main, virsh_table
+from virtsnap.cli import SUBCOMMANDS, main
+from virtsnap.cli_text import escape, virsh_table
 from virtsnap.progress import job_bytes, run_with_progress
 
 TEST_URI = "test:///default"
@@ -43,7 +44,7 @@ def cli_env(**changes):
 
 
 def virtsnap_run(*args, uri=TEST_URI, env=None, command=None):
-    """Run ``python -m virtsnap`` (or ``command``) with ``args``; never through a shell."""
+    """Run ``python -m virtsnap`` (or ``command``) with ``args``."""
     argv = ((command or [sys.executable, "-m", "virtsnap"]) + (["-c", uri] if uri else [])
             + list(args))
     return subprocess.run(argv, capture_output=True, text=True, timeout=120,
@@ -161,18 +162,28 @@ def test_libvirt_refusal_is_one_error_line():
     ["revert", "test", "s", "--running", "--paused"],
     ["delete", "test", "s", "--children", "--children-only"],
     ["create", "test", "--xml", "f.xml", "--name", "n"], ["demo", "-c", "qemu:///system"],
+    ["demo", "-c", "qemu:///system"], ["-c", "test+tcp:///x", "demo", "--bogus"],
+    ["create", "test", "--name", ""], ["create", "test", "--redefine"],
+    ["create", "test", "--diskspec", ",snapshot=no"], ["create", "test", "--memspec", "x=y"],
+    ["list", "test", "--tree", "--name"], ["list", "test", "--from", "a", "--current"],
+    ["list", "test", "--roots", "--current"], ["current", "test", "s", "--name"],
+    ["info", "test"], ["info", "test", "s", "--current"], ["edit", "test", "--rename", "--clone"],
 ])
-def test_bad_usage_exits_2(args):
-    result = virtsnap_run(*args, uri=None)
-    assert result.returncode == 2
+def test_bad_usage_exits_2_with_the_commands_usage(args):
+    result = virtsnap_run(*args, uri=TEST_URI if "demo" not in args else None)
+    assert result.returncode == 2, result
     assert result.stdout == "" and "Traceback" not in result.stderr
-    assert result.stderr.splitlines()[-1].startswith("virtsnap")
+    command = next((word for word in args if word in SUBCOMMANDS), None)
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"usage: virtsnap {command} " if command else "usage: virtsnap ")
+    assert lines[-1].startswith(f"virtsnap {command}: error: " if command else "virtsnap: error: ")
+    assert len(lines) <= 12
 
 
 # ---------------------------------------------------------------- one-process commands
 
 
-def test_create_round_trips_hostile_names_without_a_shell(tmp_path):
+def test_create_round_trips_hostile_names(tmp_path):
     marker = tmp_path / "pwned"
     name = HOSTILE.format(marker=marker)
     description = "desc " + name + "\n second line"
@@ -200,15 +211,6 @@ def test_create_from_an_xml_file(tmp_path):
     assert (data["name"], data["description"], data["state"]) == ("from-file", "<x>", "running")
 
 
-def test_create_json_follows_the_schema():
-    data = json.loads(virtsnap_run("create", "test", "--json").stdout)
-    assert set(data) == {"name", "domain", "description", "state", "creation_time", "parent",
-                         "is_current", "location", "memory", "disks"}
-    for key in data:
-        assert f'"{key}"' in JSON_SCHEMA
-    assert data["name"]  # libvirt picked it
-
-
 def demo_output(env=None):
     result = virtsnap_run("demo", uri=None, env=env)
     assert result.returncode == 0, result.stderr
@@ -219,7 +221,7 @@ def demo_output(env=None):
 def test_demo_walks_through_a_tree():
     out = demo_output()
     assert "$ virtsnap list test --tree\nbase\n  |\n  +- configured\n  +- experiment\n" in out
-    assert "$ virtsnap current test\nconfigured\n" in out
+    assert "$ virtsnap current test --name\nconfigured\n" in out
     assert out.endswith("$ virtsnap list test --tree\nbase\n  |\n  +- configured\n    \n\n")
     row = r" experiment-2 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} +running +experiment\n"
     assert re.search(row, out)
@@ -313,15 +315,27 @@ def cli(capsys, *args):
     return status, out.out, out.err
 
 
+WIDTH_NAMES = {"a\u200bb": "Zeta", "e\ufe0fx": None, "\u0e01\u0e34\u0e19": "a",
+               "\u1100\u1161\u11a8": "a", "\u00ad-soft": None, "z\u2028": "Zeta",
+               "x\u0301y": "Zeta"}
+
+
 @needs_virsh
 @pytest.mark.parametrize("options", [[], ["--parent"], ["--roots"], ["--leaves"],
                                      ["--no-leaves"], ["--from", "a"],
                                      ["--from", "a", "--descendants"], ["--topological"],
-                                     ["--tree"], ["--tree", "--from", "d"], ["--internal"]])
+                                     ["--tree"], ["--tree", "--from", "d"], ["--internal"],
+                                     ["--name"], ["--name", "--topological"],
+                                     ["--name", "--from", "a", "--descendants"]])
 def test_quiet_listing_matches_virsh_q(dom, tmp_path, capsys, options):
-    """Same XML redefined here and in virsh's own process: same times, same bytes."""
+    """Same XML redefined here and in virsh's own process: same times, same bytes.
+
+    The names measure as virsh measures them (glib's zero-width and wide
+    characters, libc's iswprint): a zero-width space, a variation selector,
+    Thai and Hangul jamo combining marks, a soft hyphen, a line separator.
+    """
     parents = dict(SHAPES["branches"], **{"Zeta": None, "é-x": "Zeta", "tab\tand 日本": "Zeta",
-                                          "back\\x41slash": "a"})
+                                          "back\\x41slash": "a"}, **WIDTH_NAMES)
     documents = define_snapshots(dom, parents)
     commands = []
     for number, xml in enumerate(documents.values()):
@@ -330,6 +344,9 @@ def test_quiet_listing_matches_virsh_q(dom, tmp_path, capsys, options):
         commands.append(f"snapshot-create test {path} --redefine")
     commands.append("snapshot-list test " + " ".join(options))
     expected = virsh("; ".join(commands), quiet=True).stdout
+    if "--tree" in options:  # virsh draws names raw; virtsnap escapes them as in its table
+        for name in parents:
+            expected = expected.replace(name + "\n", escape(name) + "\n")
     status, out, err = cli(capsys, "-q", "list", "test", *options)
     assert (status, err) == (0, "")
     assert out == expected
@@ -364,7 +381,9 @@ def test_info_current_parent_dumpxml(dom, capsys):
     assert out.endswith("Description:    the b\n\n")
     data = json.loads(cli(capsys, "info", "test", "a", "--json")[1])
     assert (data["children"], data["descendants"], data["metadata"]) == (1, 2, True)
-    assert cli(capsys, "current", "test") == (0, "b\n", "")
+    assert cli(capsys, "current", "test", "--name") == (0, "b\n", "")
+    current_xml = dom.get_snapshot_by_name("b").get_xml_description()
+    assert cli(capsys, "current", "test") == (0, current_xml, "")
     assert json.loads(cli(capsys, "current", "test", "--json")[1])["name"] == "b"
     assert cli(capsys, "parent", "test", "c") == (0, "b\n", "")
     assert json.loads(cli(capsys, "parent", "test", "a", "--json")[1])["parent"] is None
