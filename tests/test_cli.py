@@ -383,27 +383,28 @@ def test_info_current_parent_dumpxml(dom, capsys):
     assert (data["children"], data["descendants"], data["metadata"]) == (1, 2, True)
     assert cli(capsys, "current", "test", "--name") == (0, "b\n", "")
     current_xml = dom.get_snapshot_by_name("b").get_xml_description()
-    assert cli(capsys, "current", "test") == (0, current_xml, "")
+    assert cli(capsys, "current", "test") == (0, current_xml + "\n", "")  # virsh's blank line
     assert json.loads(cli(capsys, "current", "test", "--json")[1])["name"] == "b"
     assert cli(capsys, "parent", "test", "c") == (0, "b\n", "")
     assert json.loads(cli(capsys, "parent", "test", "a", "--json")[1])["parent"] is None
     assert cli(capsys, "parent", "test", "a") == (1, "", "error: snapshot 'a' has no parent\n")
     xml = dom.get_snapshot_by_name("c").get_xml_description()
-    assert cli(capsys, "dumpxml", "test", "c") == (0, xml if xml.endswith("\n") else xml + "\n", "")
+    assert cli(capsys, "dumpxml", "test", "c") == (0, xml + "\n", "")
+    assert cli(capsys, "-q", "dumpxml", "test", "c") == (0, xml, "")
     assert json.loads(cli(capsys, "dumpxml", "test", "c", "--json")[1])["xml"] == xml
 
 
 def test_revert_and_delete(dom, capsys):
     define_snapshots(dom, SHAPES["branches"], current="c")
-    assert cli(capsys, "revert", "test", "e", "--paused") == (0, "Domain snapshot e reverted\n", "")
+    assert cli(capsys, "revert", "test", "e", "--paused") == (0, "Domain snapshot e reverted\n\n", "")
     assert dom.state() == virtsnap.DomainState.PAUSED
     assert dom.current_snapshot().name == "e"
     assert cli(capsys, "revert", "test", "a", "--running")[0] == 0
     assert dom.state() == virtsnap.DomainState.RUNNING
     assert cli(capsys, "delete", "test", "b", "--children-only") == (
-        0, "Domain snapshot b children deleted\n", "")
+        0, "Domain snapshot b children deleted\n\n", "")
     assert cli(capsys, "delete", "test", "d", "--children") == (
-        0, "Domain snapshot d deleted\n", "")
+        0, "Domain snapshot d deleted\n\n", "")
     assert cli(capsys, "-q", "delete", "test", "f") == (0, "", "")
     assert dom.snapshot_parents() == {"a": None, "b": "a"}
 
@@ -490,16 +491,18 @@ def test_listings_match_virsh_through_the_daemon(daemon_domain, tmp_path):
     for options in ([], ["--tree"], ["--parent"], ["--roots"], ["--leaves"], ["--no-leaves"],
                     ["--from", "b"], ["--from", "a", "--descendants"], ["--tree", "--from", "b"],
                     ["--topological"], ["--active"]):
-        assert daemon_run("list", name, *options) == virsh(
-            "snapshot-list", name, *options, uri=DAEMON_URI).stdout, options
-        assert daemon_run("-q", "list", name, *options) == virsh(
-            "snapshot-list", name, *options, uri=DAEMON_URI, quiet=True).stdout, options
+        for quiet in (False, True):
+            expected = virsh("snapshot-list", name, *options, uri=DAEMON_URI, quiet=quiet).stdout
+            if "--tree" in options:  # virsh draws names raw, virtsnap escapes them
+                expected = expected.replace(HOSTILE.format(marker=marker),
+                                            escape(HOSTILE.format(marker=marker)))
+            assert daemon_run(*(["-q"] if quiet else []), "list", name, *options) == expected
     virsh_info = virsh("snapshot-info", name, "b", uri=DAEMON_URI).stdout
     assert daemon_run("info", name, "b").startswith(virsh_info.rstrip("\n") + "\n")
-    assert daemon_run("current", name) == "B\n"
+    assert daemon_run("current", name, "--name") == "B\n"
     assert daemon_run("parent", name, "Child") == "b\n"
     assert daemon_run("dumpxml", name, "Child") == virsh(
-        "snapshot-dumpxml", name, "Child", uri=DAEMON_URI, quiet=True).stdout
+        "snapshot-dumpxml", name, "Child", uri=DAEMON_URI).stdout
     assert not marker.exists()
 
 
@@ -530,7 +533,7 @@ def test_delete_revert_export_import_through_the_daemon(daemon_domain, tmp_path)
     assert parse_snapshot_tree(after) == parse_snapshot_tree(before)
     assert virsh("snapshot-current", name, "--name", uri=DAEMON_URI).stdout.strip() == "B"
     daemon_run("revert", name, "Child")
-    assert daemon_run("current", name) == "Child\n"
+    assert daemon_run("current", name, "--name") == "Child\n"
 
 
 # ---------------------------------------------------------------- a real QEMU guest
@@ -574,7 +577,7 @@ def test_create_revert_delete_on_a_qemu_guest_with_progress(qemu_guest):
     assert info["memory"]["mode"] == "internal" and info["disks"][0]["mode"] == "internal"
     status, stdout, shown = run_on_a_terminal(base + ["delete", name, "one", "--children"],
                                               cli_env(COLUMNS="100"))
-    assert (status, stdout) == (0, "Domain snapshot one deleted\n")
+    assert (status, stdout) == (0, "Domain snapshot one deleted\n\n")
     assert virsh("snapshot-list", name, "--name", uri=QEMU_URI).stdout.strip() == ""
     # External memory is saved by a migration job, whose byte counts feed the bar.
     external = Path(qemu_guest.dir) / "external.xml"
@@ -585,9 +588,161 @@ def test_create_revert_delete_on_a_qemu_guest_with_progress(qemu_guest):
         f"</disk></disks></domainsnapshot>")
     status, stdout, shown = run_on_a_terminal(base + ["create", name, "--xml", str(external)],
                                               cli_env(COLUMNS="100"))
-    assert (status, stdout) == (0, "Domain snapshot external created\n")
+    assert (status, stdout) == (0, f"Domain snapshot external created from '{external}'\n")
     assert "Creating snapshot" in shown
     info = json.loads(virtsnap_run("info", name, "external", "--json", uri=QEMU_URI).stdout)
     assert info["location"] == "external"
     assert info["memory"] == {"mode": "external", "file": qemu_guest.path("memory.save")}
     assert info["disks"][0]["source"] == qemu_guest.path("vda.overlay")
+
+
+# ---------------------------------------------------------------- parity with virsh, option by option
+
+
+@pytest.fixture(scope="module")
+def parity(libvirtd, tmp_path_factory):
+    """A private daemon's domain "test" (running, ID 1), reset to one snapshot tree per case.
+
+    The held connection keeps the daemon's test driver state between the
+    virsh and virtsnap subprocesses.
+    """
+    from private_daemon import PrivateDaemon
+
+    daemon = PrivateDaemon(tmp_path_factory.mktemp("parity-daemon")).start()
+    try:
+        with virtsnap.open(daemon.uri()) as conn:
+            yield daemon.uri(), conn.get_domain_by_name("test")
+    finally:
+        daemon.stop()
+
+
+PARITY_TREE = {"a": None, "b": "a", "c": "b", "d": "a"}
+
+
+def reset_tree(dom):
+    from conftest import delete_all_snapshots
+
+    delete_all_snapshots(dom)
+    domain = dom.to_libvirt()
+    if dom.state() == virtsnap.DomainState.PAUSED:
+        domain.resume()
+    elif dom.state() == virtsnap.DomainState.SHUTOFF:
+        domain.create()
+    define_snapshots(dom, PARITY_TREE, current="c", descriptions={"b": "first"})
+
+
+def snapshot_state(dom, ignore_times=False):
+    """Everything a snapshot command can change: each snapshot's XML, the current one,
+    the domain's state."""
+    xmls = {snap.name: snap.get_xml_description(virtsnap.XMLFlags.SECURE)
+            for snap in dom.list_all_snapshots()}
+    if ignore_times:
+        xmls = {name: re.sub(r"<creationTime>\d+</creationTime>", "", xml)
+                for name, xml in xmls.items()}
+    current = dom.current_snapshot().name if dom.has_current_snapshot() else None
+    return xmls, current, dom.state()
+
+
+PARITY_CASES = [
+    # (virsh command and arguments, virtsnap arguments); DOM stands for the domain
+    (["snapshot-list", "DOM", "--name"], ["list", "DOM", "--name"]),
+    (["snapshot-list", "DOM", "--current"], ["list", "DOM", "--current"]),
+    (["snapshot-list", "DOM", "--current", "--name"], ["list", "DOM", "--current", "--name"]),
+    (["snapshot-list", "DOM", "--from", "a", "--descendants", "--name"],
+     ["list", "DOM", "--from", "a", "--descendants", "--name"]),
+    (["snapshot-list", "DOM", "--tree", "--current"], ["list", "DOM", "--tree", "--current"]),
+    (["snapshot-current", "DOM"], ["current", "DOM"]),
+    (["snapshot-current", "DOM", "--name"], ["current", "DOM", "--name"]),
+    (["snapshot-current", "DOM", "--security-info"], ["current", "DOM", "--security-info"]),
+    (["snapshot-current", "DOM", "d"], ["current", "DOM", "d"]),
+    (["snapshot-parent", "DOM", "--current"], ["parent", "DOM", "--current"]),
+    (["snapshot-revert", "DOM", "--current", "--paused"], ["revert", "DOM", "--current", "--paused"]),
+    (["snapshot-revert", "DOM", "d", "--reset-nvram"], ["revert", "DOM", "d", "--reset-nvram"]),
+    (["snapshot-delete", "DOM", "--current"], ["delete", "DOM", "--current"]),
+    (["snapshot-delete", "DOM", "--current", "--metadata"],
+     ["delete", "DOM", "--current", "--metadata"]),
+    (["snapshot-create-as", "DOM", "--name", "new", "--description", "n <&>", "--validate"],
+     ["create", "DOM", "--name", "new", "--description", "n <&>", "--validate"]),
+    (["snapshot-create", "DOM", "--xmlfile", "XML", "--redefine", "--current"],
+     ["create", "DOM", "--xml", "XML", "--redefine", "--current"]),
+    (["snapshot-create", "DOM", "--xmlfile", "XML", "--redefine"],
+     ["create", "DOM", "--xml", "XML", "--redefine"]),
+    (["snapshot-edit", "DOM", "b"], ["edit", "DOM", "b"]),
+    (["snapshot-edit", "DOM", "b", "--current"], ["edit", "DOM", "b", "--current"]),
+    (["snapshot-edit", "DOM", "--current"], ["edit", "DOM", "--current"]),
+]
+
+
+@pytest.mark.libvirtd
+@pytest.mark.parametrize("domain_as", ["name", "id", "uuid"])
+def test_domain_by_name_id_or_uuid(parity, domain_as):
+    uri, dom = parity
+    reset_tree(dom)
+    label = {"name": dom.name, "id": str(dom.id), "uuid": dom.uuid}[domain_as]
+    for command, options in (("snapshot-list", ["--name"]), ("snapshot-info", ["b"])):
+        expected = virsh(command, label, *options, uri=uri)
+        result = virtsnap_run(command.split("-")[1], label, *options, uri=uri)
+        assert expected.returncode == result.returncode == 0, (expected, result)
+        assert result.stdout.startswith(expected.stdout.rstrip("\n"))
+
+
+@pytest.mark.libvirtd
+@pytest.mark.parametrize("virsh_args, virtsnap_args", PARITY_CASES,
+                         ids=[" ".join(case[1][2:]) or case[1][0] for case in PARITY_CASES])
+def test_option_matches_virsh(parity, tmp_path, virsh_args, virtsnap_args):
+    """The same command through virsh and virtsnap from the same snapshot tree:
+    the same output, byte for byte, and the same snapshots afterwards."""
+    uri, dom = parity
+    xml_file = tmp_path / "redefine.xml"
+    env = {key: value for key, value in cli_env(EDITOR="sed -i s/first/edited/").items()
+           if key != "VISUAL"}
+    results = []
+    for argv in (virsh_args, virtsnap_args):
+        reset_tree(dom)
+        xml_file.write_text(dom.get_snapshot_by_name("d").get_xml_description().replace(
+            "</domainsnapshot>", "<description>redefined</description></domainsnapshot>"
+            if "<description>" not in dom.get_snapshot_by_name("d").get_xml_description()
+            else "</domainsnapshot>"))
+        argv = [{"DOM": dom.name, "XML": str(xml_file)}.get(word, word) for word in argv]
+        if argv[0].startswith("snapshot-"):
+            result = subprocess.run(["virsh", "-c", uri] + argv, capture_output=True, text=True,
+                                    timeout=60, env=env)
+        else:
+            result = virtsnap_run(*argv, uri=uri, env=env)
+        results.append((result, snapshot_state(dom, ignore_times="create-as" in virsh_args[0])))
+    (by_virsh, virsh_state), (by_virtsnap, virtsnap_state) = results
+    assert by_virtsnap.returncode == (0 if by_virsh.returncode == 0 else 1), (
+        by_virsh.returncode, by_virsh.stdout, by_virsh.stderr, by_virtsnap.stderr)
+    assert virtsnap_state == virsh_state
+    if by_virsh.returncode == 0:
+        assert by_virtsnap.stdout == by_virsh.stdout
+        assert by_virtsnap.stderr == ""
+
+
+@pytest.mark.parametrize("options", [
+    ["--name", "n", "--memspec", "/var/m.save,snapshot=external",
+     "--diskspec", "vda,snapshot=external,driver=qcow2,file=/var/a,,b.qcow2",
+     "--diskspec", "vdb,snapshot=no", "--diskspec", "sdc,stype=block,file=/dev/x"],
+    ["--description", "<&'\">", "--memspec", "file=/m,snapshot=internal"],
+    ["--diskspec", "vda"],
+])
+@needs_virsh
+def test_create_specs_build_virshs_xml(options):
+    expected = virsh("snapshot-create-as", "test", "--print-xml", *options)
+    result = virtsnap_run("create", "test", "--print-xml", *options)
+    assert expected.returncode == result.returncode == 0, (expected, result)
+    assert result.stdout == expected.stdout
+
+
+def test_edit_runs_the_editor_without_a_shell(tmp_path, capsys):
+    """$EDITOR is split into words, never handed to sh: a ';' is no command separator."""
+    marker = tmp_path / "marker"
+    with virtsnap.open(TEST_URI) as conn:
+        conn.get_domain_by_name("test").create_snapshot(name="s")
+        status = main(["-c", TEST_URI, "create", "test", "--name", "s2"])  # another process
+        assert status == 0
+    result = virtsnap_run("edit", "test", "--current",
+                          env={key: value for key, value in cli_env(
+                              EDITOR=f"true; touch {marker}").items() if key != "VISUAL"})
+    assert result.returncode == 1
+    assert not marker.exists()

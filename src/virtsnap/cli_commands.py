@@ -93,7 +93,9 @@ def _local_time(info: "SnapshotInfo") -> str:
 
 
 def _print_xml(out: Output, xml: str) -> None:
+    """XML as virsh prints it: a final newline, then virsh's blank line unless quiet."""
     out.write(xml if xml.endswith("\n") else xml + "\n")
+    out.end()
 
 
 def _redefine_flags(xml: str) -> int:
@@ -529,6 +531,7 @@ def cmd_create(args: argparse.Namespace, conn: Any, out: Output) -> None:
         xml = snapshot_xml(args.name, args.description, args.memspec, args.diskspec)
     if args.print_xml:
         out.line(xml)
+        out.end()
         return
     dom = _domain(conn, args.domain)
     flags = _flags(virtsnap.CreateFlags, args, {option.replace("-", "_"): member
@@ -639,7 +642,7 @@ def cmd_revert(args: argparse.Namespace, conn: Any, out: Output) -> None:
     flags = _flags(virtsnap.RevertFlags, args, {"running": "RUNNING", "paused": "PAUSED",
                                                 "force": "FORCE", "reset_nvram": "RESET_NVRAM"})
     run_job(lambda: snap.revert_to(flags), dom, f"Reverting to {escape(snap.name)}", out)
-    out.say(f"Domain snapshot {escape(snap.name)} reverted")
+    out.say(f"Domain snapshot {escape(snap.name)} reverted\n")
 
 
 def add_delete(parser: argparse.ArgumentParser) -> None:
@@ -665,7 +668,7 @@ def cmd_delete(args: argparse.Namespace, conn: Any, out: Output) -> None:
     run_with_progress(lambda: snap.delete(flags), dom, f"Deleting {escape(snap.name)}",
                       enabled=out.progress)
     what = " children" if args.children_only else ""
-    out.say(f"Domain snapshot {escape(snap.name)}{what} deleted")
+    out.say(f"Domain snapshot {escape(snap.name)}{what} deleted\n")
 
 
 # ---------------------------------------------------------------- export, import
