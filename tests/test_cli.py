@@ -746,3 +746,176 @@ def test_edit_runs_the_editor_without_a_shell(tmp_path, capsys):
                               EDITOR=f"true; touch {marker}").items() if key != "VISUAL"})
     assert result.returncode == 1
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------- JSON schema, escapes, failures
+
+
+def test_json_output_validates_against_the_schema(dom, capsys):
+    """Real --json output of every command, validated with jsonschema against the one schema."""
+    import jsonschema
+
+    from virtsnap.cli_schema import COMMAND_DOCUMENTS, JSON_SCHEMA
+
+    jsonschema.Draft202012Validator.check_schema(JSON_SCHEMA)
+    status, printed, _ = cli(capsys, "json-schema")
+    assert status == 0 and json.loads(printed) == JSON_SCHEMA
+    define_snapshots(dom, SHAPES["chain"], current="b", descriptions={"b": "the b"})
+    documents = {"list": ["list", "test", "--json"], "list --tree": ["list", "test", "--tree", "--json"],
+                 "info": ["info", "test", "b", "--json"], "current": ["current", "test", "--json"],
+                 "parent": ["parent", "test", "b", "--json"],
+                 "dumpxml": ["dumpxml", "test", "b", "--json"],
+                 "create": ["create", "test", "--name", "new", "--json"]}
+    assert set(documents) == set(COMMAND_DOCUMENTS)
+    for command, argv in documents.items():
+        status, printed, err = cli(capsys, *argv)
+        assert (status, err) == (0, "")
+        schema = {**JSON_SCHEMA, "$ref": f"#/$defs/{COMMAND_DOCUMENTS[command]}"}
+        jsonschema.validate(json.loads(printed), schema)
+        with pytest.raises(jsonschema.ValidationError):  # the schema does constrain
+            jsonschema.validate({"domain": 1}, schema)
+
+
+def test_control_characters_are_escaped_everywhere(dom, capsys):
+    """A newline in a name cannot draw a fake line in tree, info, current or parent."""
+    # XML allows no ESC; C1 controls such as CSI (U+009B) and DEL are allowed, and
+    # virsh's table shows each byte of an unprintable character as \\xff.
+    child = "c\u009b31m\x7f"
+    define_snapshots(dom, {"p\nfake": None, child: "p\nfake"}, current=child,
+                     descriptions={child: "d\tx"})
+    shown = "c\\xff\\xff31m\\x7f"
+    assert cli(capsys, "list", "test", "--tree")[1] == f"p\\x0afake\n  |\n  +- {shown}\n    \n\n"
+    info = cli(capsys, "info", "test", child)[1]
+    assert f"Name:           {shown}\n" in info and "Parent:         p\\x0afake\n" in info
+    assert "Description:    d\\x09x\n" in info and "\u009b" not in info
+    assert cli(capsys, "current", "test", "--name")[1] == f"{shown}\n"
+    assert cli(capsys, "parent", "test", child)[1] == "p\\x0afake\n"
+    # --name keeps virsh's raw bytes when piped (scripts read it)
+    assert cli(capsys, "list", "test", "--name")[1] == f"{child}\np\nfake\n\n"
+
+
+def test_rich_table_on_a_terminal_escapes_names(private_daemon, tmp_path):
+    """stdout on a pseudo-terminal: rich draws the table, with names escaped."""
+    uri = private_daemon.uri()
+    with virtsnap.open(uri) as conn:
+        define_snapshots(conn.get_domain_by_name("test"), {"a\nb": None, "plain": None})
+        controller, terminal = pty.openpty()
+        process = subprocess.Popen([sys.executable, "-m", "virtsnap", "-c", uri, "list", "test"],
+                                   stdout=terminal, stderr=subprocess.PIPE,
+                                   env=cli_env(COLUMNS="120", TERM="xterm"))
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(timeout=60) == 0, process.stderr.read()
+        os.close(controller)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", shown.decode())
+    assert "─" in text or "━" in text  # rich's rule under the header, not virsh's dashes
+    assert "---" not in text
+    rows = [line for line in text.splitlines() if "running" in line]
+    assert len(rows) == 2 and any("a\\x0ab" in row for row in rows)
+
+
+def test_demo_runs_where_c_points_and_ignores_the_environment(tmp_path):
+    custom = tmp_path / "driver.xml"
+    custom.write_text("<node><domain type='test'><name>test</name><memory>65536</memory>"
+                      "<os><type>hvm</type></os></domain></node>")
+    result = virtsnap_run("demo", uri=f"test://{custom}",
+                          env=cli_env(LIBVIRT_DEFAULT_URI="qemu:///system"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"virtsnap demo on test://{custom}:")
+    assert "experiment-2" in result.stdout
+    plain = virtsnap_run("demo", uri=None, env=cli_env(LIBVIRT_DEFAULT_URI="qemu:///system"))
+    assert plain.returncode == 0 and plain.stdout.startswith("virtsnap demo on test:///default:")
+    refused = virtsnap_run("demo", uri="qemu:///system")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.splitlines()[-1] == (
+        "virtsnap demo: error: demo runs only on libvirt's test driver (test:///...), "
+        "not on qemu:///system")
+
+
+def test_closed_stdout_is_one_error_line():
+    argv = [sys.executable, "-m", "virtsnap", "-c", TEST_URI, "list", "test"]
+    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=cli_env(), timeout=60, preexec_fn=lambda: os.close(1))
+    assert (result.returncode, result.stderr) == (
+        1, "error: cannot write to stdout: Bad file descriptor\n")
+    version = subprocess.run([sys.executable, "-m", "virtsnap", "--version"],
+                             stderr=subprocess.PIPE, text=True, env=cli_env(), timeout=60,
+                             preexec_fn=lambda: os.close(1))
+    assert version.returncode == 1 and "Traceback" not in version.stderr
+
+
+def test_broken_pipe_exits_quietly():
+    """`virtsnap demo | head -1`: no traceback, no error line."""
+    process = subprocess.Popen([sys.executable, "-m", "virtsnap", "demo"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=cli_env())
+    process.stdout.readline()
+    process.stdout.close()
+    assert process.wait(timeout=60) in (0, 1)
+    assert process.stderr.read() == b""
+
+
+CTRL_C_DURING_IMPORT = """
+import os, signal, sys
+
+class Interrupter:
+    def find_spec(self, name, path=None, target=None):
+        if name == sys.argv[1]:
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, Interrupter())
+from virtsnap.cli import main
+sys.exit(main(["-c", "test:///default", "list", "test"]))
+"""
+
+
+@pytest.mark.parametrize("module", ["argparse", "virtsnap._snapshot", "virtsnap.cli_commands",
+                                    "virtsnap.cli_text"])
+def test_ctrl_c_at_start_up_prints_no_traceback(module):
+    """SIGINT while the command line imports what it needs: exit 130, nothing on stderr."""
+    result = subprocess.run([sys.executable, "-c", CTRL_C_DURING_IMPORT, module],
+                            capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "")
+
+
+def test_bugs_are_internal_errors_with_a_traceback_under_debug(tmp_path):
+    """A bug (here a ValueError raised where none is expected) is not an ordinary error line."""
+    plugin = tmp_path / "buggy.py"
+    plugin.write_text("def add(parser):\n"
+                      "    parser.set_defaults(run=run, needs_connection=False)\n"
+                      "def run(args, conn, out):\n"
+                      "    raise ValueError('a bug')\n")
+    code = ("import sys, virtsnap.cli as cli; cli.register('buggy', 'h', 'buggy:add'); "
+            "sys.exit(cli.main(['buggy']))")
+    run = partial_run = lambda **env: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        env=cli_env(PYTHONPATH=str(tmp_path), **env))
+    result = run()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: internal error: ValueError: a bug")
+    debug = partial_run(VIRTSNAP_DEBUG="1")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "ValueError: a bug" in debug.stderr
+
+
+def test_only_the_used_subcommand_is_built():
+    code = ("import sys, virtsnap.cli as cli; cli.main(['-c', 'test:///default', 'list', 'test',"
+            " '-q']); print(sorted(m for m in sys.modules if m.startswith('virtsnap')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=cli_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    version = subprocess.run([sys.executable, "-c", "import sys, virtsnap.cli as cli; "
+                              "cli.main(['--version']); print(sorted(sys.modules))"],
+                             capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert "virtsnap._snapshot" not in version.stdout and "argparse" not in version.stdout
+    parser = __import__("virtsnap.cli", fromlist=["build_parser"]).build_parser("info")
+    built = {name for name, sub in parser._subparsers._group_actions[0].choices.items()
+             if any(action.dest == "domain" for action in sub._actions)}
+    assert built == {"info"}
