@@ -919,3 +919,39 @@ def test_only_the_used_subcommand_is_built():
     built = {name for name, sub in parser._subparsers._group_actions[0].choices.items()
              if any(action.dest == "domain" for action in sub._actions)}
     assert built == {"info"}
+
+
+def test_ctrl_c_during_a_call_tries_abort_job_and_says_what_happened(dom):
+    """SIGINT while a create runs: abort_job() is tried, the call's outcome is awaited and
+    told, and the command exits 130. The test driver has no jobs, so libvirt refuses the
+    abort and the snapshot is made; a QEMU guest's memory save ends too fast here to be
+    interrupted reliably."""
+    import signal
+    import threading
+    import time
+
+    from virtsnap.cli import Interrupted
+    from virtsnap.cli_commands import run_job
+    from virtsnap.cli_text import Output
+
+    def slow_create():
+        time.sleep(0.5)
+        return dom.create_snapshot(name="made")
+
+    timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(Interrupted) as caught:
+        run_job(slow_create, dom, "Creating snapshot", Output(quiet=True))
+    message = str(caught.value)
+    assert message.startswith("interrupted: no job could be aborted (")
+    assert message.endswith("; the job had already finished and succeeded")
+    assert dom.list_snapshot_names() == ["made"]
+
+    def failing_create():
+        time.sleep(0.5)
+        return dom.create_snapshot("<domainsnapshot><name>made</name></domainsnapshot>")
+
+    threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(Interrupted) as caught:
+        run_job(failing_create, dom, "Creating snapshot", Output(quiet=True))
+    assert "; the job stopped: " in str(caught.value)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["SUBCOMMANDS", "CommandError", "UsageError", "build_parser", "main", "register"]
+__all__ = ["SUBCOMMANDS", "CommandError", "Interrupted", "UsageError", "build_parser", "main", "register"]
 
 SUBCOMMANDS = {
     "list": ("list a domain's snapshots (virsh snapshot-list)", "virtsnap.cli_commands:add_list"),
@@ -66,6 +66,10 @@ class UsageError(Exception):
 
 class CommandError(Exception):
     """A failure reported as one ``error:`` line (exit 1)."""
+
+
+class Interrupted(CommandError):
+    """Ctrl-C during a libvirt job: one line says what became of the job (exit 130)."""
 
 
 # ---------------------------------------------------------------- parser
@@ -171,6 +175,9 @@ def _main(argv: "list[str]") -> int:
         subparser.error(str(exc))
     except _OutputError as exc:
         return _output_failed(exc.error)
+    except Interrupted as exc:
+        fail(str(exc))
+        return 130
     except CommandError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:

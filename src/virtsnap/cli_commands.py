@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import virtsnap
-from virtsnap.cli import CommandError, UsageError
+from virtsnap.cli import CommandError, Interrupted, UsageError
 from virtsnap.cli_text import Output, escape
 
 if TYPE_CHECKING:
@@ -134,14 +134,10 @@ def run_job(call: Any, dom: Any, description: str, out: Output) -> Any:
         while not done.wait(0.2):
             pass
     except KeyboardInterrupt:
-        raise CommandInterrupted(_abort(dom, done, outcome)) from None
+        raise Interrupted(_abort(dom, done, outcome)) from None
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
-
-
-class CommandInterrupted(CommandError):
-    """Ctrl-C during a job: the message says what became of it (exit 130)."""
 
 
 def _abort(dom: Any, done: Any, outcome: Dict[str, Any]) -> str:
