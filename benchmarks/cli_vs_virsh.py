@@ -166,8 +166,8 @@ def main():
                 libvirt = ".".join(map(str, conn.get_lib_version()))
                 dom = conn.get_domain_by_name("test")
                 for n in sorted(sizes):
-                    for snap in dom.list_all_snapshots():
-                        snap.delete(virtsnap.DeleteFlags.METADATA_ONLY)
+                    for root in dom.list_all_snapshots(virtsnap.ListFlags.ROOTS):
+                        root.delete(virtsnap.DeleteFlags.CHILDREN)
                     snapshot_tree(dom, n)
                     rows.extend(time_commands(daemon.uri(), n, rounds))
         finally:

@@ -27,6 +27,10 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
+if TYPE_CHECKING:
+    import argparse
+
 __all__ = ["SUBCOMMANDS", "CommandError", "Interrupted", "UsageError", "build_parser", "main", "register"]
 
 SUBCOMMANDS = {
@@ -199,7 +203,9 @@ def _subparser(parser: "argparse.ArgumentParser", name: str) -> "argparse.Argume
 
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return action.choices[name]
+            sub = action.choices[name]
+            assert isinstance(sub, argparse.ArgumentParser)
+            return sub
     raise AssertionError("no subcommands")  # pragma: no cover
 
 

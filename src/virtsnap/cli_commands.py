@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import virtsnap
 from virtsnap.cli import CommandError, Interrupted, UsageError
 from virtsnap.cli_text import Output, escape
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
+
     from virtsnap.info import SnapshotInfo
 
 DEMO_URI = "test:///default"

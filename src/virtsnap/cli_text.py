@@ -11,10 +11,14 @@ program prints for a person (tree, info, current, parent, the rich table).
 
 from __future__ import annotations
 
-import json
 import sys
 from functools import lru_cache
-from typing import Any, Optional, Sequence, TextIO, Tuple
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any, Optional, Sequence, Tuple
+
+    from virtsnap.cli import _Stdout
 
 __all__ = ["Output", "escape", "virsh_table", "width"]
 
@@ -102,10 +106,12 @@ class Output:
     """Where and how a command prints: text or JSON, quiet or not."""
 
     def __init__(self, json_output: bool = False, quiet: bool = False,
-                 stream: Optional[TextIO] = None) -> None:
+                 stream: Optional[_Stdout] = None) -> None:
+        from virtsnap.cli import _Stdout
+
         self.json = json_output
         self.quiet = quiet
-        self.stream = stream if stream is not None else sys.stdout
+        self.stream = stream if stream is not None else _Stdout(sys.stdout)
 
     def write(self, text: str) -> None:
         self.stream.write(text)
@@ -124,6 +130,8 @@ class Output:
             self.write("\n")
 
     def document(self, value: Any) -> None:
+        import json
+
         self.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
     @property
