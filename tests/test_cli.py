@@ -28,7 +28,7 @@ from virtsnap.cli import SUBCOMMANDS, main
 from virtsnap.cli_text import escape, virsh_table
 from virtsnap.progress import job_bytes, run_with_progress
 
-TEST_URI = "test:///default"
+from conftest import TEST_URI  # noqa: E402 - the one definition
 DAEMON_URI = "test+unix:///default"
 SCRIPT = Path(sys.executable).parent / "virtsnap"
 HOSTILE = "x</name>&\"' ]]><!-- $(touch {marker}); `touch {marker}` | rm -rf / \\x41"
