@@ -174,7 +174,8 @@ def main():
             daemon.stop()
     results = {"uri_kind": "test+unix:///default", "libvirt": libvirt, "rounds": rounds,
                "rows": rows, "startup": startup(max(rounds, 5)),
-               "python": sys.version.split()[0]}
+               "python": sys.version.split()[0], "cores": os.cpu_count(),
+               "load_average": round(os.getloadavg()[0], 1)}
     report(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

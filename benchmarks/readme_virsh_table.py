@@ -19,8 +19,9 @@ def render(results):
     sizes = sorted({row["n"] for row in rows})
     lines = [f"Conditions: libvirt {results['libvirt']}, {results['uri_kind']} served by a private "
              f"libvirtd, one connection held open (the test driver keeps its state), Python "
-             f"{results['python']}, whole-process wall time, median of {results['rounds']} "
-             "alternating runs.", ""]
+             f"{results['python']}, {results.get('cores', '?')} cores with a load average of "
+             f"{results.get('load_average', '?')} at the end, whole-process wall time, median of "
+             f"{results['rounds']} alternating runs.", ""]
     lines.append("| command | " + " | ".join(f"N = {n:,}: virtsnap / virsh" for n in sizes)
                  + " | output |")
     lines.append("|---" * (len(sizes) + 2) + "|")
