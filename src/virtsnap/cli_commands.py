@@ -28,7 +28,7 @@ DEMO_URI = "test:///default"
 
 def _domain(conn: Any, name: str) -> Any:
     """The domain named by ``name``: an ID, a UUID or a name, tried in virsh's order."""
-    if name.isdigit():
+    if name.isascii() and name.isdigit():
         try:
             return conn.get_domain_by_id(int(name))
         except (virtsnap.DomainNotFoundError, OverflowError):
