@@ -61,6 +61,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
+    if name in ("_snapshot", "errors"):  # submodules that used to be imported eagerly
+        import importlib
+
+        return importlib.import_module(f"virtsnap.{name}")
     if name in _LAZY:
         import importlib
 
