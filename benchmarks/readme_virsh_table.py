@@ -41,7 +41,7 @@ def render(results):
     lines.append("")
     lines.append(f"Start-up: `virtsnap --version` {s['version_ms']:g} ms against "
                  f"{s['python_pass_ms']:g} ms for `python -c pass` "
-                 f"(+{s['version_ms'] - s['python_pass_ms']:.1f} ms); `python -c 'import virtsnap'` "
+                 f"({s['version_ms'] - s['python_pass_ms']:+.1f} ms); `python -c 'import virtsnap'` "
                  f"{s['import_virtsnap_ms']:g} ms, `import virtsnap._snapshot` (libvirt loaded) "
                  f"{s['import_virtsnap_core_ms']:g} ms, `import libvirt` "
                  f"{s['import_libvirt_ms']:g} ms.")
