@@ -495,7 +495,7 @@ def test_listings_match_virsh_through_the_daemon(daemon_domain, tmp_path):
     assert daemon_run("current", name, "--name") == "B\n"
     assert daemon_run("parent", name, "Child") == "b\n"
     assert daemon_run("dumpxml", name, "Child") == virsh(
-        "snapshot-dumpxml", name, "Child", uri=DAEMON_TEST_URI)
+        "snapshot-dumpxml", name, "Child", uri=DAEMON_TEST_URI, quiet=False)
     assert not marker.exists()
 
 
