@@ -1,13 +1,15 @@
 /* Marks the measured region for the instruction-count mode (run.py --callgrind).
  *
  * Loaded by worker.py through ctypes and compiled into bench.c. Under
- * `valgrind --tool=callgrind --collect-atstart=no`, region_start() turns
- * collection on and region_stop() turns it off and dumps the counts of the
+ * `valgrind --tool=callgrind --instr-atstart=no --collect-atstart=no`, the
+ * set-up runs uninstrumented (fast); region_start() turns instrumentation and
+ * collection on, region_stop() turns them off and dumps the counts of the
  * region as one part file, labelled. Outside valgrind both do nothing. */
 #include <valgrind/callgrind.h>
 
 void region_start(void)
 {
+    CALLGRIND_START_INSTRUMENTATION;
     CALLGRIND_ZERO_STATS;
     CALLGRIND_TOGGLE_COLLECT;
 }
@@ -16,4 +18,5 @@ void region_stop(const char *label)
 {
     CALLGRIND_TOGGLE_COLLECT;
     CALLGRIND_DUMP_STATS_AT(label);
+    CALLGRIND_STOP_INSTRUMENTATION;
 }

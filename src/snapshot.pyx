@@ -716,10 +716,11 @@ cdef class Domain:
 
     # -- pure-Python conveniences
 
-    def snapshot_infos(self, list_flags=0):
-        """A :class:`SnapshotInfo` for every snapshot, from one bulk XML fetch."""
+    def snapshot_infos(self, list_flags=0, workers=None):
+        """A :class:`SnapshotInfo` for every snapshot, from one bulk XML fetch
+        (:func:`virtsnap.info.snapshot_infos`)."""
         from virtsnap.info import snapshot_infos
-        return snapshot_infos(self, list_flags)
+        return snapshot_infos(self, list_flags, workers)
 
     def snapshot_tree(self, list_flags=0):
         """The snapshots as a :class:`SnapshotTree`."""

@@ -111,8 +111,7 @@ def parse_snapshot_xml(xml: str, domain: str, is_current: bool = False,
     (``virDomainSnapshotGetName``) and is used instead of the XML's.
     Raises :class:`ValueError` when the document is not a snapshot.
     """
-    match = _LIBVIRT_LAYOUT.match(xml)
-    fields = _fields_of_match(match) if match else None
+    fields = _fields_of_layout(xml)
     if fields is None:
         fields = _fields_of_tree(_parse_keeping_cr(xml))
     xml_name, description, state, parent, created, memory, disks = fields
@@ -150,19 +149,22 @@ _UTC = timezone.utc
 _W = r"[ \t\r\n]*"                                 # XML white space
 _ATTRS = r"(?:[ \t\r\n]+[A-Za-z_][\w.-]*='[^'<]*')*"  # single-quoted, as libvirt writes them
 _EMPTY_TAG = rf"<[A-Za-z_][\w.-]*{_ATTRS}{_W}/>"
-_LIBVIRT_LAYOUT = re.compile(
+_HEAD = re.compile(
     f"{_W}<domainsnapshot>"
     f"{_W}<name>(?P<name>[^<]*)</name>"
     f"(?:{_W}<description>(?P<description>[^<]*)</description>)?"
     f"(?:{_W}<state>(?P<state>[^<]*)</state>)?"
     f"(?:{_W}<parent>{_W}<name>(?P<parent>[^<]*)</name>{_W}</parent>)?"
     f"(?:{_W}<creationTime>(?P<created>[0-9]{{1,18}})</creationTime>)?"
+)
+_TAIL = re.compile(
     f"(?:{_W}<memory(?P<memory>{_ATTRS}){_W}/>)?"
     f"(?:{_W}<disks>(?P<disks>(?:{_W}<disk{_ATTRS}{_W}(?:/>|>(?:{_W}{_EMPTY_TAG})*{_W}</disk>))*)"
-    f"{_W}</disks>)?"
+    f"{_W}</disks>)?{_W}"
     # Where the reading stops: what libvirt writes after the disks.
-    rf"{_W}(?:<(?:domain|inactiveDomain|cookie)[ \t\r\n/>]|<active>|</domainsnapshot>)"
+    r"(?P<stop><(?:domain|inactiveDomain|cookie)[ \t\r\n/>]|<active>|</domainsnapshot>)"
 )
+_LIBVIRT_LAYOUT = re.compile(_HEAD.pattern + _TAIL.pattern)   # the documents read here
 _DISK = re.compile(f"<disk(?P<attrs>{_ATTRS}){_W}(?:/>|>(?P<body>.*?)</disk>)", re.S)
 _CHILD = re.compile(rf"<(?P<tag>[A-Za-z_][\w.-]*)(?P<attrs>{_ATTRS}){_W}/>")
 _ATTR = re.compile(r"([A-Za-z_][\w.-]*)='([^'<]*)'")
@@ -209,17 +211,21 @@ def _attributes(raw: str) -> Dict[str, str]:
 
 _Fields = Tuple[Optional[str], Optional[str], str, Optional[str], int,
                 "SnapshotMemory", Tuple["SnapshotDisk", ...]]
-_GROUPS = ("name", "description", "state", "parent", "created", "memory", "disks")
-# Snapshots of one domain mostly share their <memory> and <disks>, and the
-# records are frozen: parse each distinct text once.
-_memory_cache: Dict[Tuple[Optional[str], str], "SnapshotMemory"] = {}
-_disks_cache: Dict[str, Tuple["SnapshotDisk", ...]] = {}
+_AFTER_NAME = frozenset(" \t\r\n/>")
+_HEAD_GROUPS = ("name", "description", "state", "parent", "created")
+# The snapshots of a domain mostly share the text between <creationTime> and
+# <domain> (their memory and disks), and the records are frozen: each distinct
+# text (with the state, on which the memory record depends) is read once.
+_tails: Dict[Tuple[str, str], Tuple["SnapshotMemory", Tuple["SnapshotDisk", ...]]] = {}
 _CACHE_LIMIT = 4096
 
 
-def _fields_of_match(match: "re.Match[str]") -> Optional[_Fields]:
-    """The fields from libvirt's layout, or None to leave the document to ElementTree."""
-    name, description, state, parent, created, memory, disks = match.group(*_GROUPS)
+def _fields_of_layout(xml: str) -> Optional[_Fields]:
+    """The fields of a document in libvirt's layout, or None for any other document."""
+    head = _HEAD.match(xml)
+    if head is None:
+        return None
+    name, description, state, parent, created = head.group(*_HEAD_GROUPS)
     try:
         if name and "&" in name:
             name = _text(name)
@@ -230,18 +236,22 @@ def _fields_of_match(match: "re.Match[str]") -> Optional[_Fields]:
         if state and "&" in state:
             state = _text(state)
         state = state or "nostate"
-        record = _memory_cache.get((memory, state))
-        if record is None:
-            record = _cached(_memory_cache, (memory, state),
-                             _memory(None if memory is None else _attributes(memory), state))
-        disks = disks or ""
-        records = _disks_cache.get(disks)
-        if records is None:
-            records = _cached(_disks_cache, disks,
-                              tuple(_disk_of_match(d) for d in _DISK.finditer(disks)))
+        start = head.end()
+        stop = xml.find("<domain", start)
+        key = (xml[start:stop], state)
+        tail = _tails.get(key) if xml[stop + 7:stop + 8] in _AFTER_NAME and stop > 0 else None
+        if tail is None:
+            match = _TAIL.match(xml, start)
+            if match is None:
+                return None
+            memory, disks = match.group("memory", "disks")
+            tail = (_memory(None if memory is None else _attributes(memory), state),
+                    tuple(_disk_of_match(disk) for disk in _DISK.finditer(disks or "")))
+            if match.start("stop") == stop:
+                _cached(_tails, key, tail)
     except _NotLibvirtLayout:
         return None
-    return name, description, state, parent, int(created or 0), record, records
+    return name, description, state, parent, int(created or 0), tail[0], tail[1]
 
 
 def _cached(cache: Dict[Any, Any], key: Any, value: Any) -> Any:
