@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import virtsnap
+from readme import fmt_ratio, fmt_time
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -479,21 +480,8 @@ def import_times(rounds):
 
 # ---------------------------------------------------------------- report
 
-def fmt_time(ns):
-    if ns is None:
-        return "-"
-    for unit, scale in (("ms", 1e6), ("µs", 1e3)):
-        if ns >= scale:
-            return f"{ns / scale:.3g} {unit}"
-    return f"{ns:.3g} ns"
-
-
 def ratio(a, b):
     return a / b if a is not None and b else None
-
-
-def fmt_ratio(x):
-    return "-" if x is None else f"{x:.2f}"
 
 
 def machine_info():
