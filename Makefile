@@ -40,11 +40,14 @@ bench: $(VENV)/.installed
 	scripts/bootstrap valgrind
 	scripts/libvirtd-up
 	$(VENV)/bin/python benchmarks/run.py --install --callgrind --json benchmarks/results.json
+	$(VENV)/bin/python benchmarks/cli_vs_virsh.py --json benchmarks/cli-virsh.json
+	$(VENV)/bin/python benchmarks/readme_virsh_table.py benchmarks/cli-virsh.json README.md
 
 bench-quick: $(VENV)/.installed
 	scripts/bootstrap valgrind
 	scripts/libvirtd-up
 	$(VENV)/bin/python benchmarks/run.py --install --quick --callgrind
+	$(VENV)/bin/python benchmarks/cli_vs_virsh.py --quick
 
 bench-readme: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/readme.py benchmarks/results.json
