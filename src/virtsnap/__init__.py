@@ -8,58 +8,79 @@
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 
-from virtsnap._snapshot import (
-    Connection,
-    CreateFlags,
-    DeleteFlags,
-    Domain,
-    DomainListFlags,
-    DomainSnapshot,
-    DomainState,
-    MAX_WORKERS,
-    JobType,
-    ListFlags,
-    RevertFlags,
-    XMLFlags,
-    libvirt_build_version,
-    libvirt_version,
-    open,
-    start_event_loop,
-)
-from virtsnap.errors import (
-    DomainNotFoundError,
-    InvalidArgumentError,
-    LibvirtConnectionError,
-    LibvirtError,
-    OperationDeniedError,
-    OperationInvalidError,
-    OperationUnsupportedError,
-    SnapshotNotFoundError,
-    XMLError,
-)
-
 __version__ = "0.1.0"
 
-# The pure-Python conveniences load on first use, so `import virtsnap` stays
-# light. Type checkers see plain imports instead (and no __getattr__), so the
-# names are typed and a misspelt one is an error.
 if TYPE_CHECKING:
+    from virtsnap._snapshot import (
+        Connection,
+        CreateFlags,
+        DeleteFlags,
+        Domain,
+        DomainListFlags,
+        DomainSnapshot,
+        DomainState,
+        JobType,
+        ListFlags,
+        MAX_WORKERS,
+        RevertFlags,
+        XMLFlags,
+        libvirt_build_version,
+        libvirt_version,
+        open,
+        start_event_loop,
+    )
+    from virtsnap.errors import (
+        DomainNotFoundError,
+        InvalidArgumentError,
+        LibvirtConnectionError,
+        LibvirtError,
+        OperationDeniedError,
+        OperationInvalidError,
+        OperationUnsupportedError,
+        SnapshotNotFoundError,
+        XMLError,
+    )
     from virtsnap.info import SnapshotDisk, SnapshotInfo, SnapshotMemory
     from virtsnap.tree import SnapshotTree
-else:
-    _LAZY = {
-        "SnapshotInfo": "virtsnap.info",
-        "SnapshotMemory": "virtsnap.info",
-        "SnapshotDisk": "virtsnap.info",
-        "SnapshotTree": "virtsnap.tree",
-    }
 
-    def __getattr__(name):
+# Every name loads its module on first use, so `import virtsnap` (and
+# `virtsnap --version`) does not load libvirt.
+_LAZY = {
+    **dict.fromkeys(("Connection", "CreateFlags", "DeleteFlags", "Domain", "DomainListFlags",
+                     "DomainSnapshot", "DomainState", "JobType", "ListFlags", "RevertFlags",
+                     "XMLFlags", "libvirt_build_version", "libvirt_version", "open",
+                     "start_event_loop", "MAX_WORKERS"), "virtsnap._snapshot"),
+    **dict.fromkeys(("DomainNotFoundError", "InvalidArgumentError", "LibvirtConnectionError",
+                     "LibvirtError", "OperationDeniedError", "OperationInvalidError",
+                     "OperationUnsupportedError", "SnapshotNotFoundError", "XMLError"),
+                    "virtsnap.errors"),
+    "SnapshotInfo": "virtsnap.info",
+    "SnapshotMemory": "virtsnap.info",
+    "SnapshotDisk": "virtsnap.info",
+    "SnapshotTree": "virtsnap.tree",
+}
+
+
+# Hidden from type checkers, which see the imports above instead: a module
+# __getattr__ would make any misspelt name (virtsnap.opne) type-check.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        if name in ("_snapshot", "errors"):  # submodules that used to be imported eagerly
+            import importlib
+
+            return importlib.import_module(f"virtsnap.{name}")
         if name in _LAZY:
             import importlib
 
-            return getattr(importlib.import_module(_LAZY[name]), name)
+            value = getattr(importlib.import_module(_LAZY[name]), name)
+            globals()[name] = value  # later lookups skip this function
+            return value
         raise AttributeError(f"module 'virtsnap' has no attribute {name!r}")
+
+
+def __dir__() -> "list[str]":
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [
