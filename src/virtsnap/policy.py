@@ -18,6 +18,7 @@ API (the Ansible module ``snapshot_policy`` builds on it)::
     OwnedSnapshot(name: str, time: datetime, is_current: bool = False)
     retain(snapshots, retention, tz) -> dict[name, tuple[reason, ...]]  # kept only
     plan(snapshots, policy, now) -> Plan                      # pure
+    select(globs, domain_name) -> bool                        # fnmatch, "!" excludes
     Plan(label, create: str | None, keep: dict[name, reasons], delete: list[name])
 
 ``snapshots`` are the label's owned snapshots (any order) with their times
@@ -55,6 +56,7 @@ __all__ = [
     "parse_interval",
     "plan",
     "retain",
+    "select",
     "snapshot_name",
 ]
 
@@ -147,11 +149,16 @@ class Policy:
         return ZoneInfo(self.timezone)
 
     def selects(self, domain: str) -> bool:
-        """Whether ``domain`` matches a glob (all, without any) and no "!" glob."""
-        included = [glob for glob in self.domains if not glob.startswith("!")]
-        excluded = [glob[1:] for glob in self.domains if glob.startswith("!")]
-        return ((not included or any(fnmatch.fnmatchcase(domain, g) for g in included))
-                and not any(fnmatch.fnmatchcase(domain, g) for g in excluded))
+        """Whether the policy's ``domains`` globs select ``domain`` (see :func:`select`)."""
+        return select(self.domains, domain)
+
+
+def select(globs: Sequence[str], domain: str) -> bool:
+    """Whether ``domain`` matches a glob (any, when there is none) and no "!" glob."""
+    included = [glob for glob in globs if not glob.startswith("!")]
+    excluded = [glob[1:] for glob in globs if glob.startswith("!")]
+    return ((not included or any(fnmatch.fnmatchcase(domain, g) for g in included))
+            and not any(fnmatch.fnmatchcase(domain, g) for g in excluded))
 
 
 @dataclass(frozen=True)
