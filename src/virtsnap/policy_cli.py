@@ -235,7 +235,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     report.hosts.append(host)
     try:
         with ExitStack() as stack:
-            conn = stack.enter_context(virtsnap.open(uri))
+            conn = stack.enter_context(virtsnap.open(uri, readonly=getattr(args, "readonly", False)))
             host.uri = uri or conn.uri
             dom = conn.get_domain_by_name(args.domain)
             display = stack.enter_context(_display(args))
