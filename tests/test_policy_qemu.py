@@ -68,6 +68,6 @@ def test_quiesce_try_falls_back_and_prune_empties_the_qcow2(guest, tmp_path, mon
 
     status, result, err = auto(config_for(tmp_path, guest, "true"))
     assert status == 1 and result["status"] == "failed" and result["created"] is None
-    assert result["error"].startswith(f"cannot create snapshot auto-qemu-")
+    assert result["error"].startswith("cannot create snapshot auto-qemu-")
     assert "error:" in err and result["deleted"] == []
     assert sorted(qemu_img_snapshots(guest.disk)) == sorted(taken[1:])

@@ -9,17 +9,20 @@ what a run leaves is compared with the second formulation of the rules in
 test_policy_plan.
 """
 
+import configparser
 import contextlib
 import io
 import json
-import os
 import random
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
 import xml.etree.ElementTree as ElementTree
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,8 +33,9 @@ import virtsnap
 from conftest import delete_all_snapshots
 from private_daemon import PrivateDaemon, define_domain
 from test_policy_plan import reference_retain
-from virtsnap.cli import main
-from virtsnap.policy import OwnedSnapshot, Retention, owned_time
+from virtsnap.cli import build_parser, main
+from virtsnap.policy import OwnedSnapshot, Retention, load_config, owned_time
+from virtsnap.policy_cli import cmd_auto
 from virtsnap.policy_run import REPORT_SCHEMA, DomainLock
 
 UTC = timezone.utc
@@ -126,7 +130,8 @@ def history(seed, now, owned=120, days=150):
         when = now - rng.randint(3600, days * 86400)
         entries.append(("auto-daily-" + datetime.fromtimestamp(when, UTC)
                         .strftime("%Y%m%dT%H%M%SZ"), when, "another label"))
-    for name in ("auto-hourly-latest", "auto-hourly-20261301T000000Z", "Auto-hourly-20260101T000000Z"):
+    for name in ("auto-hourly-latest", "auto-hourly-20261301T000000Z",
+                 "Auto-hourly-20260101T000000Z"):
         entries.append((name, now - rng.randint(3600, days * 86400), "looks owned, is not"))
     # owned by its name although its XML says otherwise
     name = "auto-hourly-20200101T000000Z"
@@ -318,10 +323,56 @@ def test_config_errors_touch_nothing(conn, dom, tmp_path):
     assert dom.list_snapshot_names() == []
 
 
-def test_report_schema_in_the_readme_is_the_one_tested():
+def readme_block(heading, fence):
+    """The first ``fence`` code block after ``heading`` in the README."""
     text = README.read_text()
-    start = text.index("```json\n", text.index("### Policy report schema")) + len("```json\n")
-    assert json.loads(text[start:text.index("```", start)]) == REPORT_SCHEMA
+    start = text.index(fence + "\n", text.index(heading)) + len(fence) + 1
+    return text[start:text.index("```", start)]
+
+
+def schema_keys(schema):
+    keys, stack = set(), [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            keys.update(node.get("properties", {}))
+            stack.extend(node.values())
+    return keys
+
+
+def test_the_readme_shows_the_shipped_files_and_the_tested_schema():
+    contrib = README.parent / "contrib" / "systemd"
+    assert readme_block("### The policy file", "```toml") == (contrib / "policy.toml").read_text()
+    assert readme_block("`virtsnap-auto.service` is", "```ini") \
+        == (contrib / "virtsnap-auto.service").read_text()
+    assert readme_block("`virtsnap-auto.timer` starts", "```ini") \
+        == (contrib / "virtsnap-auto.timer").read_text()
+    documented = set(re.findall(r'"([a-z_]+)":', readme_block("### Policy report schema", "```")))
+    assert documented == schema_keys(REPORT_SCHEMA)
+    assert load_config(contrib / "policy.toml").policies[1].disk_only
+
+
+def test_the_systemd_units_run_a_valid_command(tmp_path):
+    contrib = README.parent / "contrib" / "systemd"
+    service = configparser.ConfigParser(interpolation=None, strict=False)
+    service.optionxform = str
+    service.read(contrib / "virtsnap-auto.service")
+    program, *argv = shlex.split(service["Service"]["ExecStart"])
+    assert program.endswith("/virtsnap") and service["Service"]["Type"] == "oneshot"
+    args = build_parser().parse_args(argv)
+    assert args.run_command is cmd_auto and args.config == "/etc/virtsnap/policy.toml"
+    timer = configparser.ConfigParser(interpolation=None)
+    timer.read(contrib / "virtsnap-auto.timer")
+    assert timer["Timer"]["OnCalendar"] == "hourly"
+    if shutil.which("systemd-analyze"):  # systemd's own check, with the real program path
+        unit = tmp_path / "virtsnap-auto.service"
+        unit.write_text((contrib / "virtsnap-auto.service").read_text()
+                        .replace(program, str(Path(sys.executable).parent / "virtsnap")))
+        shutil.copy(contrib / "virtsnap-auto.timer", tmp_path)
+        result = subprocess.run(["systemd-analyze", "verify", str(unit),
+                                 str(tmp_path / "virtsnap-auto.timer")],
+                                capture_output=True, text=True, timeout=60)
+        assert (result.returncode, result.stderr) == (0, "")
 
 
 # ---------------------------------------------------------------- two daemons
@@ -402,3 +453,15 @@ def test_two_concurrent_runs_take_no_duplicate(private_daemon, tmp_path):
             == {len(DOMAINS) + 1}  # both runs handled every domain, none was skipped
         for name in DOMAINS + ["test"]:
             assert len(conn.get_domain_by_name(name).list_snapshot_names()) == 1
+
+
+@pytest.mark.libvirtd
+def test_the_quick_benchmark_runs_and_checks_its_results(libvirtd, tmp_path):
+    """benchmarks/policy.py --quick: it fails when a run leaves the wrong snapshots."""
+    result = subprocess.run([sys.executable, str(README.parent / "benchmarks" / "policy.py"),
+                             "--quick", "--workers", "1,4", "--json", str(tmp_path / "b.json")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert set(figures["results"]) == {"1", "4"} and "prune run (1 created + 6 deleted" \
+        in result.stdout

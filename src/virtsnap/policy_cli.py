@@ -235,7 +235,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     report.hosts.append(host)
     try:
         with ExitStack() as stack:
-            conn = stack.enter_context(virtsnap.open(uri, readonly=getattr(args, "readonly", False)))
+            readonly = getattr(args, "readonly", False)
+            conn = stack.enter_context(virtsnap.open(uri, readonly=readonly))
             host.uri = uri or conn.uri
             dom = conn.get_domain_by_name(args.domain)
             display = stack.enter_context(_display(args))
