@@ -13,6 +13,8 @@ import configparser
 import contextlib
 import io
 import json
+import os
+import pty
 import random
 import re
 import shlex
@@ -465,3 +467,33 @@ def test_the_quick_benchmark_runs_and_checks_its_results(libvirtd, tmp_path):
     figures = json.loads((tmp_path / "b.json").read_text())
     assert set(figures["results"]) == {"1", "4"} and "prune run (1 created + 6 deleted" \
         in result.stdout
+
+
+def test_silent_on_a_pipe_unless_verbose_and_a_summary_on_a_terminal(tmp_path):
+    uri = "test:///default"  # a subprocess each: every run starts from a fresh driver
+    config = write_config(tmp_path, POLICY.format(uri=uri, domain="test"))
+    argv = [sys.executable, "-m", "virtsnap", "auto", "--config", str(config)]
+    quiet = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    verbose = subprocess.run(argv + ["--verbose"], capture_output=True, text=True, timeout=120)
+    assert verbose.returncode == 0 and verbose.stderr == ""
+    assert re.fullmatch(r"test:///default test \[hourly\]: create auto-hourly-\d{8}T\d{6}Z; "
+                        r"delete 0; keep 1\n", verbose.stdout)
+    # on a terminal: rich draws the progress on stderr, the summary goes to stdout
+    main_fd, child_fd = pty.openpty()
+    process = subprocess.Popen(argv, stdin=child_fd, stdout=child_fd, stderr=child_fd,
+                               env=dict(os.environ, TERM="xterm", COLUMNS="120"))
+    os.close(child_fd)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(main_fd)
+    assert process.wait(timeout=120) == 0
+    assert re.search(rb"test:///default test \[hourly\]: create auto-hourly-", output)
+    assert b"\x1b[?25l" in output  # rich's live display hid the cursor while it ran

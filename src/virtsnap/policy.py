@@ -142,7 +142,10 @@ class Policy:
             raise ValueError(f'quiesce must be true, false or "try": {self.quiesce!r}')
         if self.interval is not None and self.interval <= timedelta(0):
             raise ValueError(f"interval must be positive: {self.interval}")
-        ZoneInfo(self.timezone)
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+            raise ValueError(f"unknown timezone {self.timezone!r}: {exc}") from None
 
     @property
     def tz(self) -> ZoneInfo:

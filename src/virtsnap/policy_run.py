@@ -460,6 +460,14 @@ def run_domain(dom: Any, policies: Sequence[Policy], *, uri: Optional[str],
     return report
 
 
+def _guarded_run_domain(dom: Any, policies: Sequence[Policy], **options: Any) -> DomainReport:
+    """:func:`run_domain`, with any other failure reported so that the others go on."""
+    try:
+        return run_domain(dom, policies, **options)
+    except Exception as exc:  # noqa: BLE001 - one domain's bug must not end the run
+        return DomainReport(dom.name, FAILED, f"internal error: {type(exc).__name__}: {exc}")
+
+
 # ---------------------------------------------------------------- a whole run
 
 
@@ -514,8 +522,9 @@ def run(config: Config, *, labels: Optional[Sequence[str]] = None,
                     chosen = [p for p in policies if p.selects(dom.name)]
                     if chosen and select(domains, dom.name):
                         jobs.append((host, pool.submit(
-                            run_domain, dom, chosen, uri=host.uri, dry_run=dry_run, now=now,
-                            lock_dir=lock_dir, lock_wait=lock_wait, on_event=on_event)))
+                            _guarded_run_domain, dom, chosen, uri=host.uri, dry_run=dry_run,
+                            now=now, lock_dir=lock_dir, lock_wait=lock_wait,
+                            on_event=on_event)))
             for host, job in jobs:
                 host.domains.append(job.result())
     finally:
