@@ -37,10 +37,13 @@ test: deps
 bench: $(VENV)/.installed
 	scripts/libvirtd-up
 	$(VENV)/bin/python benchmarks/run.py --install --json benchmarks/results.json
+	$(VENV)/bin/python benchmarks/cli_vs_virsh.py --json benchmarks/cli-virsh.json
+	$(VENV)/bin/python benchmarks/readme_virsh_table.py benchmarks/cli-virsh.json README.md
 
 bench-quick: $(VENV)/.installed
 	scripts/libvirtd-up
 	$(VENV)/bin/python benchmarks/run.py --install --quick
+	$(VENV)/bin/python benchmarks/cli_vs_virsh.py --quick
 
 clean:
 	rm -rf $(VENV) $(TESTENV) $(DIST) build src/snapshot.c src/virtsnap/*.so wheelhouse

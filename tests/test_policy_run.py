@@ -37,7 +37,7 @@ from private_daemon import PrivateDaemon, define_domain
 from test_policy_plan import reference_retain
 from virtsnap.cli import build_parser, main
 from virtsnap.policy import OwnedSnapshot, Retention, load_config, owned_time
-from virtsnap.policy_cli import cmd_auto
+from virtsnap.policy_cli import run_auto
 from virtsnap.policy_run import REPORT_SCHEMA, DomainLock
 
 UTC = timezone.utc
@@ -361,8 +361,8 @@ def test_the_systemd_units_run_a_valid_command(tmp_path):
     service.read(contrib / "virtsnap-auto.service")
     program, *argv = shlex.split(service["Service"]["ExecStart"])
     assert program.endswith("/virtsnap") and service["Service"]["Type"] == "oneshot"
-    args = build_parser().parse_args(argv)
-    assert args.run_command is cmd_auto and args.config == "/etc/virtsnap/policy.toml"
+    args = build_parser(argv[0]).parse_args(argv)
+    assert args.run is run_auto and args.config == "/etc/virtsnap/policy.toml"
     timer = configparser.ConfigParser(interpolation=None)
     timer.read(contrib / "virtsnap-auto.timer")
     assert timer["Timer"]["OnCalendar"] == "hourly"

@@ -1,8 +1,9 @@
 """``virtsnap auto`` and ``virtsnap prune``: the command-line side of snapshot policies.
 
-:func:`add_commands` adds both sub-commands to the ``virtsnap`` parser; each
-sets ``args.run_command``, which ``virtsnap.cli.main`` calls instead of
-opening a connection itself (``auto`` opens one per URI of its policies).
+:func:`add_auto` and :func:`add_prune` build the two sub-parsers (entries of
+:data:`virtsnap.cli.SUBCOMMANDS`); both run without the connection that
+``virtsnap.cli.main`` would open (``auto`` opens one per URI of its
+policies, ``prune`` its own, read-only with ``-r``).
 
 Output: ``--json`` prints the report (:data:`virtsnap.policy_run.REPORT_SCHEMA`);
 ``--dry-run`` prints the plan. Otherwise, on a terminal a progress display
@@ -28,7 +29,7 @@ from virtsnap.policy import ConfigError, Policy, Retention, load_config
 from virtsnap.policy_run import (DomainReport, Event, HostReport, Report, default_lock_dir,
                                  run, run_domain)
 
-__all__ = ["add_commands", "cmd_auto", "cmd_prune"]
+__all__ = ["add_auto", "add_prune", "cmd_auto", "cmd_prune", "run_auto", "run_prune"]
 
 DEFAULT_WORKERS = 4
 
@@ -59,12 +60,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="wait this long for another run on the same domain (default 60)")
 
 
-def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
-    """Add ``auto`` and ``prune`` to ``commands`` (an ``add_subparsers()`` result)."""
-    auto = commands.add_parser(
-        "auto", parents=list(parents), help="take and prune snapshots as a policy file says",
-        description="One run of the policies in FILE: take the snapshots that are due, "
-                    "then prune what the policies no longer keep.")
+def add_auto(auto: argparse.ArgumentParser) -> None:
+    """Build the ``auto`` sub-parser (a builder of :data:`virtsnap.cli.SUBCOMMANDS`)."""
+    auto.description = ("One run of the policies in FILE: take the snapshots that are due, "
+                        "then prune what the policies no longer keep.")
     auto.add_argument("--config", required=True, metavar="FILE", help="TOML policy file")
     auto.add_argument("--label", action="append", metavar="LABEL",
                       help="only this policy (repeatable)")
@@ -73,12 +72,13 @@ def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ())
     auto.add_argument("--workers", type=_positive(int), default=DEFAULT_WORKERS, metavar="N",
                       help=f"hosts and domains handled at once (default {DEFAULT_WORKERS})")
     _common(auto)
-    auto.set_defaults(run_command=cmd_auto)
+    auto.set_defaults(run=run_auto, needs_connection=False)
 
-    prune = commands.add_parser(
-        "prune", parents=list(parents), help="prune one domain's snapshots of a label",
-        description="Delete the snapshots auto-LABEL-* of DOMAIN that the keep options do "
-                    "not keep (Proxmox Backup Server's rules); with none, keep all.")
+
+def add_prune(prune: argparse.ArgumentParser) -> None:
+    """Build the ``prune`` sub-parser."""
+    prune.description = ("Delete the snapshots auto-LABEL-* of DOMAIN that the keep options "
+                         "do not keep (Proxmox Backup Server's rules); with none, keep all.")
     prune.add_argument("domain", metavar="DOMAIN", help="domain name")
     prune.add_argument("--label", required=True, help="the policy label ([a-z0-9_]+)")
     for key in Retention().counts():
@@ -90,7 +90,17 @@ def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ())
     prune.add_argument("--timezone", default="UTC",
                        help="zone of the hours, days, weeks... (default UTC)")
     _common(prune)
-    prune.set_defaults(run_command=cmd_prune)
+    prune.set_defaults(run=run_prune, needs_connection=False)
+
+
+def run_auto(args: argparse.Namespace, conn: Any = None, out: Any = None) -> int:
+    """The ``run`` of ``auto`` (it opens one connection per URI itself)."""
+    return cmd_auto(args)
+
+
+def run_prune(args: argparse.Namespace, conn: Any = None, out: Any = None) -> int:
+    """The ``run`` of ``prune`` (it opens its connection itself, read-only with -r)."""
+    return cmd_prune(args)
 
 
 # ---------------------------------------------------------------- output
