@@ -35,23 +35,22 @@ def auto(config):
     return result.returncode, result_policy, result.stderr
 
 
-def config_for(tmp_path, guest, quiesce):
-    path = tmp_path / "policy.toml"
+def config_for(tmp_path, guest, label, **keys):
+    path = tmp_path / f"{label}.toml"
+    extra = "".join(f"{key} = {value}\n" for key, value in keys.items())
     path.write_text(textwrap.dedent(f"""\
         [[policy]]
-        label = "qemu"
+        label = "{label}"
         uris = ["{QEMU_URI}"]
         domains = ["{guest.name}"]
         interval = "1s"
-        keep_last = 2
-        quiesce = {quiesce}
-        """))
+        """) + extra)
     return path
 
 
 def test_quiesce_try_falls_back_and_prune_empties_the_qcow2(guest, tmp_path, monkeypatch):
     monkeypatch.setenv("VIRTSNAP_LOCK_DIR", str(tmp_path / "locks"))
-    config = config_for(tmp_path, guest, '"try"')
+    config = config_for(tmp_path, guest, "qemu", keep_last=2, quiesce='"try"')
     taken = []
     for _ in range(3):
         status, result, err = auto(config)
@@ -66,7 +65,7 @@ def test_quiesce_try_falls_back_and_prune_empties_the_qcow2(guest, tmp_path, mon
     assert names == sorted(taken[1:])
     assert sorted(qemu_img_snapshots(guest.disk)) == sorted(taken[1:])
 
-    status, result, err = auto(config_for(tmp_path, guest, "true"))
+    status, result, err = auto(config_for(tmp_path, guest, "qemu", keep_last=2, quiesce="true"))
     assert status == 1 and result["status"] == "failed" and result["created"] is None
     assert result["error"].startswith("cannot create snapshot auto-qemu-")
     assert "error:" in err and result["deleted"] == []
@@ -75,16 +74,7 @@ def test_quiesce_try_falls_back_and_prune_empties_the_qcow2(guest, tmp_path, mon
 
 def test_a_refused_external_deletion_is_reported_and_not_forced(guest, tmp_path, monkeypatch):
     monkeypatch.setenv("VIRTSNAP_LOCK_DIR", str(tmp_path / "locks"))
-    path = tmp_path / "external.toml"
-    path.write_text(textwrap.dedent(f"""\
-        [[policy]]
-        label = "ext"
-        uris = ["{QEMU_URI}"]
-        domains = ["{guest.name}"]
-        interval = "1s"
-        keep_last = 1
-        disk_only = true
-        """))
+    path = config_for(tmp_path, guest, "ext", keep_last=1, disk_only="true")
     guest.virsh("snapshot-create-as", guest.name, "manual-base")  # internal, made by hand
     status, first, err = auto(path)
     assert (status, first["deleted"]) == (0, []), err

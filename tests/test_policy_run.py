@@ -14,7 +14,6 @@ import contextlib
 import io
 import json
 import os
-import pty
 import random
 import re
 import shlex
@@ -34,6 +33,7 @@ import pytest
 import virtsnap
 from conftest import delete_all_snapshots
 from private_daemon import PrivateDaemon, define_domain
+from test_cli import run_on_a_terminal
 from test_policy_plan import reference_retain
 from virtsnap.cli import build_parser, main
 from virtsnap.policy import OwnedSnapshot, Retention, load_config, owned_time
@@ -479,21 +479,21 @@ def test_silent_on_a_pipe_unless_verbose_and_a_summary_on_a_terminal(tmp_path):
     assert verbose.returncode == 0 and verbose.stderr == ""
     assert re.fullmatch(r"test:///default test \[hourly\]: create auto-hourly-\d{8}T\d{6}Z; "
                         r"delete 0; keep 1\n", verbose.stdout)
-    # on a terminal: rich draws the progress on stderr, the summary goes to stdout
-    main_fd, child_fd = pty.openpty()
-    process = subprocess.Popen(argv, stdin=child_fd, stdout=child_fd, stderr=child_fd,
-                               env=dict(os.environ, TERM="xterm", COLUMNS="120"))
-    os.close(child_fd)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(main_fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(main_fd)
-    assert process.wait(timeout=120) == 0
-    assert re.search(rb"test:///default test \[hourly\]: create auto-hourly-", output)
-    assert b"\x1b[?25l" in output  # rich's live display hid the cursor while it ran
+    # stderr on a terminal: rich draws the progress there; stdout, a pipe, stays empty
+    status, stdout, shown = run_on_a_terminal(argv, dict(os.environ, TERM="xterm",
+                                                         COLUMNS="120"))
+    assert (status, stdout) == (0, "") and "\x1b[?25l" in shown  # the live display ran
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_summary_on_a_terminal(conn, dom, tmp_path):
+    config = write_config(tmp_path, POLICY.format(uri="test:///default", domain="test"))
+    shown = Terminal()
+    with contextlib.redirect_stdout(shown):
+        assert main(["auto", "--config", str(config)]) == 0
+    assert re.fullmatch(r"test:///default test \[hourly\]: create auto-hourly-\d{8}T\d{6}Z; "
+                        r"delete 0; keep 1\n", shown.getvalue())

@@ -22,7 +22,7 @@ import sys
 import threading
 from contextlib import ExitStack
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import virtsnap
 from virtsnap.policy import ConfigError, Policy, Retention, load_config
