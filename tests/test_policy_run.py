@@ -31,7 +31,7 @@ import jsonschema
 import pytest
 
 import virtsnap
-from conftest import delete_all_snapshots
+from helpers import delete_all_snapshots
 from private_daemon import PrivateDaemon, define_domain
 from test_cli import run_on_a_terminal
 from test_policy_plan import reference_retain
