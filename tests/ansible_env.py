@@ -10,10 +10,14 @@ side, and returns every task result with its start and end time, recorded by
 ``tests/ansible/callback_plugins/record.py``.
 """
 
+import atexit
+import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +50,14 @@ def installed_collection(workdir):
                      "-p", path, tarballs[0]], env=ansible_env(path, workdir))
     assert installed.returncode == 0, installed.stdout + installed.stderr
     return path
+
+
+@functools.lru_cache(maxsize=None)
+def shared_collection():
+    """The collection built and installed once per test process: its collections path."""
+    workdir = tempfile.mkdtemp(prefix="virtsnap-collection-")
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    return installed_collection(workdir)
 
 
 def ansible_env(collections_path, workdir):
@@ -86,6 +98,13 @@ class PlaybookRun:
 
     def result(self, task, host="localhost"):
         return self.results(task)[host]
+
+    def failed(self, task, host="localhost"):
+        """Whether the task failed on ``host`` (the callback's event, not a result key)."""
+        events = [r["event"] for r in self.records
+                  if r["task"] == task and r["host"] == host and r["event"] != "start"]
+        assert events, f"no result for task {task!r} on {host} in:\n{self.output}"
+        return events[-1] == "failed"
 
     def timings(self, task):
         """{host: (start, end)}, the times the callback saw the task begin and end."""

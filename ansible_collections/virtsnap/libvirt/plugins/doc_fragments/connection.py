@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: virtsnap developers
-# LGPL-2.1-or-later (see https://spdx.org/licenses/LGPL-2.1-or-later.html)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The options and requirements every virtsnap.libvirt module shares."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: virtsnap developers
-# LGPL-2.1-or-later (see https://spdx.org/licenses/LGPL-2.1-or-later.html)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The snapshot module's logic: plan what a state needs, then do it.
 
 :func:`plan` reads the domain and predicts the change (names and current
@@ -11,7 +11,7 @@ module's result.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 from ansible_collections.virtsnap.libvirt.plugins.module_utils.common import virtsnap
 
@@ -47,6 +47,8 @@ CONTEXTS = {
 CREATE_OPTIONS = (("disk_only", "DISK_ONLY"), ("halt", "HALT"), ("atomic", "ATOMIC"),
                   ("live", "LIVE"))
 REVERT_STATES = {"running": "RUNNING", "paused": "PAUSED", "unchanged": None}
+
+
 class ReadOnlyError(ValueError):
     """A change is needed but the connection is read-only."""
 

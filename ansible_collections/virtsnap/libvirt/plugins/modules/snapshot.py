@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: virtsnap developers
-# LGPL-2.1-or-later (see https://spdx.org/licenses/LGPL-2.1-or-later.html)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ description:
     virtsnap RV(ignore:exception_class).
 extends_documentation_fragment:
   - virtsnap.libvirt.connection
+  - ansible.builtin.action_common_attributes
 options:
   domain:
     description:
@@ -121,6 +122,8 @@ options:
     type: bool
     default: false
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Predicts RV(ignore:changed) and the snapshot list afterwards, and changes nothing.
@@ -130,7 +133,7 @@ attributes:
 seealso:
   - module: virtsnap.libvirt.snapshot_info
 author:
-  - virtsnap developers
+  - virtsnap developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

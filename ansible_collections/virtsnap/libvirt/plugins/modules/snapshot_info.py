@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: virtsnap developers
-# LGPL-2.1-or-later (see https://spdx.org/licenses/LGPL-2.1-or-later.html)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ description:
     virtsnap RV(ignore:exception_class).
 extends_documentation_fragment:
   - virtsnap.libvirt.connection
+  - ansible.builtin.action_common_attributes
 options:
   domain:
     description:
@@ -30,6 +31,8 @@ options:
     type: bool
     default: true
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: It changes nothing, in check mode or not.
@@ -38,7 +41,7 @@ attributes:
 seealso:
   - module: virtsnap.libvirt.snapshot
 author:
-  - virtsnap developers
+  - virtsnap developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
