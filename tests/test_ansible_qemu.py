@@ -17,7 +17,12 @@ import pytest
 import virtsnap
 from ansible_env import run_playbook, shared_collection
 from libvirtd_env import QEMU_URI
-from qemu_guest import delete_all_snapshots, guest_fixture, qemu_conn  # noqa: F401 - fixture
+from qemu_guest import (
+    delete_all_snapshots,
+    guest_fixture,
+    qemu_conn,  # noqa: F401 - fixture
+    unique_name,
+)
 
 pytestmark = [pytest.mark.ansible, pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 
@@ -134,9 +139,9 @@ def test_lifecycle_present_check_current_reverted_absent(guest, dom, tmp_path):
     assert probed(run, "absent, metadata only") == ([], None, "paused", ["second"])
 
 
-def test_missing_domain_fails_cleanly(guest, tmp_path):
+def test_missing_domain_fails_cleanly(tmp_path):
     collection = shared_collection()
-    missing = guest.name + "-missing"
+    missing = unique_name("missing")  # never defined
     tasks = [
         {"name": "snapshot", "ignore_errors": True,
          "virtsnap.libvirt.snapshot": {"uri": QEMU_URI, "domain": missing, "name": "x"}},
