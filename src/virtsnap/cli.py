@@ -510,6 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
         command(name, help).add_argument("directory", metavar="DIR")
 
     command("demo", f"a guided tour on {DEMO_URI}")
+    from virtsnap.policy_cli import add_commands  # auto, prune: they open their own connections
+    add_commands(commands, [common])
     return parser
 
 
@@ -524,6 +526,8 @@ def fail(message: str) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "run_command"):
+        return int(args.run_command(args))
     if args.command == "list":
         check_list_options(parser, args)
     elif args.command == "create" and args.xml is not None and (args.name or args.description):

@@ -1,0 +1,73 @@
+"""``virtsnap auto`` on a real QEMU guest (qemu:///system, marker ``libvirtd``).
+
+The guest has no guest agent: ``quiesce = "try"`` takes the fallback and
+warns, ``quiesce = true`` fails the domain. A real prune deletes the
+internal snapshots from the qcow2 image, as ``qemu-img`` lists them.
+Run under ``flock /tmp/virtsnap-daemon.lock`` (shared daemon).
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import jsonschema
+import pytest
+
+from libvirtd_env import QEMU_URI, qemu_img_snapshots
+from qemu_guest import guest_fixture
+from virtsnap.policy import owned_time
+from virtsnap.policy_run import REPORT_SCHEMA
+
+pytestmark = pytest.mark.libvirtd
+
+guest = guest_fixture("policy", running=True)
+
+
+def auto(config):
+    result = subprocess.run([sys.executable, "-m", "virtsnap", "auto", "--config", str(config),
+                             "--json"], capture_output=True, text=True, timeout=300,
+                            stdin=subprocess.DEVNULL)
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, REPORT_SCHEMA)
+    [result_policy] = report["hosts"][0]["domains"][0]["policies"]
+    return result.returncode, result_policy, result.stderr
+
+
+def config_for(tmp_path, guest, quiesce):
+    path = tmp_path / "policy.toml"
+    path.write_text(textwrap.dedent(f"""\
+        [[policy]]
+        label = "qemu"
+        uris = ["{QEMU_URI}"]
+        domains = ["{guest.name}"]
+        interval = "1s"
+        keep_last = 2
+        quiesce = {quiesce}
+        """))
+    return path
+
+
+def test_quiesce_try_falls_back_and_prune_empties_the_qcow2(guest, tmp_path, monkeypatch):
+    monkeypatch.setenv("VIRTSNAP_LOCK_DIR", str(tmp_path / "locks"))
+    config = config_for(tmp_path, guest, '"try"')
+    taken = []
+    for _ in range(3):
+        status, result, err = auto(config)
+        assert status == 0, (result, err)
+        assert result["created"] and owned_time("qemu", result["created"])
+        assert len(result["warnings"]) == 1 and "taken without quiesce" in result["warnings"][0]
+        assert f"warning: {QEMU_URI} {guest.name} [qemu]: quiesce failed" in err
+        taken.append(result["created"])
+        time.sleep(1.1)  # names carry the second
+    assert result["deleted"] == [taken[0]]
+    names = sorted(guest.virsh("snapshot-list", guest.name, "--name").split())
+    assert names == sorted(taken[1:])
+    assert sorted(qemu_img_snapshots(guest.disk)) == sorted(taken[1:])
+
+    status, result, err = auto(config_for(tmp_path, guest, "true"))
+    assert status == 1 and result["status"] == "failed" and result["created"] is None
+    assert result["error"].startswith("cannot create snapshot auto-qemu-")
+    assert "error:" in err and result["deleted"] == []
+    assert sorted(qemu_img_snapshots(guest.disk)) == sorted(taken[1:])
