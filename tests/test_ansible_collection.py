@@ -39,6 +39,7 @@ def test_tarball_holds_the_collection_and_ansible_uses_the_installed_copy(tmp_pa
     assert str(path) in listed.stdout and "0.1.0" in listed.stdout
     installed = path / "ansible_collections" / "virtsnap" / "libvirt"
     for name in ("plugins/modules/snapshot.py", "plugins/modules/snapshot_info.py",
+                 "plugins/modules/snapshot_policy.py", "plugins/module_utils/policy.py",
                  "plugins/module_utils/state.py", "plugins/module_utils/report.py",
                  "plugins/module_utils/common.py", "plugins/doc_fragments/connection.py",
                  "meta/runtime.yml", "MANIFEST.json", "FILES.json", "COPYING", "README.md"):
@@ -51,7 +52,8 @@ def test_tarball_holds_the_collection_and_ansible_uses_the_installed_copy(tmp_pa
 
 def test_ansible_doc_builds_from_the_installed_copy(tmp_path):
     env = ansible_env(shared_collection(), tmp_path)
-    modules = ["virtsnap.libvirt.snapshot", "virtsnap.libvirt.snapshot_info"]
+    modules = ["virtsnap.libvirt.snapshot", "virtsnap.libvirt.snapshot_info",
+               "virtsnap.libvirt.snapshot_policy"]
     for module in modules:  # the text rendering, as a user reads it
         text = run([ansible_bin("ansible-doc"), module], env=env)
         assert text.returncode == 0 and "ERROR" not in text.stderr, text.stderr
@@ -69,6 +71,10 @@ def test_ansible_doc_builds_from_the_installed_copy(tmp_path):
     assert set(info["doc"]["options"]) == {"uri", "readonly", "domain"}
     assert set(info["return"]) == {"snapshots", "current", "tree", "domains", "code",
                                    "exception_class"}
+    policy = docs["virtsnap.libvirt.snapshot_policy"]
+    assert set(policy["doc"]["options"]) == {"uri", "policy", "policy_file", "labels",
+                                             "domains", "workers", "lock_wait"}
+    assert set(policy["return"]) == {"plan", "report", "problems"}
 
 
 def pip_bootstrap_script():

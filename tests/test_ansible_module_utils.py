@@ -17,15 +17,20 @@ from virtsnap.tree import SnapshotTree, virsh_sort_key
 pytestmark = pytest.mark.ansible
 
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+    sys.path.append(str(ROOT))  # ansible_collections/ (a namespace package) is found there
 
 
 @pytest.fixture(scope="module")
 def utils():
     """The collection's module_utils, imported from the source tree."""
-    from ansible_collections.virtsnap.libvirt.plugins.module_utils import common, report, state
+    from ansible_collections.virtsnap.libvirt.plugins.module_utils import (
+        common,
+        policy,
+        report,
+        state,
+    )
 
-    return common, state, report
+    return common, state, report, policy
 
 
 def params(utils, **values):
@@ -204,3 +209,28 @@ def test_tree_nodes_of_a_deep_chain_needs_no_recursion(utils):
         assert node["name"] == f"s{i}" and len(node["children"]) == 1
         node = node["children"][0]
     assert node == {"name": f"s{depth - 1}", "children": []}
+
+
+def test_policy_check_mode_plan_is_what_the_run_does(utils, dom, tmp_path):
+    policy = utils[3]
+    from test_policy_run import redefine
+
+    old = ["auto-hourly-20260101T000000Z", "auto-hourly-20260101T010000Z"]
+    redefine(dom, [(name, 1767225600 + 3600 * i, "old") for i, name in enumerate(old)])
+    document = {"defaults": {"lock_dir": str(tmp_path)},
+                "policy": [{"label": "hourly", "uris": ["test:///default"],
+                            "interval": "1h", "keep_last": 1}]}
+    params = {"uri": "qemu:///system", "policy": document, "policy_file": None,
+              "labels": None, "domains": None, "workers": 2, "lock_wait": 5.0}
+    checked = policy.run(params, check_mode=True)
+    assert sorted(dom.list_snapshot_names()) == old
+    [entry] = checked["plan"]
+    assert checked["changed"] and entry["delete"] == old and entry["create"].startswith(
+        "auto-hourly-")
+    done = policy.run(params, check_mode=False)
+    assert done["changed"] and done["problems"] == [] and done["plan"][0]["delete"] == old
+    assert dom.list_snapshot_names() == [done["plan"][0]["create"]]
+    again = policy.run(params, check_mode=False)
+    assert again["changed"] is False and again["plan"] == []
+    with pytest.raises(ValueError, match="keep_last"):
+        policy.run({**params, "policy": {"policy": [{"label": "x", "keep_last": "2"}]}}, True)
