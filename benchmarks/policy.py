@@ -15,6 +15,10 @@ CREATE_REDEFINE. Two runs of the real ``virtsnap auto`` program are timed
 - steady run: the same command right after, with nothing due and nothing to
   prune (reads only).
 
+Beside the wall time it prints the CPU time of the ``virtsnap`` process and
+of the daemon during the run: when their sum nears wall time x CPUs, the
+run is CPU-bound and more workers cannot help.
+
 The run fails (exit 1) if a run's report is not ok or leaves another set of
 snapshots than the rules keep; timing is printed, never judged.
 """
@@ -22,6 +26,7 @@ snapshots than the rules keep; timing is printed, never judged.
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -76,16 +81,27 @@ def redefine_history(lv_conn, conn, names, snapshots, now):
             parent = snap_name
 
 
-def timed_run(config, workers, lock_dir):
+def daemon_cpu(pid):
+    """CPU seconds (user + system) the daemon has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_run(config, workers, lock_dir, daemon_pid):
+    """(wall s, client CPU s, daemon CPU s, report) of one ``virtsnap auto``."""
     argv = [sys.executable, "-m", "virtsnap", "auto", "--config", str(config), "--json",
             "--workers", str(workers)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    daemon_before = daemon_cpu(daemon_pid)
     started = time.perf_counter()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=3600,
                             env=dict(os.environ, VIRTSNAP_LOCK_DIR=lock_dir))
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"virtsnap auto failed ({result.returncode}): {result.stderr[-2000:]}")
-    return elapsed, json.loads(result.stdout)
+    client = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, client, daemon_cpu(daemon_pid) - daemon_before, json.loads(result.stdout)
 
 
 def keep_hourly(snapshots):
@@ -130,17 +146,17 @@ def main():
             config.write_text(POLICY.format(uri=uri, keep=keep_hourly(args.snapshots)))
             with virtsnap.open(uri) as conn:
                 for count in workers:
-                    prune, steady = [], []
+                    runs = {"prune": [], "steady": []}
                     for _ in range(args.rounds):
                         redefine_history(lv_conn, conn, names, args.snapshots, int(time.time()))
-                        elapsed, report = timed_run(config, count, work)
-                        check(conn, names, args.snapshots, report, steady=False)
-                        prune.append(elapsed)
-                        elapsed, report = timed_run(config, count, work)
-                        check(conn, names, args.snapshots, report, steady=True)
-                        steady.append(elapsed)
-                    results[count] = {"prune": statistics.median(prune),
-                                      "steady": statistics.median(steady)}
+                        for key in runs:
+                            *figures, report = timed_run(config, count, work, daemon.pid)
+                            check(conn, names, args.snapshots, report, steady=key == "steady")
+                            runs[key].append(figures)
+                    results[count] = {
+                        key: dict(zip(("wall", "client_cpu", "daemon_cpu"),
+                                      (statistics.median(column) for column in zip(*figures))))
+                        for key, figures in runs.items()}
             lv_conn.close()
         finally:
             daemon.stop()
@@ -151,11 +167,13 @@ def main():
     print(f"  {'run':<44}" + "".join(f"{f'workers={w}':>14}" for w in workers))
     for key, title in (("prune", f"prune run (1 created + {deleted} deleted/domain)"),
                        ("steady", "steady run (nothing due, nothing to prune)")):
-        cells = "".join(f"{results[w][key]:>12.2f} s" for w in workers)
-        print(f"  {title:<44}{cells}")
-        base = results[workers[0]][key]
-        print(f"  {'  time vs workers=' + str(workers[0]):<44}"
-              + "".join(f"{results[w][key] / base:>14.2f}" for w in workers))
+        print(f"  {title:<44}" + "".join(f"{results[w][key]['wall']:>12.2f} s" for w in workers))
+        base = results[workers[0]][key]["wall"]
+        print(f"  {'  wall vs workers=' + str(workers[0]):<44}"
+              + "".join(f"{results[w][key]['wall'] / base:>14.2f}" for w in workers))
+        for cpu, who in (("client_cpu", "virtsnap"), ("daemon_cpu", "libvirtd")):
+            print(f"  {'  CPU of ' + who:<44}"
+                  + "".join(f"{results[w][key][cpu]:>12.2f} s" for w in workers))
     if args.json:
         Path(args.json).write_text(json.dumps({
             "domains": args.domains, "snapshots": args.snapshots, "rounds": args.rounds,

@@ -71,3 +71,28 @@ def test_quiesce_try_falls_back_and_prune_empties_the_qcow2(guest, tmp_path, mon
     assert result["error"].startswith("cannot create snapshot auto-qemu-")
     assert "error:" in err and result["deleted"] == []
     assert sorted(qemu_img_snapshots(guest.disk)) == sorted(taken[1:])
+
+
+def test_a_refused_external_deletion_is_reported_and_not_forced(guest, tmp_path, monkeypatch):
+    monkeypatch.setenv("VIRTSNAP_LOCK_DIR", str(tmp_path / "locks"))
+    path = tmp_path / "external.toml"
+    path.write_text(textwrap.dedent(f"""\
+        [[policy]]
+        label = "ext"
+        uris = ["{QEMU_URI}"]
+        domains = ["{guest.name}"]
+        interval = "1s"
+        keep_last = 1
+        disk_only = true
+        """))
+    guest.virsh("snapshot-create-as", guest.name, "manual-base")  # internal, made by hand
+    status, first, err = auto(path)
+    assert (status, first["deleted"]) == (0, []), err
+    time.sleep(1.1)
+    status, second, err = auto(path)
+    names = guest.virsh("snapshot-list", guest.name, "--name").split()
+    assert second["created"] in names and first["created"] in names
+    # libvirt 9.0 cannot delete an external snapshot whose parent is internal
+    assert status == 1 and [r["name"] for r in second["refused"]] == [first["created"]]
+    assert second["deleted"] == [] and f"libvirt refused to delete {first['created']}" in err
+    assert "manual-base" in names

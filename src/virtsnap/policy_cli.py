@@ -82,9 +82,11 @@ def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ())
     prune.add_argument("domain", metavar="DOMAIN", help="domain name")
     prune.add_argument("--label", required=True, help="the policy label ([a-z0-9_]+)")
     for key in Retention().counts():
-        option = key.replace("_", "-")
-        prune.add_argument(f"--{option}", dest=key, type=_count, default=0, metavar="N",
-                           help=f"{key.split('_')[1]}: keep N")
+        period = {"hourly": "hour", "daily": "day", "weekly": "ISO week", "monthly": "month",
+                  "yearly": "year"}.get(key[5:])
+        prune.add_argument(f"--{key.replace('_', '-')}", dest=key, type=_count, default=0,
+                           metavar="N", help="keep the N newest" if period is None else
+                           f"keep the newest of each of the N newest {period}s with one")
     prune.add_argument("--timezone", default="UTC",
                        help="zone of the hours, days, weeks... (default UTC)")
     _common(prune)

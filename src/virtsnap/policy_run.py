@@ -405,7 +405,8 @@ def delete_snapshots(dom: Any, names: Sequence[str], report: PolicyReport,
 def _apply_policy(dom: Any, policy: Policy, uri: Optional[str], dry_run: bool,
                   now: datetime, on_event: Optional[Callable[[Event], None]]) -> PolicyReport:
     report = PolicyReport(policy.label)
-    first = plan(owned_snapshots(dom, policy.label), policy, now)
+    history = owned_snapshots(dom, policy.label)
+    first = plan(history, policy, now)
     report.due, report.planned_create = first.create is not None, first.create
     report.planned_delete, report.kept = first.delete, first.keep
     if dry_run:
@@ -415,8 +416,13 @@ def _apply_policy(dom: Any, policy: Policy, uri: Optional[str], dry_run: bool,
             on_event(Event("create", uri, dom.name, policy.label, first.create))
         if not take_snapshot(dom, policy, first.create, uri=uri, report=report):
             return report  # no pruning when the new snapshot could not be taken
-        # The rules apply to the history as it now is, with the new snapshot's real time.
-        final = plan(owned_snapshots(dom, policy.label), replace(policy, interval=None), now)
+        # The rules apply to the history plus the new snapshot, with its real time
+        # (the lock keeps other runs away meanwhile, so only the new one is read).
+        xml = dom.get_snapshot_by_name(first.create).get_xml_description()
+        history = [OwnedSnapshot(snap.name, snap.time) for snap in history]
+        history.append(OwnedSnapshot(first.create, parse_snapshot_xml(xml, dom.name).creation_time,
+                                     dom.current_snapshot().name == first.create))
+        final = plan(history, replace(policy, interval=None), now)
         if first.create in final.keep:
             final.keep[first.create] += ("new",)
         report.planned_delete, report.kept = final.delete, final.keep
