@@ -175,8 +175,8 @@ EXAMPLES = r"""
 RETURN = r"""
 snapshot:
   description:
-    - The snapshot after the task, as the JSON snapshot object of virtsnap's README
-      (schema version 1). V(null) when it does not exist (deleted, or not yet created in check mode).
+    - The snapshot after the task, as the JSON snapshot object of virtsnap's JSON schema
+      (C(virtsnap json-schema), version 1). V(null) when it does not exist (deleted, or not yet created in check mode).
     - In check mode, the snapshot as it is before the task.
   returned: always
   type: dict

@@ -69,8 +69,8 @@ EXAMPLES = r"""
 RETURN = r"""
 snapshots:
   description:
-    - The domain's snapshots, in virsh's name order; each the JSON snapshot object of virtsnap's
-      README (schema version 1), with the keys documented for RV(virtsnap.libvirt.snapshot#module:snapshot)
+    - The domain's snapshots, in virsh's name order; each the JSON snapshot object of virtsnap's JSON
+      schema (C(virtsnap json-schema), version 1), with the keys documented for RV(virtsnap.libvirt.snapshot#module:snapshot)
       (V(name), V(domain), V(description), V(state), V(creation_time), V(parent), V(is_current),
       V(location), V(memory), V(disks)).
   returned: when O(domain) is not V(all)
