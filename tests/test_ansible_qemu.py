@@ -16,13 +16,8 @@ import pytest
 
 import virtsnap
 from ansible_env import run_playbook, shared_collection
-from libvirtd_env import QEMU_URI
-from qemu_guest import (
-    delete_all_snapshots,
-    guest_fixture,
-    qemu_conn,  # noqa: F401 - fixture
-    unique_name,
-)
+from helpers import QEMU_URI, delete_all_snapshots
+from qemu_guest import guest_fixture, qemu_conn, unique_name  # noqa: F401 - qemu_conn: fixture
 
 pytestmark = [pytest.mark.ansible, pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 

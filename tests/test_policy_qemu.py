@@ -15,7 +15,8 @@ import time
 import jsonschema
 import pytest
 
-from libvirtd_env import QEMU_URI, qemu_img_snapshots
+from helpers import QEMU_URI
+from libvirtd_env import qemu_img_snapshots
 from qemu_guest import guest_fixture
 from virtsnap.policy import owned_time
 from virtsnap.policy_run import REPORT_SCHEMA
