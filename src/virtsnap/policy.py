@@ -9,6 +9,7 @@ API (the Ansible module ``snapshot_policy`` builds on it)::
 
     load_config(path: str | os.PathLike) -> Config            # raises ConfigError
     parse_config(text: str, filename: str = "<config>") -> Config
+    config_from_document(document: Mapping, filename: str = "<document>") -> Config
     Retention(keep_last=0, keep_hourly=0, keep_daily=0, keep_weekly=0,
               keep_monthly=0, keep_yearly=0)                 # .keeps_all
     Policy(label, retention, interval, uris, domains, quiesce, disk_only,
@@ -50,6 +51,7 @@ __all__ = [
     "Plan",
     "Policy",
     "Retention",
+    "config_from_document",
     "load_config",
     "owned_time",
     "parse_config",
@@ -385,7 +387,18 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
         found = re.search(r"line (\d+)", str(exc))
         raise ConfigError(f"not valid TOML: {exc}", filename,
                           int(found.group(1)) if found else None) from None
-    where = _Locator(text)
+    return config_from_document(document, filename, _Locator(text))
+
+
+def config_from_document(document: Mapping[str, Any], filename: str = "<document>",
+                         where: Optional["_Locator"] = None) -> Config:
+    """A Config from the tables of a policy file already read (e.g. YAML from Ansible).
+
+    ``where`` finds lines in the source text; without it errors name no line.
+    """
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"must be a table, not {type(document).__name__}", filename)
+    where = where if where is not None else _Locator("")
 
     def error(message: str, table: str, index: int = 0, key: Optional[str] = None) -> ConfigError:
         return ConfigError(message, filename, where.line(table, index, key), key)

@@ -1,0 +1,151 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: virtsnap developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: snapshot_info
+short_description: Report the snapshots of libvirt domains
+version_added: 0.1.0
+description:
+  - Lists the snapshots of one domain or of every domain, with the current snapshot and the
+    snapshot tree, through virtsnap's bulk calls (one XML fetch per domain).
+  - Read only; by default it opens a read-only connection, so it also works where only
+    read-only access to libvirt is allowed. It never reports C(changed).
+  - Any libvirt failure fails the task with RV(ignore:msg), libvirt's error RV(ignore:code) and the
+    virtsnap RV(ignore:exception_class).
+extends_documentation_fragment:
+  - virtsnap.libvirt.connection
+  - ansible.builtin.action_common_attributes
+options:
+  domain:
+    description:
+      - Name of the domain, or V(all) for every domain of the connection (results in RV(domains)).
+    type: str
+    required: true
+  readonly:
+    description:
+      - Open a read-only connection.
+    type: bool
+    default: true
+attributes:
+  platform:
+    platforms: posix
+  check_mode:
+    support: full
+    details: It changes nothing, in check mode or not.
+  diff_mode:
+    support: none
+seealso:
+  - module: virtsnap.libvirt.snapshot
+author:
+  - virtsnap developers (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Snapshots of one domain
+  virtsnap.libvirt.snapshot_info:
+    domain: web1
+  register: web1_snapshots
+
+- name: Show the current one
+  ansible.builtin.debug:
+    msg: "{{ web1_snapshots.current }}"
+
+- name: Every domain of a remote host
+  virtsnap.libvirt.snapshot_info:
+    uri: qemu+ssh://root@host2/system
+    domain: all
+  register: host2
+
+- name: Names of the snapshots of every domain there
+  ansible.builtin.debug:
+    msg: "{{ item.key }}: {{ item.value.snapshots | map(attribute='name') | list }}"
+  loop: "{{ host2.domains | dict2items }}"
+"""
+
+RETURN = r"""
+snapshots:
+  description:
+    - The domain's snapshots, in virsh's name order; each the JSON snapshot object of virtsnap's JSON
+      schema (C(virtsnap json-schema), version 1), with the keys documented for RV(virtsnap.libvirt.snapshot#module:snapshot)
+      (V(name), V(domain), V(description), V(state), V(creation_time), V(parent), V(is_current),
+      V(location), V(memory), V(disks)).
+  returned: when O(domain) is not V(all)
+  type: list
+  elements: dict
+current:
+  description: Name of the current snapshot, V(null) if there is none.
+  returned: when O(domain) is not V(all)
+  type: str
+  sample: before-upgrade
+tree:
+  description:
+    - "The snapshot forest: a list of root nodes, each a dict with C(name) and C(children)
+      (a list of nodes); roots and siblings in virsh's name order."
+  returned: when O(domain) is not V(all)
+  type: list
+  elements: dict
+  sample: [{"name": "base", "children": [{"name": "before-upgrade", "children": []}]}]
+domains:
+  description:
+    - With O(domain=all), one entry per domain name, each with RV(snapshots), RV(current) and RV(tree).
+      A domain undefined while the module runs is left out.
+  returned: when O(domain) is V(all)
+  type: dict
+  sample: {"web1": {"snapshots": [], "current": null, "tree": []}}
+code:
+  description: libvirt's error code (C(virErrorNumber)) when the task failed in libvirt.
+  returned: failure
+  type: int
+  sample: 42
+exception_class:
+  description: The virtsnap exception class when the task failed in libvirt.
+  returned: failure
+  type: str
+  sample: DomainNotFoundError
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.virtsnap.libvirt.plugins.module_utils.common import (
+    error_result,
+    find_domain,
+    open_connection,
+    require_virtsnap,
+    virtsnap,
+)
+from ansible_collections.virtsnap.libvirt.plugins.module_utils.report import (
+    all_domains_report,
+    domain_report,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "uri": {"type": "str", "default": "qemu:///system"},
+            "readonly": {"type": "bool", "default": True},
+            "domain": {"type": "str", "required": True},
+        },
+        supports_check_mode=True,
+    )
+    require_virtsnap(module)
+    params = module.params
+    conn = open_connection(module, params["uri"], params["readonly"])
+    try:
+        if params["domain"] == "all":
+            result = {"domains": all_domains_report(conn)}
+        else:
+            result = domain_report(find_domain(module, conn, params["domain"]))
+    except virtsnap.LibvirtError as exc:
+        module.fail_json(**error_result(
+            exc, "cannot read the snapshots of domain '%s' on %s" % (params["domain"], params["uri"])))
+    finally:
+        conn.close()
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
