@@ -505,6 +505,12 @@ cdef class Connection:
                 free(doms)
         return out
 
+    def domain_events(self, domain=None, callback=None):
+        """Lifecycle events (:class:`DomainEvent`) of every domain, or of ``domain``:
+        a blocking iterator, or ``callback(event)`` on the event loop's thread."""
+        from virtsnap.events import domain_events
+        return domain_events(self, domain, callback)
+
     @staticmethod
     def from_libvirt(conn):
         """Wrap a ``libvirt.virConnect``; both share the C connection."""
