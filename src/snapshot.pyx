@@ -1427,7 +1427,10 @@ cdef class _AsyncioEvents:
         if reading or writing:
             self.registered[fd] = (reading, writing)
         if not self.on_loop_thread():
-            _quietly(loop.call_soon_threadsafe, _noop)   # wake the selector
+            try:
+                loop.call_soon_threadsafe(_noop)       # wake the selector
+            except RuntimeError:
+                pass
 
     def _ready(self, int fd, int event):
         cdef _Watch w

@@ -34,7 +34,11 @@ async def scripted_reverts(dom):
     await down.revert_to()
     assert await dom.state() == virtsnap.DomainState.SHUTOFF
     await up.revert_to()
-    for snap in (down, up):
+    return up, down
+
+
+async def delete_all(dom):
+    for snap in await dom.list_all_snapshots():
         await snap.delete()
 
 
@@ -62,6 +66,7 @@ def test_exact_event_sequence_of_scripted_reverts(uri):
                 assert (event.domain, event.uuid) == ("test", dom.uuid)
                 assert event.event is DomainEventType.STOPPED and event.detail == 1
             assert events_module.open_hubs() == 0
+            await delete_all(dom)
     asyncio.run(main())
 
 
@@ -78,6 +83,26 @@ def test_a_stream_for_another_domain_sees_none_of_these(uri):
                 await scripted_reverts(dom)
                 assert len(await take(every, len(SCRIPT_EVENTS))) == len(SCRIPT_EVENTS)
                 assert stream.pending == 0
+            await delete_all(dom)
+    asyncio.run(main())
+
+
+def test_an_event_from_another_client_arrives_while_idle(private_daemon):
+    """Nothing in flight on our connection: only the loop's watch on its socket
+    can receive the event."""
+    import libvirt
+
+    async def main():
+        async with await aio.open(private_daemon.uri()) as conn:
+            async with conn.domain_events() as events:
+                other = libvirt.open(private_daemon.uri())
+                try:
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, lambda: other.lookupByName("test").destroy())
+                    got = await take(events, 1)
+                finally:
+                    other.close()
+            assert pairs(got) == [("STOPPED", "DESTROYED")]
     asyncio.run(main())
 
 
