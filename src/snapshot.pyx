@@ -1312,6 +1312,7 @@ cdef class _AsyncioEvents:
     cdef list pending              # (function, argument) waiting for a loop
     cdef int next_watch
     cdef int next_timer
+    cdef bint wake_after_change
 
     def __cinit__(self):
         import threading
@@ -1359,9 +1360,14 @@ cdef class _AsyncioEvents:
                 (<_Timer>timer).handle = None
         self.loop = loop
         self.loop_thread = self.get_ident()
+        # epoll sees a change made from another thread at once; select() and
+        # poll() only at their next call, so the loop is woken for them.
+        import selectors
+        self.wake_after_change = not isinstance(getattr(loop, "_selector", None),
+                                                selectors.EpollSelector)
         self.registered = {}
         for fd in {(<_Watch>w).fd for w in self.watches.values()}:
-            self.apply_fd(fd)
+            self.apply_fd(fd, False)
         for timer in list(self.timers.values()):
             self.apply_timer(timer)
         pending, self.pending = self.pending, []
@@ -1376,29 +1382,32 @@ cdef class _AsyncioEvents:
         self.next_watch += 1
         w.id, w.fd, w.events, w.cb, w.opaque, w.ff = self.next_watch, fd, events, cb, opaque, ff
         self.watches[w.id] = w
-        self.apply_fd(fd)
+        self.apply_fd(fd, False)
         return w.id
 
     cdef update_handle(self, int watch, int events):
         cdef _Watch w = self.watches.get(watch)
         if w is not None:
             w.events = events
-            self.apply_fd(w.fd)
+            self.apply_fd(w.fd, True)
 
     cdef int remove_handle(self, int watch) except -2:
         cdef _Watch w = self.watches.pop(watch, None)
         if w is None:
             return -1
-        self.apply_fd(w.fd)
+        self.apply_fd(w.fd, False)
         # libvirt wants ff called later, never from inside removeHandle.
         self.later(self._free_watch, w)
         return 0
 
-    cdef apply_fd(self, int fd):
+    cdef apply_fd(self, int fd, bint lazy):
         """Make the loop's reader/writer on ``fd`` match the watches on it.
 
         Called from any thread: libvirt closes the fd right after removeHandle,
         so the selector must forget it now, not later on the loop thread.
+        ``lazy`` (a watch only disabled, its fd still open) leaves a reader or
+        writer that is no longer wanted until it fires: libvirt disables and
+        re-enables its socket's watch around every call.
         """
         cdef bint reading = False, writing = False
         cdef _Watch w
@@ -1411,9 +1420,15 @@ cdef class _AsyncioEvents:
         was_reading, was_writing = self.registered.pop(fd, (False, False))
         loop = self.loop
         if was_reading and not reading:
-            _quietly(loop.remove_reader, fd)
+            if lazy:
+                reading = True
+            else:
+                _quietly(loop.remove_reader, fd)
         if was_writing and not writing:
-            _quietly(loop.remove_writer, fd)
+            if lazy:
+                writing = True
+            else:
+                _quietly(loop.remove_writer, fd)
         try:
             if reading and not was_reading:
                 loop.add_reader(fd, self._ready, fd, VIR_EVENT_HANDLE_READABLE)
@@ -1426,9 +1441,9 @@ cdef class _AsyncioEvents:
             return
         if reading or writing:
             self.registered[fd] = (reading, writing)
-        if not self.on_loop_thread():
+        if self.wake_after_change and not self.on_loop_thread():
             try:
-                loop.call_soon_threadsafe(_noop)       # wake the selector
+                loop.call_soon_threadsafe(_noop)
             except RuntimeError:
                 pass
 
@@ -1437,12 +1452,16 @@ cdef class _AsyncioEvents:
         cdef virEventHandleCallback cb
         cdef void *opaque
         cdef int watch
+        cdef bint wanted = False
         for w in list(self.watches.values()):
             if w.fd != fd or not (w.events & event) or self.watches.get(w.id) is not w:
                 continue
+            wanted = True
             cb, opaque, watch = w.cb, w.opaque, w.id
             with nogil:
                 cb(watch, fd, event, opaque)
+        if not wanted:
+            self.apply_fd(fd, False)      # a lazily kept reader/writer: drop it now
 
     def _free_watch(self, _Watch w):
         cdef virFreeCallback ff = w.ff

@@ -22,7 +22,7 @@ import asyncio
 import functools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import (
     Any, Callable, Dict, List, Optional, Type, TypeVar, Union,
 )
@@ -109,32 +109,42 @@ def _abort_quietly(domain: Domain) -> bool:
     return True
 
 
-async def _settle(future: "asyncio.Future[Any]") -> None:
-    """Wait for ``future`` whatever cancellations arrive meanwhile."""
+async def _settle(future: "Future[Any]") -> None:
+    """Wait for ``future`` (a pool job) to finish, whatever cancellations arrive meanwhile."""
     while not future.done():
         try:
-            await asyncio.wait([future])
+            await asyncio.wrap_future(future)
         except asyncio.CancelledError:
             continue
+        except BaseException:
+            return
 
 
 async def _call(abort: Optional[Domain], function: Callable[..., T], *args: Any,
                 **kwargs: Any) -> T:
     """``function(*args, **kwargs)`` on the pool; on cancellation see the module doc."""
     loop = _attach_loop()
-    future = loop.run_in_executor(_executor(), functools.partial(function, *args, **kwargs))
+    job = _executor().submit(function, *args, **kwargs)
     try:
-        return await asyncio.shield(future)
+        return await asyncio.wrap_future(job)
     except asyncio.CancelledError as cancel:
+        # Cancelling the wrapper cancelled the job too if it had not started yet.
+        if job.cancelled():
+            cancel.args = ("cancelled before libvirt was called",)
+            raise
         aborted = False
-        if abort is not None and not future.done():
+        if abort is not None and not job.done():
             # The default executor: an abort must not queue behind the call it stops.
             aborter = loop.run_in_executor(None, _abort_quietly, abort)
-            await _settle(aborter)
+            while not aborter.done():
+                try:
+                    await asyncio.wait([aborter])
+                except asyncio.CancelledError:
+                    continue
             aborted = aborter.exception() is None and aborter.result()
-        await _settle(future)
-        if future.exception() is not None:
-            outcome = f"libvirt failed: {future.exception()}"
+        await _settle(job)
+        if job.exception() is not None:
+            outcome = f"libvirt failed: {job.exception()}"
         else:
             outcome = "libvirt completed the call"
         cancel.args = (f"cancelled; abort_job() {'stopped a job' if aborted else 'had no job to stop'}; "

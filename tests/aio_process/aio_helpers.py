@@ -72,3 +72,13 @@ def wait_for(predicate, timeout):
     return predicate()
 
 
+
+
+async def drain(events, quiet=1.0, timeout=EVENT_WAIT_S):
+    """Every event until none came for ``quiet`` seconds (waiting ``timeout`` for the first)."""
+    got = [await asyncio.wait_for(events.__anext__(), timeout)]
+    while True:
+        try:
+            got.append(await asyncio.wait_for(events.__anext__(), quiet))
+        except asyncio.TimeoutError:
+            return got
