@@ -13,6 +13,7 @@ from virtsnap._snapshot import (
     Domain,
     DomainListFlags,
     DomainSnapshot,
+    DomainEventType,
     DomainState,
     JobType,
     ListFlags,
@@ -25,6 +26,7 @@ from virtsnap._snapshot import (
 )
 from virtsnap.errors import (
     DomainNotFoundError,
+    EventLoopConflictError,
     InvalidArgumentError,
     LibvirtConnectionError,
     LibvirtError,
@@ -43,6 +45,7 @@ _LAZY = {
     "SnapshotMemory": "virtsnap.info",
     "SnapshotDisk": "virtsnap.info",
     "SnapshotTree": "virtsnap.tree",
+    "DomainEvent": "virtsnap.events",
 }
 
 
@@ -58,10 +61,13 @@ __all__ = [
     "CreateFlags",
     "DeleteFlags",
     "Domain",
+    "DomainEvent",
+    "DomainEventType",
     "DomainListFlags",
     "DomainNotFoundError",
     "DomainSnapshot",
     "DomainState",
+    "EventLoopConflictError",
     "InvalidArgumentError",
     "JobType",
     "LibvirtConnectionError",
