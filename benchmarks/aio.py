@@ -6,7 +6,8 @@
 Over test+unix:///default of a private libvirtd (tests/private_daemon.py):
 N snapshot creates, then N XML fetches (one call per snapshot), done
 serially with the sync API, with virtsnap.aio at concurrency 8, and with
-libvirt-python under asyncio.to_thread at concurrency 8. Then the event
+libvirt-python under asyncio.to_thread at concurrency 8 (without an event
+loop, and with libvirtaio registered as an events-using service would). Then the event
 latency on the asyncio loop (revert returned -> lifecycle event delivered),
 virtsnap.aio against libvirt-python's libvirtaio. Each contender runs in a
 process of its own (one event implementation per process); wall time,
@@ -89,10 +90,13 @@ def work_aio(uri, n, pid):
     return asyncio.run(main())
 
 
-def work_to_thread(uri, n, pid):
+def work_to_thread(uri, n, pid, with_events=False):
     import libvirt
 
     async def main():
+        if with_events:
+            import libvirtaio
+            libvirtaio.virEventRegisterAsyncIOImpl()
         conn = libvirt.open(uri)
         dom = conn.lookupByName(DOMAIN)
         out = {}
@@ -168,7 +172,13 @@ def latency_libvirtaio(uri, n, pid):
     return asyncio.run(main())
 
 
+def work_to_thread_libvirtaio(uri, n, pid):
+    """As work_to_thread, with libvirtaio registered as virtsnap.aio registers its loop."""
+    return work_to_thread(uri, n, pid, with_events=True)
+
+
 WORKERS = {"sync": work_sync, "aio": work_aio, "to_thread": work_to_thread,
+           "to_thread_libvirtaio": work_to_thread_libvirtaio,
            "latency_aio": latency_aio, "latency_libvirtaio": latency_libvirtaio}
 
 
@@ -206,7 +216,7 @@ def main():
             holder = virtsnap.open(uri)       # keeps the test driver's state between workers
             dom = holder.get_domain_by_name(DOMAIN)
             results = {}
-            for name in ("sync", "aio", "to_thread"):
+            for name in ("sync", "aio", "to_thread", "to_thread_libvirtaio"):
                 results[name] = run_worker(name, uri, n, daemon.pid)
                 assert dom.num_of_snapshots() == n, name
                 for snap in dom.list_all_snapshots():
@@ -228,13 +238,16 @@ def report(results, n, latencies):
           f"concurrency {CONCURRENCY} for the asyncio rows")
     print(f"{'':28}{'wall s':>9}{'client CPU s':>14}{'daemon CPU s':>14}")
     labels = {"sync": "sync API, serial", "aio": "virtsnap.aio",
-              "to_thread": "libvirt-python + to_thread"}
+              "to_thread": "libvirt-py + to_thread",
+              "to_thread_libvirtaio": "same + libvirtaio loop"}
     for what in ("create", "xml"):
         for name, label in labels.items():
             r = results[name][what]
             print(f"{what + ': ' + label:28}{r['wall']:9.3f}{r['cpu']:14.3f}{r['daemon_cpu']:14.3f}")
-        ratio = results["to_thread"][what]["wall"] / results["aio"][what]["wall"]
-        print(f"  {what}: virtsnap.aio is {ratio:.2f}x the speed of to_thread (target 1.5x)")
+        for base in ("to_thread", "to_thread_libvirtaio"):
+            ratio = results[base][what]["wall"] / results["aio"][what]["wall"]
+            print(f"  {what}: virtsnap.aio is {ratio:.2f}x the speed of {labels[base]} "
+                  f"(target 1.5x)")
     print(f"event latency, revert returned -> event delivered ({latencies} reverts):")
     for name, label in (("latency_aio", "virtsnap.aio"), ("latency_libvirtaio", "libvirtaio")):
         ms = [x * 1000 for x in results[name]]

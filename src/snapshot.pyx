@@ -1313,10 +1313,13 @@ cdef class _AsyncioEvents:
     cdef int next_watch
     cdef int next_timer
     cdef bint wake_after_change
+    cdef object lock               # watches and the selector: one thread at a time
 
     def __cinit__(self):
         import threading
         self.get_ident = threading.get_ident
+        # asyncio code can let the GIL go mid-update; it never calls libvirt.
+        self.lock = threading.RLock()
         self.watches = {}
         self.timers = {}
         self.registered = {}
@@ -1340,6 +1343,10 @@ cdef class _AsyncioEvents:
 
     def attach(self, loop):
         """Move every watch and timer onto ``loop``, run by the calling thread."""
+        with self.lock:
+            self.attach_locked(loop)
+
+    cdef attach_locked(self, loop):
         import asyncio.selector_events
         if loop is self.loop and self.loop_thread == self.get_ident():
             return
@@ -1379,23 +1386,28 @@ cdef class _AsyncioEvents:
     cdef int add_handle(self, int fd, int events, virEventHandleCallback cb, void *opaque,
                         virFreeCallback ff) except -1:
         cdef _Watch w = _Watch.__new__(_Watch)
-        self.next_watch += 1
-        w.id, w.fd, w.events, w.cb, w.opaque, w.ff = self.next_watch, fd, events, cb, opaque, ff
-        self.watches[w.id] = w
-        self.apply_fd(fd, False)
+        with self.lock:
+            self.next_watch += 1
+            w.id, w.fd, w.events, w.cb, w.opaque, w.ff = self.next_watch, fd, events, cb, opaque, ff
+            self.watches[w.id] = w
+            self.apply_fd(fd, False)
         return w.id
 
     cdef update_handle(self, int watch, int events):
-        cdef _Watch w = self.watches.get(watch)
-        if w is not None:
-            w.events = events
-            self.apply_fd(w.fd, True)
+        cdef _Watch w
+        with self.lock:
+            w = self.watches.get(watch)
+            if w is not None:
+                w.events = events
+                self.apply_fd(w.fd, True)
 
     cdef int remove_handle(self, int watch) except -2:
-        cdef _Watch w = self.watches.pop(watch, None)
-        if w is None:
-            return -1
-        self.apply_fd(w.fd, False)
+        cdef _Watch w
+        with self.lock:
+            w = self.watches.pop(watch, None)
+            if w is None:
+                return -1
+            self.apply_fd(w.fd, False)
         # libvirt wants ff called later, never from inside removeHandle.
         self.later(self._free_watch, w)
         return 0
@@ -1453,15 +1465,19 @@ cdef class _AsyncioEvents:
         cdef void *opaque
         cdef int watch
         cdef bint wanted = False
-        for w in list(self.watches.values()):
-            if w.fd != fd or not (w.events & event) or self.watches.get(w.id) is not w:
-                continue
+        with self.lock:
+            candidates = list(self.watches.values())
+        for w in candidates:
+            with self.lock:
+                if w.fd != fd or not (w.events & event) or self.watches.get(w.id) is not w:
+                    continue
+                cb, opaque, watch = w.cb, w.opaque, w.id
             wanted = True
-            cb, opaque, watch = w.cb, w.opaque, w.id
             with nogil:
                 cb(watch, fd, event, opaque)
         if not wanted:
-            self.apply_fd(fd, False)      # a lazily kept reader/writer: drop it now
+            with self.lock:               # a lazily kept reader/writer: drop it now
+                self.apply_fd(fd, False)
 
     def _free_watch(self, _Watch w):
         cdef virFreeCallback ff = w.ff
