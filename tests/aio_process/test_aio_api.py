@@ -196,3 +196,10 @@ def test_keepalive_without_a_thread_notices_a_dead_daemon(private_daemon, fault)
             if fault == "frozen":
                 private_daemon.resume()
     asyncio.run(main())
+
+
+def test_a_loop_that_is_not_a_selector_loop_is_refused():
+    class NotSelectorLoop(asyncio.AbstractEventLoop):
+        pass
+    with pytest.raises(TypeError, match="selector event loop"):
+        virtsnap._snapshot._attach_asyncio_loop(NotSelectorLoop())
