@@ -16,6 +16,7 @@ HERE = Path(__file__).parent
 def test_aio_suite_in_its_own_process(request, libvirtd):
     env = dict(os.environ, VIRTSNAP_AIO_CHILD="1")
     args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfEs",
+            "-W", "error::pytest.PytestUnraisableExceptionWarning",
             str(HERE / "aio_process")]
     if request.config.getoption("--run-slow"):
         args.append("--run-slow")

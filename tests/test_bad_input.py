@@ -168,6 +168,7 @@ PUBLIC_API = [
 NOT_FUZZED = {
     ("dom", "export_snapshots"): "writes files: a path argument's OSError is legitimate",
     ("dom", "import_snapshots"): "reads files: a path argument's OSError is legitimate",
+    ("conn", "domain_events"): "needs the process's event loop: tests/aio_process/ checks it",
 }
 
 # Attributes that are data, not calls.
@@ -181,7 +182,8 @@ MODULE_NAMES = {"Connection", "Domain", "DomainSnapshot", "CreateFlags", "Delete
                 "LibvirtError", "SnapshotNotFoundError", "DomainNotFoundError",
                 "InvalidArgumentError", "XMLError", "OperationInvalidError",
                 "OperationUnsupportedError", "OperationDeniedError", "LibvirtConnectionError",
-                "SnapshotInfo", "SnapshotDisk", "SnapshotMemory", "SnapshotTree"}
+                "SnapshotInfo", "SnapshotDisk", "SnapshotMemory", "SnapshotTree",
+                "DomainEvent", "DomainEventType", "EventLoopConflictError"}
 FLAG_PREFIXES = ("CREATE_", "DELETE_", "LIST_", "REVERT_", "XML_")
 
 

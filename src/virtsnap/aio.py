@@ -424,6 +424,8 @@ class AsyncDomainEventStream:
     stream of a connection to leave deregisters libvirt's callback.
     """
 
+    _hub: "Optional[_events._Hub]" = None     # also while __init__ has not set it
+
     def __init__(self, conn: AsyncConnection, domain: Optional[AsyncDomain] = None) -> None:
         if domain is not None and not isinstance(domain, AsyncDomain):
             raise TypeError(f"domain must be an AsyncDomain or None, not {type(domain).__name__}")
@@ -432,7 +434,6 @@ class AsyncDomainEventStream:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread = 0
         self._queue: "Optional[asyncio.Queue[Optional[DomainEvent]]]" = None
-        self._hub: Optional[_events._Hub] = None
         self._done = False
         self._sentinel_queued = False
 

@@ -145,11 +145,13 @@ class DomainEventStream:
     ``break`` leaves it open until then.
     """
 
+    _hub: Optional[_Hub] = None               # also while __init__ has not set it
+
     def __init__(self, conn: Connection, domain: Optional[Domain] = None) -> None:
-        check_event_loop()
         self.uuid = _uuid_of(domain)
+        check_event_loop()
         self._queue: "queue.SimpleQueue[DomainEvent]" = queue.SimpleQueue()
-        self._hub: Optional[_Hub] = attach(conn, self)
+        self._hub = attach(conn, self)
         try:
             ensure_registered(self._hub)
         except BaseException:
@@ -194,15 +196,17 @@ class DomainEventCallback:
     """``callback(event)`` for every lifecycle event, on the event loop's thread, until
     :meth:`close`. Exceptions it raises are logged (logger ``virtsnap.events``)."""
 
+    _hub: Optional[_Hub] = None
+
     def __init__(self, conn: Connection, callback: Callable[[DomainEvent], object],
                  domain: Optional[Domain] = None) -> None:
         if not callable(callback):
             raise TypeError(f"callback must be callable, not {type(callback).__name__}")
-        check_event_loop()
         self.uuid = _uuid_of(domain)
+        check_event_loop()
         self._callback = callback
         _live_callbacks.add(self)             # until close(), dropped or not
-        self._hub: Optional[_Hub] = attach(conn, self)
+        self._hub = attach(conn, self)
         try:
             ensure_registered(self._hub)
         except BaseException:

@@ -290,3 +290,18 @@ def test_a_second_event_implementation_is_a_clear_error(case):
         "except virtsnap.errors.EventLoopConflictError as exc:\n"
         "    print('refused:', exc)\n", timeout=30)
     assert out.startswith("refused:") and message in out, out
+
+
+@pytest.mark.parametrize("bad", [0, "test", b"x", object()])
+def test_bad_domain_or_callback_arguments_are_type_errors(bad):
+    async def main():
+        async with await aio.open("test:///default") as conn:
+            with pytest.raises(TypeError):
+                conn.domain_events(bad)
+            with pytest.raises(TypeError):
+                conn.sync.domain_events(bad)
+            if not callable(bad):
+                with pytest.raises(TypeError):
+                    conn.sync.domain_events(callback=bad)
+            assert events_module.open_hubs() == 0
+    asyncio.run(main())
