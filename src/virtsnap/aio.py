@@ -128,8 +128,8 @@ async def _call(abort: Optional[Domain], function: Callable[..., T], *args: Any,
     try:
         return await asyncio.wrap_future(job)
     except asyncio.CancelledError as cancel:
-        # Cancelling the wrapper cancelled the job too if it had not started yet.
-        if job.cancelled():
+        # A job that has not started yet is dropped unrun.
+        if job.cancel() or job.cancelled():
             cancel.args = ("cancelled before libvirt was called",)
             raise
         aborted = False

@@ -203,3 +203,29 @@ def test_a_loop_that_is_not_a_selector_loop_is_refused():
         pass
     with pytest.raises(TypeError, match="selector event loop"):
         virtsnap._snapshot._attach_asyncio_loop(NotSelectorLoop())
+
+
+def test_a_cancelled_call_still_queued_for_a_thread_never_runs(private_daemon):
+    """One pool thread, held by a call to a frozen daemon: a second create
+    cancelled while queued is dropped, and makes no snapshot."""
+    async def main():
+        aio.set_max_workers(1)
+        try:
+            async with await aio.open(private_daemon.uri()) as conn:
+                dom = await conn.get_domain_by_name("test")
+                private_daemon.pause()
+                try:
+                    first = asyncio.create_task(dom.create_snapshot(name="first"))
+                    await asyncio.sleep(0.3)
+                    queued = asyncio.create_task(dom.create_snapshot(name="queued"))
+                    await asyncio.sleep(0.1)
+                    queued.cancel()
+                    with pytest.raises(asyncio.CancelledError, match="before libvirt was called"):
+                        await queued
+                finally:
+                    private_daemon.resume()
+                assert (await first).name == "first"
+                assert await dom.list_snapshot_names() == ["first"]
+        finally:
+            aio.set_max_workers(aio.DEFAULT_MAX_WORKERS)
+    asyncio.run(main())
