@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """virtsnap.aio against the sync API and libvirt-python under asyncio.to_thread (issue 14).
 
-    python benchmarks/aio.py [--quick] [--json FILE]
+    python benchmarks/aio.py [--quick] [--json FILE] [--publish]
 
 Over test+unix:///default of a private libvirtd (tests/private_daemon.py):
 N snapshot creates, then N XML fetches (one call per snapshot), done
@@ -197,6 +197,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 calls, 50 latencies")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--publish", action="store_true",
+                        help="keep the run in benchmarks/figures/aio.json and README.md")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--uri", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -226,32 +228,60 @@ def main():
             holder.close()
         finally:
             daemon.stop()
-    report(results, n, latencies)
+    report = {"n": n, "latencies": latencies, "concurrency": CONCURRENCY, "results": results}
+    print(render(report), end="")
     if args.json:
-        Path(args.json).write_text(json.dumps({"n": n, "latencies": latencies,
-                                               "concurrency": CONCURRENCY,
-                                               "results": results}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    if args.publish:
+        publish(report)
 
 
-def report(results, n, latencies):
-    print(f"{n} creates and {n} XML fetches over test+unix (private libvirtd), "
-          f"concurrency {CONCURRENCY} for the asyncio rows")
-    print(f"{'':28}{'wall s':>9}{'client CPU s':>14}{'daemon CPU s':>14}")
+def render(report):
+    """The figures as text: what is printed, and what README.md shows."""
+    results, n, latencies = report["results"], report["n"], report["latencies"]
+    out = [f"{n} creates and {n} XML fetches over test+unix (private libvirtd), "
+           f"concurrency {report['concurrency']} for the asyncio rows",
+           f"{'':32}{'wall s':>9}{'client CPU s':>14}{'daemon CPU s':>14}"]
     labels = {"sync": "sync API, serial", "aio": "virtsnap.aio",
               "to_thread": "libvirt-py + to_thread",
               "to_thread_libvirtaio": "same + libvirtaio loop"}
     for what in ("create", "xml"):
         for name, label in labels.items():
             r = results[name][what]
-            print(f"{what + ': ' + label:28}{r['wall']:9.3f}{r['cpu']:14.3f}{r['daemon_cpu']:14.3f}")
+            out.append(f"{what + ': ' + label:32}{r['wall']:9.3f}{r['cpu']:14.3f}"
+                       f"{r['daemon_cpu']:14.3f}")
         for base in ("to_thread", "to_thread_libvirtaio"):
             ratio = results[base][what]["wall"] / results["aio"][what]["wall"]
-            print(f"  {what}: virtsnap.aio is {ratio:.2f}x the speed of {labels[base]} "
-                  f"(target 1.5x)")
-    print(f"event latency, revert returned -> event delivered ({latencies} reverts):")
+            out.append(f"  {what}: virtsnap.aio is {ratio:.2f}x the speed of {labels[base]} "
+                       f"(target 1.5x)")
+    out.append(f"event latency, revert returned -> event delivered ({latencies} reverts):")
     for name, label in (("latency_aio", "virtsnap.aio"), ("latency_libvirtaio", "libvirtaio")):
         ms = [x * 1000 for x in results[name]]
-        print(f"  {label:14} median {statistics.median(ms):7.3f} ms   max {max(ms):7.3f} ms")
+        out.append(f"  {label:14} median {statistics.median(ms):7.3f} ms   "
+                   f"max {max(ms):7.3f} ms")
+    return "\n".join(out) + "\n"
+
+
+README = HERE.parent / "README.md"
+PUBLISHED = HERE / "figures" / "aio.json"
+BEGIN = "<!-- aio figures: begin (written by benchmarks/aio.py --publish; do not edit) -->"
+END = "<!-- aio figures: end -->"
+
+
+def readme_section(text):
+    return text[text.index(BEGIN) + len(BEGIN) + 1:text.index(END)]
+
+
+def rendered_section(report):
+    return "```\n" + render(report) + "```\n"
+
+
+def publish(report):
+    """Commit-ready: the run in benchmarks/figures/aio.json, its figures in README.md."""
+    PUBLISHED.write_text(json.dumps(report, indent=2) + "\n")
+    text = README.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN) + 1, text.index(END)
+    README.write_text(text[:start] + rendered_section(report) + text[end:])
 
 
 if __name__ == "__main__":
