@@ -734,15 +734,17 @@ cdef class Domain:
         from virtsnap.tree import SnapshotTree
         return SnapshotTree.from_domain(self, list_flags)
 
-    def export_snapshots(self, directory):
-        """Write every snapshot's XML and a topological index into ``directory``."""
+    def export_snapshots(self, directory, *, secure=False):
+        """Write every snapshot's XML and a topological index into ``directory``
+        (``secure=True``: with passwords, ``XMLFlags.SECURE``)."""
         from virtsnap.transfer import export_snapshots
-        return export_snapshots(self, directory)
+        return export_snapshots(self, directory, secure=secure)
 
-    def import_snapshots(self, directory):
-        """Redefine the snapshots written by :meth:`export_snapshots` on this domain."""
+    def import_snapshots(self, directory, *, replace=False):
+        """Redefine the snapshots written by :meth:`export_snapshots` on this domain,
+        all or nothing (``replace=True``: overwrite snapshots of the same names)."""
         from virtsnap.transfer import import_snapshots
-        return import_snapshots(self, directory)
+        return import_snapshots(self, directory, replace=replace)
 
     # -- identity and interop
 

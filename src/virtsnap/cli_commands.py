@@ -271,7 +271,7 @@ def _list_tree(dom: Any, flags: int, start: Any, args: argparse.Namespace, out: 
         tree = (tree.subtree(start.name, depth) if start.name in tree
                 else SnapshotTree({start.name: None}))
     if out.json:
-        out.document({"domain": dom.name, "roots": _nodes(tree)})
+        out.write(tree.to_json(dom.name) + "\n")
         return
     out.write(escape_tree(tree.render(), tree))
     out.end()
@@ -288,21 +288,6 @@ def escape_tree(drawing: str, tree: Any) -> str:
     return SnapshotTree({renamed[name]: (None if tree.parent(name) is None
                                          else renamed.get(tree.parent(name)))
                          for name in tree}).render()
-
-
-def _nodes(tree: Any) -> List[Dict[str, Any]]:
-    """{"name", "children"} nodes of the tree, built without recursion."""
-    roots: List[Dict[str, Any]] = []
-    stack = [(root, roots) for root in reversed(tree.roots)]
-    while stack:
-        name, siblings = stack.pop()
-        node: Dict[str, Any] = {"name": name, "children": []}
-        siblings.append(node)
-        stack.extend((child, node["children"]) for child in reversed(tree.children(name)))
-    return roots
-
-
-# ---------------------------------------------------------------- info, dumpxml, current, parent
 
 
 def add_info(parser: argparse.ArgumentParser) -> None:
@@ -681,14 +666,18 @@ def cmd_delete(args: argparse.Namespace, conn: Any, out: Output) -> None:
 def add_export(parser: argparse.ArgumentParser) -> None:
     _domain_argument(parser)
     parser.add_argument("directory", metavar="DIR")
+    parser.add_argument("--security-info", action="store_true",
+                        help="include security-sensitive information (passwords)")
     parser.set_defaults(run=cmd_export)
 
 
 def cmd_export(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    from virtsnap.transfer import TransferError
+
     dom = _domain(conn, args.domain)
     try:
-        names = dom.export_snapshots(args.directory)
-    except OSError as exc:
+        names = dom.export_snapshots(args.directory, secure=args.security_info)
+    except (OSError, TransferError) as exc:
         raise CommandError(str(exc)) from None
     out.say(f"Exported {len(names)} snapshot(s) of domain {escape(dom.name)} to "
             f"{escape(args.directory)}")
@@ -697,14 +686,18 @@ def cmd_export(args: argparse.Namespace, conn: Any, out: Output) -> None:
 def add_import(parser: argparse.ArgumentParser) -> None:
     _domain_argument(parser)
     parser.add_argument("directory", metavar="DIR")
+    parser.add_argument("--replace", action="store_true",
+                        help="overwrite the domain's snapshots of the same names")
     parser.set_defaults(run=cmd_import)
 
 
 def cmd_import(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    from virtsnap.transfer import TransferError
+
     dom = _domain(conn, args.domain)
     try:
-        names = dom.import_snapshots(args.directory)
-    except (OSError, ValueError) as exc:  # a missing or malformed export directory
+        names = dom.import_snapshots(args.directory, replace=args.replace)
+    except (OSError, ValueError, TransferError) as exc:  # missing, malformed, name taken
         raise CommandError(str(exc)) from None
     out.say(f"Imported {len(names)} snapshot(s) into domain {escape(dom.name)}")
 
