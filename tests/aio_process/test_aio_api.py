@@ -15,6 +15,9 @@ from virtsnap import LibvirtConnectionError, SnapshotNotFoundError
 
 SYNC_ONLY = {"from_libvirt", "to_libvirt"}     # reach them through .sync
 
+# The whole child run depends on the parent's daemon (tests/test_aio.py).
+pytestmark = pytest.mark.libvirtd
+
 
 def public(cls):
     return {n for n in dir(cls) if not n.startswith("_")}

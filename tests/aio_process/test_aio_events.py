@@ -22,6 +22,9 @@ SCRIPT_EVENTS = [
     ("STARTED", "FROM_SNAPSHOT"),
 ]
 
+# The whole child run depends on the parent's daemon (tests/test_aio.py).
+pytestmark = pytest.mark.libvirtd
+
 
 async def scripted_reverts(dom):
     """Snapshot "up" of the running domain, destroy, snapshot "down", then revert
