@@ -7,7 +7,7 @@ import pytest
 
 import virtsnap.aio as aio
 from aio_helpers import Ticker, drain, pairs
-from libvirtd_env import QEMU_URI
+from helpers import QEMU_URI
 from qemu_guest import guest_fixture
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
