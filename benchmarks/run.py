@@ -72,9 +72,13 @@ class Job:
     count_only: bool = False          # only the count is comparable
 
 
+# workers values of the daemon's bulk rows; 16 is virtsnap.MAX_WORKERS, the cap.
+BULK_WORKERS = (1, 2, 4, 16)
+
+
 def jobs(mode, daemon):
     out = [Job(w, (w,)) for w in ("list", "names", "xml", "lookup", "parents", "children")]
-    for workers in (1, 2, 4) if daemon else (1,):
+    for workers in BULK_WORKERS if daemon else (1,):
         out += [Job(f"{w}-bulk:{workers}", (f"{w}-bulk", workers), ("virtsnap",), check=w)
                 for w in ("xml", "parents", "children")]
     out.append(Job("infos", ("infos",), ("libvirt", "virtsnap")))
@@ -550,7 +554,7 @@ def print_config(config, mode, rows):
         print("  virtsnap bulk calls with native worker threads (gain over workers=1):")
         for w in ("xml", "parents", "children"):
             cells = []
-            for k in (1, 2, 4):
+            for k in BULK_WORKERS:
                 job = f"{w}-bulk:{k}"
                 t = config.median(job, "virtsnap", mode)
                 gain = config.ratio((f"{w}-bulk:1", "virtsnap"), (job, "virtsnap"), mode)

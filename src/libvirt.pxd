@@ -71,6 +71,7 @@ cdef extern from "libvirt/libvirt.h" nogil:
     virConnectPtr virDomainGetConnect(virDomainPtr domain)
     int virDomainGetState(virDomainPtr domain, int *state, int *reason, unsigned int flags)
     int virDomainAbortJob(virDomainPtr domain)
+    virDomainPtr virDomainDefineXML(virConnectPtr conn, const char *xml)
     int virDomainGetJobStats(virDomainPtr domain, int *type, virTypedParameterPtr *params,
                              int *nparams, unsigned int flags)
 
@@ -124,6 +125,9 @@ cdef extern from "libvirt/virterror.h" nogil:
     virErrorPtr virGetLastError()
     void virResetLastError()
     void virSetErrorFunc(void *userData, virErrorFunc handler)
+    void virConnSetErrorFunc(virConnectPtr conn, void *userData, virErrorFunc handler)
+    virErrorPtr virSaveLastError()
+    void virFreeError(virErrorPtr err)
 
     enum:
         VIR_FROM_NONE

@@ -11,6 +11,10 @@ cimport cython
 from cpython.object cimport PyObject
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
+from cpython.pythread cimport (
+    NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock, PyThread_free_lock,
+    PyThread_release_lock, PyThread_start_new_thread, PyThread_type_lock,
+)
 from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdlib cimport calloc, free, malloc
@@ -19,6 +23,7 @@ from libc.string cimport memcmp, strcmp, strlen
 from libvirt cimport *
 
 import enum as _enum
+import sys as _sys
 
 from virtsnap.errors import (
     DomainNotFoundError,
@@ -44,7 +49,12 @@ cdef void _discard_error(void *user_data, virErrorPtr error) noexcept nogil:
     pass
 
 # libvirt's default handler prints every error to stderr; we raise instead.
-virSetErrorFunc(NULL, _discard_error)
+# Each connection virtsnap opens gets a handler of its own (open()), so a
+# handler that libvirt-python registers never sees virtsnap's failures. The
+# process-wide one, which serves failures with no connection yet (a failing
+# open()), is libvirt-python's once it is loaded: leave it alone then.
+if "libvirt" not in _sys.modules:
+    virSetErrorFunc(NULL, _discard_error)
 
 cdef dict _ERROR_CLASSES = {
     VIR_ERR_NO_DOMAIN_SNAPSHOT: SnapshotNotFoundError,
@@ -64,12 +74,19 @@ cdef dict _ERROR_CLASSES = {
 
 
 cdef object _last_error():
-    """The exception for the libvirt error set on this thread."""
-    cdef virErrorPtr err = virGetLastError()
+    """The exception for the libvirt error set on this thread, which it resets."""
+    try:
+        return _error_from(virGetLastError())
+    finally:
+        virResetLastError()
+
+
+cdef object _error_from(virErrorPtr err):
+    """The exception for a libvirt error; a generic one for NULL."""
     if err == NULL:
         return LibvirtError("libvirt call failed without reporting an error",
                             VIR_ERR_INTERNAL_ERROR, VIR_FROM_NONE, VIR_ERR_ERROR)
-    message = _decode(err.message) if err.message != NULL else "unknown libvirt error"
+    message = _decode_lossy(err.message) if err.message != NULL else "unknown libvirt error"
     if err.domain == VIR_FROM_RPC and err.code != VIR_ERR_RPC:
         # The RPC layer failed to connect or lost the connection. VIR_ERR_RPC
         # is also its code for a message over the protocol's limits, on a
@@ -77,9 +94,7 @@ cdef object _last_error():
         cls = LibvirtConnectionError
     else:
         cls = _ERROR_CLASSES.get(err.code, LibvirtError)
-    exc = cls(message, err.code, err.domain, err.level)
-    virResetLastError()
-    return exc
+    return cls(message, err.code, err.domain, err.level)
 
 
 cdef int _raise_last_error() except -1:
@@ -102,6 +117,11 @@ cdef inline object _checked_int(object value, str what):
 
 cdef inline str _decode(const char *s):
     return s[:strlen(s)].decode("utf-8")
+
+
+cdef inline str _decode_lossy(const char *s):
+    """Text that libvirt does not promise to be UTF-8 (messages, paths, parameters)."""
+    return s[:strlen(s)].decode("utf-8", "replace")
 
 
 cdef const char *_utf8(object value, str what) except NULL:
@@ -171,6 +191,14 @@ DomainState = _enum.IntEnum("DomainState", _const_table(virtsnap_domain_states),
 JobType = _enum.IntEnum("JobType", _const_table(virtsnap_job_types), module="virtsnap")
 
 
+cdef object _enum_or_int(object cls, int value):
+    """The member for ``value``; the plain int for a value newer than our headers."""
+    try:
+        return cls(value)
+    except ValueError:
+        return value
+
+
 def libvirt_version():
     """The version of the libvirt library loaded at run time, as (major, minor, micro)."""
     cdef unsigned long version = 0
@@ -217,15 +245,19 @@ def start_event_loop():
     if virEventRegisterDefaultImpl() < 0:
         _raise_last_error()
     import threading
-    threading.Thread(target=_run_event_loop, name="virtsnap-event-loop", daemon=True).start()
+    threading.Thread(target=_EventLoop(), name="virtsnap-event-loop", daemon=True).start()
     _event_loop_started = True
 
 
-def _run_event_loop():
-    cdef int rc = 0
-    with nogil:
-        while rc >= 0:
-            rc = virEventRunDefaultImpl()
+@cython.internal
+cdef class _EventLoop:
+    """The event thread's target; internal, so Python cannot run a second loop."""
+
+    def __call__(self):
+        cdef int rc = 0
+        with nogil:
+            while rc >= 0:
+                rc = virEventRunDefaultImpl()
 
 
 # ---------------------------------------------------------------- handles
@@ -243,6 +275,38 @@ cdef Connection _new_connection(virConnectPtr ptr, bint readonly):
     conn.ptr = ptr
     conn.readonly = readonly
     return conn
+
+
+# The connections virtsnap.open() made, by address, while the wrapper that
+# opened them lives, and whether each is read-only: known without the probe,
+# which would also drop their silent handler.
+cdef dict _opened = {}
+
+
+cdef bint _is_readonly(virConnectPtr ptr) except -1:
+    """Whether a connection is read-only, if need be by probing it."""
+    known = _opened.get(<size_t>ptr)
+    return _probe_readonly(ptr) if known is None else known
+
+
+cdef bint _probe_readonly(virConnectPtr ptr) noexcept:
+    """Whether a connection someone else opened is read-only.
+
+    libvirt has no getter, but virDomainDefineXML checks read-only before its
+    NULL argument, both in the client library: the probe reaches no driver.
+    Its error goes to a handler of our own, not to libvirt-python's
+    (libvirt-python sets no per-connection handler, so none is lost).
+    """
+    cdef virDomainPtr dom
+    cdef bint readonly
+    virConnSetErrorFunc(ptr, NULL, _discard_error)
+    dom = virDomainDefineXML(ptr, NULL)
+    readonly = dom == NULL and _last_error_is(VIR_ERR_OPERATION_DENIED)
+    virConnSetErrorFunc(ptr, NULL, NULL)
+    virResetLastError()
+    if dom != NULL:
+        virDomainFree(dom)
+    return readonly
 
 
 cdef Domain _new_domain(virDomainPtr ptr, Connection conn):
@@ -263,7 +327,7 @@ cdef Domain _adopt_domain(virDomainPtr ptr):
     """Wrap a domain someone else owns (libvirt-python), with references of our own."""
     cdef virConnectPtr conn = virDomainGetConnect(ptr)
     virConnectRef(conn)
-    cdef Connection wrapper = _new_connection(conn, False)
+    cdef Connection wrapper = _new_connection(conn, _is_readonly(conn))
     virDomainRef(ptr)
     return _new_domain(ptr, wrapper)
 
@@ -280,9 +344,20 @@ cdef DomainSnapshot _checked_snapshot(virDomainSnapshotPtr ptr, Domain domain):
     return _new_snapshot(ptr, domain)
 
 
+cdef void _close_connection(Connection conn) noexcept:
+    cdef virConnectPtr ptr = conn.ptr
+    conn.ptr = NULL
+    if ptr == NULL:
+        return
+    if conn.opened and _opened:
+        _opened.pop(<size_t>ptr, None)
+    with nogil:
+        virConnectClose(ptr)
+
+
 cdef inline virConnectPtr _conn_ptr(Connection conn) except NULL:
     """The connection's pointer; LibvirtConnectionError once it is closed."""
-    if conn.ptr == NULL:
+    if conn is None or conn.ptr == NULL:
         _raise_closed()
     return conn.ptr
 
@@ -301,14 +376,38 @@ cdef void _conn_release(virConnectPtr ptr) noexcept:
         virConnectClose(ptr)
 
 
-cdef inline virDomainPtr _domain_ptr(Domain dom) except NULL:
-    _conn_ptr(dom.conn)
+cdef int _raise_invalid(str cls) except -1:
+    raise TypeError(f"this {cls} has no libvirt handle: it was made with __new__, "
+                    f"not by virtsnap")
+
+
+# A handle's pointer is read only through these, so a handle made with
+# __new__ (NULL pointer, no parent) raises instead of reaching libvirt.
+
+cdef inline virDomainPtr _domain_handle(Domain dom) except NULL:
+    """The domain's pointer, for accessors that still answer after close()."""
+    if dom is None or dom.ptr == NULL:
+        _raise_invalid("Domain")
     return dom.ptr
 
 
-cdef inline virDomainSnapshotPtr _snapshot_ptr(DomainSnapshot snap) except NULL:
-    _conn_ptr(snap.domain.conn)
+cdef inline virDomainPtr _domain_ptr(Domain dom) except NULL:
+    """The domain's pointer; LibvirtConnectionError once its connection is closed."""
+    cdef virDomainPtr ptr = _domain_handle(dom)
+    _conn_ptr(dom.conn)
+    return ptr
+
+
+cdef inline virDomainSnapshotPtr _snapshot_handle(DomainSnapshot snap) except NULL:
+    if snap is None or snap.ptr == NULL:
+        _raise_invalid("DomainSnapshot")
     return snap.ptr
+
+
+cdef inline virDomainSnapshotPtr _snapshot_ptr(DomainSnapshot snap) except NULL:
+    cdef virDomainSnapshotPtr ptr = _snapshot_handle(snap)
+    _conn_ptr(snap.domain.conn)
+    return ptr
 
 
 ctypedef int (*_DomainCall)(virDomainPtr, unsigned int) noexcept nogil
@@ -351,7 +450,11 @@ def open(uri=None, bint readonly=False):
         ptr = virConnectOpenReadOnly(c_uri) if readonly else virConnectOpen(c_uri)
     if ptr == NULL:
         _raise_last_error()
-    return _new_connection(ptr, readonly)
+    virConnSetErrorFunc(ptr, NULL, _discard_error)
+    cdef Connection conn = _new_connection(ptr, readonly)
+    conn.opened = True
+    _opened[<size_t>ptr] = readonly
+    return conn
 
 
 @cython.final
@@ -360,22 +463,17 @@ cdef class Connection:
 
     cdef virConnectPtr ptr
     cdef readonly bint readonly
+    cdef bint opened            # made by virtsnap.open(), not from_libvirt()
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Connection cannot be created directly; use virtsnap.open()")
 
     def __dealloc__(self):
-        if self.ptr != NULL:
-            with nogil:
-                virConnectClose(self.ptr)
+        _close_connection(self)
 
     def close(self):
         """Close the connection; safe to call more than once."""
-        cdef virConnectPtr ptr = self.ptr
-        self.ptr = NULL
-        if ptr != NULL:
-            with nogil:
-                virConnectClose(ptr)
+        _close_connection(self)
 
     @property
     def closed(self):
@@ -516,7 +614,7 @@ cdef class Connection:
         """Wrap a ``libvirt.virConnect``; both share the C connection."""
         cdef virConnectPtr ptr = <virConnectPtr>_capsule_pointer(conn, "virConnect", "virConnectPtr")
         virConnectRef(ptr)
-        return _new_connection(ptr, False)
+        return _new_connection(ptr, _is_readonly(ptr))
 
     def to_libvirt(self):
         """A ``libvirt.virConnect`` sharing this C connection (needs libvirt-python)."""
@@ -555,19 +653,19 @@ cdef class Domain:
 
     @property
     def name(self):
-        return _decode(virDomainGetName(self.ptr))
+        return _decode(virDomainGetName(_domain_handle(self)))
 
     @property
     def uuid(self):
         cdef char buf[VIR_UUID_STRING_BUFLEN]
-        if virDomainGetUUIDString(self.ptr, buf) < 0:
+        if virDomainGetUUIDString(_domain_handle(self), buf) < 0:
             _raise_last_error()
         return _decode(buf)
 
     @property
     def id(self):
         """The running domain's ID, or -1 when it is not running."""
-        return virDomainGetID(self.ptr)
+        return virDomainGetID(_domain_handle(self))
 
     def state(self):
         """The domain's current state, a :class:`DomainState`."""
@@ -577,9 +675,10 @@ cdef class Domain:
             rc = virDomainGetState(ptr, &state, &reason, 0)
         if rc < 0:
             _raise_last_error()
-        return DomainState(state)
+        return _enum_or_int(DomainState, state)
 
     def get_connect(self):
+        _domain_handle(self)
         return self.conn
 
     def get_job_stats(self, flags=0):
@@ -592,10 +691,11 @@ cdef class Domain:
             rc = virDomainGetJobStats(ptr, &job_type, &params, &nparams, c_flags)
         if rc < 0:
             _raise_last_error()
-        cdef dict stats = {"type": JobType(job_type)}
+        cdef dict stats
         try:
+            stats = {"type": _enum_or_int(JobType, job_type)}
             for i in range(nparams):
-                stats[_decode(params[i].field)] = _typed_value(&params[i])
+                stats[_decode_lossy(params[i].field)] = _typed_value(&params[i])
         finally:
             virTypedParamsFree(params, nparams)
         return stats
@@ -679,8 +779,8 @@ cdef class Domain:
         """
         cdef _SnapshotBatch batch = _run_batch(self, _BATCH_XML, flags, list_flags, workers)
         cdef int i
-        return {batch.name(i): _decode(<char *>batch.results[i])
-                for i in range(batch.n) if not batch.gone[i]}
+        return {batch.name(i): _decode(<char *>batch.b.results[i])
+                for i in range(batch.b.n) if not batch.b.gone[i]}
 
     def snapshot_parents(self, list_flags=0, workers=1, *, via=None):
         """The snapshot tree as a child -> parent name map; roots map to None.
@@ -700,10 +800,10 @@ cdef class Domain:
         cdef int i
         cdef virDomainSnapshotPtr parent
         cdef dict out = {}
-        for i in range(batch.n):
-            if batch.gone[i]:
+        for i in range(batch.b.n):
+            if batch.b.gone[i]:
                 continue
-            parent = <virDomainSnapshotPtr>batch.results[i]
+            parent = <virDomainSnapshotPtr>batch.b.results[i]
             out[batch.name(i)] = None if parent == NULL else _decode(virDomainSnapshotGetName(parent))
         return out
 
@@ -713,12 +813,12 @@ cdef class Domain:
         cdef int i, j
         cdef virDomainSnapshotPtr *children
         cdef dict out = {}
-        for i in range(batch.n):
-            if batch.gone[i]:
+        for i in range(batch.b.n):
+            if batch.b.gone[i]:
                 continue
-            children = <virDomainSnapshotPtr *>batch.results[i]
+            children = <virDomainSnapshotPtr *>batch.b.results[i]
             out[batch.name(i)] = [_decode(virDomainSnapshotGetName(children[j]))
-                                  for j in range(batch.counts[i])]
+                                  for j in range(batch.b.counts[i])]
         return out
 
     # -- pure-Python conveniences
@@ -726,23 +826,27 @@ cdef class Domain:
     def snapshot_infos(self, list_flags=0, workers=None):
         """A :class:`SnapshotInfo` for every snapshot, from one bulk XML fetch
         (:func:`virtsnap.info.snapshot_infos`)."""
+        _domain_ptr(self)
         from virtsnap.info import snapshot_infos
         return snapshot_infos(self, list_flags, workers)
 
     def snapshot_tree(self, list_flags=0):
         """The snapshots as a :class:`SnapshotTree`."""
+        _domain_ptr(self)
         from virtsnap.tree import SnapshotTree
         return SnapshotTree.from_domain(self, list_flags)
 
     def export_snapshots(self, directory, *, secure=False):
         """Write every snapshot's XML and a topological index into ``directory``
         (``secure=True``: with passwords, ``XMLFlags.SECURE``)."""
+        _domain_ptr(self)
         from virtsnap.transfer import export_snapshots
         return export_snapshots(self, directory, secure=secure)
 
     def import_snapshots(self, directory, *, replace=False):
         """Redefine the snapshots written by :meth:`export_snapshots` on this domain,
         all or nothing (``replace=True``: overwrite snapshots of the same names)."""
+        _domain_ptr(self)
         from virtsnap.transfer import import_snapshots
         return import_snapshots(self, directory, replace=replace)
 
@@ -751,10 +855,10 @@ cdef class Domain:
     def __eq__(self, other):
         if not isinstance(other, Domain):
             return NotImplemented
-        return _same_uuid(self.ptr, (<Domain>other).ptr)
+        return _same_uuid(_domain_handle(self), _domain_handle(<Domain>other))
 
     def __hash__(self):
-        return hash(_uuid_bytes(self.ptr))
+        return hash(_uuid_bytes(_domain_handle(self)))
 
     def __repr__(self):
         return f"<virtsnap.Domain {self.name!r}>"
@@ -766,13 +870,14 @@ cdef class Domain:
 
     def to_libvirt(self):
         """A ``libvirt.virDomain`` sharing this C domain (needs libvirt-python)."""
+        cdef virDomainPtr ptr = _domain_ptr(self)
         import libvirt
         conn = self.conn.to_libvirt()
-        virDomainRef(self.ptr)
+        virDomainRef(ptr)
         try:
-            return libvirt.virDomain(conn, _obj=PyCapsule_New(self.ptr, "virDomainPtr", NULL))
+            return libvirt.virDomain(conn, _obj=PyCapsule_New(ptr, "virDomainPtr", NULL))
         except BaseException:
-            virDomainFree(self.ptr)
+            virDomainFree(ptr)
             raise
 
 
@@ -790,7 +895,7 @@ cdef object _typed_value(virTypedParameter *param):
     if param.type == VIR_TYPED_PARAM_BOOLEAN:
         return param.value.b != 0
     if param.type == VIR_TYPED_PARAM_STRING:
-        return _decode(param.value.s)
+        return _decode_lossy(param.value.s)
     return None
 
 
@@ -838,10 +943,10 @@ cdef class DomainSnapshot:
 
     @property
     def name(self):
-        return _decode(virDomainSnapshotGetName(self.ptr))
+        return _decode(virDomainSnapshotGetName(_snapshot_handle(self)))
 
     def get_name(self):
-        return _decode(virDomainSnapshotGetName(self.ptr))
+        return _decode(virDomainSnapshotGetName(_snapshot_handle(self)))
 
     def get_xml_description(self, flags=0):
         """The snapshot's XML; secure data only with ``XML_SECURE``."""
@@ -890,7 +995,8 @@ cdef class DomainSnapshot:
         """The children's names; safe against concurrent creation, as
         :meth:`Domain.list_snapshot_names`."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        return _list_names(_domain_ptr(self.domain), self.ptr, c_flags)
+        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
+        return _list_names(self.domain.ptr, ptr, c_flags)
 
     def list_all_children(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
@@ -906,13 +1012,16 @@ cdef class DomainSnapshot:
         return self.list_all_children(flags)
 
     def get_domain(self):
+        _snapshot_handle(self)
         return self.domain
 
     def get_connect(self):
+        _snapshot_handle(self)
         return self.domain.conn
 
     def info(self):
         """The snapshot's XML parsed into a :class:`SnapshotInfo`."""
+        _snapshot_ptr(self)
         from virtsnap.info import snapshot_info
         return snapshot_info(self)
 
@@ -921,13 +1030,16 @@ cdef class DomainSnapshot:
     def __eq__(self, other):
         if not isinstance(other, DomainSnapshot):
             return NotImplemented
+        cdef virDomainSnapshotPtr ptr = _snapshot_handle(self)
         cdef DomainSnapshot that = <DomainSnapshot>other
-        if self.ptr == that.ptr:
+        cdef virDomainSnapshotPtr that_ptr = _snapshot_handle(that)
+        if ptr == that_ptr:
             return True
-        return (strcmp(virDomainSnapshotGetName(self.ptr), virDomainSnapshotGetName(that.ptr)) == 0
+        return (strcmp(virDomainSnapshotGetName(ptr), virDomainSnapshotGetName(that_ptr)) == 0
                 and _same_uuid(self.domain.ptr, that.domain.ptr))
 
     def __hash__(self):
+        _snapshot_handle(self)
         return hash((_uuid_bytes(self.domain.ptr), self.name))
 
     def __repr__(self):
@@ -944,14 +1056,15 @@ cdef class DomainSnapshot:
 
     def to_libvirt(self):
         """A ``libvirt.virDomainSnapshot`` sharing this C snapshot (needs libvirt-python)."""
+        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         import libvirt
         dom = self.domain.to_libvirt()
-        virDomainSnapshotRef(self.ptr)
+        virDomainSnapshotRef(ptr)
         try:
             return libvirt.virDomainSnapshot(
-                dom, _obj=PyCapsule_New(self.ptr, "virDomainSnapshotPtr", NULL))
+                dom, _obj=PyCapsule_New(ptr, "virDomainSnapshotPtr", NULL))
         except BaseException:
-            virDomainSnapshotFree(self.ptr)
+            virDomainSnapshotFree(ptr)
             raise
 
 
@@ -1087,23 +1200,80 @@ cdef list _list_names(virDomainPtr dom, virDomainSnapshotPtr snap, unsigned int 
 
 # ---------------------------------------------------------------- bulk calls
 
+# More native threads than this only add contention on the one connection:
+# see "Bulk calls and workers" in the README for the measurements.
+MAX_WORKERS = 16
+
 cdef enum:
     _BATCH_XML = 1
     _BATCH_PARENT = 2
     _BATCH_CHILDREN = 3
 
 
+ctypedef struct _Batch:
+    virDomainSnapshotPtr *snaps
+    int n
+    void **results        # per snapshot: XML, parent, or array of children
+    int *counts           # per snapshot: number of children
+    bint *gone            # per snapshot: deleted by someone else meanwhile
+    int kind
+    unsigned int flags
+
+
+ctypedef struct _Chunk:
+    _Batch *batch
+    int start
+    int stop
+    int failed                # index whose call failed, or -1
+    virErrorPtr error         # that call's error, copied off the worker thread
+    PyThread_type_lock done   # held until the chunk has run
+
+
+cdef int _run_range(_Batch *b, int start, int stop) noexcept nogil:
+    """Fill results[start:stop]; the index that failed, or -1.
+
+    A snapshot deleted by someone else since the listing is marked gone.
+    """
+    cdef int i
+    cdef bint failed
+    cdef virDomainSnapshotPtr parent
+    for i in range(start, stop):
+        if b.kind == _BATCH_XML:
+            b.results[i] = virDomainSnapshotGetXMLDesc(b.snaps[i], b.flags)
+            failed = b.results[i] == NULL
+        elif b.kind == _BATCH_PARENT:
+            parent = virDomainSnapshotGetParent(b.snaps[i], 0)
+            failed = parent == NULL and not _is_root_error(b.snaps[i])
+            b.results[i] = parent
+        else:
+            b.counts[i] = virDomainSnapshotListAllChildren(
+                b.snaps[i], <virDomainSnapshotPtr **>&b.results[i], b.flags)
+            failed = b.counts[i] < 0
+            if failed:
+                b.counts[i] = 0
+        if failed:
+            if not _last_error_is(VIR_ERR_NO_DOMAIN_SNAPSHOT):
+                return i
+            b.gone[i] = True
+    return -1
+
+
+cdef void _run_chunk(void *arg) noexcept nogil:
+    """A worker thread's body: touches no Python object."""
+    cdef _Chunk *chunk = <_Chunk *>arg
+    chunk.failed = _run_range(chunk.batch, chunk.start, chunk.stop)
+    if chunk.failed >= 0:
+        chunk.error = virSaveLastError()
+    virResetLastError()
+    PyThread_release_lock(chunk.done)
+
+
 @cython.final
+@cython.internal
 cdef class _SnapshotBatch:
     """One libvirt call per snapshot over a C array, run in chunks without the GIL."""
 
-    cdef virDomainSnapshotPtr *snaps
-    cdef int n
-    cdef void **results        # per snapshot: XML, parent, or array of children
-    cdef int *counts           # per snapshot: number of children
-    cdef bint *gone            # per snapshot: deleted by someone else meanwhile
-    cdef int kind
-    cdef unsigned int flags
+    cdef _Batch b
 
     @staticmethod
     cdef _SnapshotBatch listing(Domain domain, unsigned int list_flags):
@@ -1111,72 +1281,100 @@ cdef class _SnapshotBatch:
         cdef _SnapshotBatch batch = _SnapshotBatch.__new__(_SnapshotBatch)
         cdef int n
         with nogil:
-            n = virDomainListAllSnapshots(dom, &batch.snaps, list_flags)
+            n = virDomainListAllSnapshots(dom, &batch.b.snaps, list_flags)
         if n < 0:
             _raise_last_error()
-        batch.n = n
+        batch.b.n = n
         return batch
 
     def __dealloc__(self):
         cdef int i
-        if self.results != NULL:
-            for i in range(self.n):
-                if self.results[i] == NULL:
+        cdef _Batch *b = &self.b
+        if b.results != NULL:
+            for i in range(b.n):
+                if b.results[i] == NULL:
                     continue
-                if self.kind == _BATCH_XML:
-                    free(self.results[i])
-                elif self.kind == _BATCH_PARENT:
-                    virDomainSnapshotFree(<virDomainSnapshotPtr>self.results[i])
+                if b.kind == _BATCH_XML:
+                    free(b.results[i])
+                elif b.kind == _BATCH_PARENT:
+                    virDomainSnapshotFree(<virDomainSnapshotPtr>b.results[i])
                 else:
-                    _free_snapshots(<virDomainSnapshotPtr *>self.results[i], self.counts[i])
-            free(self.results)
-        free(self.counts)
-        free(self.gone)
-        _free_snapshots(self.snaps, self.n)
+                    _free_snapshots(<virDomainSnapshotPtr *>b.results[i], b.counts[i])
+            free(b.results)
+        free(b.counts)
+        free(b.gone)
+        _free_snapshots(b.snaps, b.n)
 
     cdef int prepare(self, int kind, unsigned int flags) except -1:
-        self.kind = kind
-        self.flags = flags
-        self.results = <void **>calloc(self.n or 1, sizeof(void *))
-        self.gone = <bint *>calloc(self.n or 1, sizeof(bint))
-        if self.results == NULL or self.gone == NULL:
+        self.b.kind = kind
+        self.b.flags = flags
+        self.b.results = <void **>calloc(self.b.n or 1, sizeof(void *))
+        self.b.gone = <bint *>calloc(self.b.n or 1, sizeof(bint))
+        if self.b.results == NULL or self.b.gone == NULL:
             raise MemoryError()
         if kind == _BATCH_CHILDREN:
-            self.counts = <int *>calloc(self.n or 1, sizeof(int))
-            if self.counts == NULL:
+            self.b.counts = <int *>calloc(self.b.n or 1, sizeof(int))
+            if self.b.counts == NULL:
                 raise MemoryError()
         return 0
 
-    cdef int run(self, int start, int stop) noexcept nogil:
-        """Fill results[start:stop]; the index that failed, or -1.
-
-        A snapshot deleted by someone else since the listing is marked gone.
-        """
-        cdef int i
-        cdef bint failed
-        cdef virDomainSnapshotPtr parent
-        for i in range(start, stop):
-            if self.kind == _BATCH_XML:
-                self.results[i] = virDomainSnapshotGetXMLDesc(self.snaps[i], self.flags)
-                failed = self.results[i] == NULL
-            elif self.kind == _BATCH_PARENT:
-                parent = virDomainSnapshotGetParent(self.snaps[i], 0)
-                failed = parent == NULL and not _is_root_error(self.snaps[i])
-                self.results[i] = parent
-            else:
-                self.counts[i] = virDomainSnapshotListAllChildren(
-                    self.snaps[i], <virDomainSnapshotPtr **>&self.results[i], self.flags)
-                failed = self.counts[i] < 0
-                if failed:
-                    self.counts[i] = 0
-            if failed:
-                if not _last_error_is(VIR_ERR_NO_DOMAIN_SNAPSHOT):
-                    return i
-                self.gone[i] = True
-        return -1
+    cdef int run(self, int workers) except -1:
+        """Make every call, from ``workers`` native threads; raise the first failure."""
+        cdef int n = self.b.n
+        cdef int k
+        cdef int failed
+        workers = max(1, min(workers, n))
+        if workers == 1:
+            with nogil:
+                failed = _run_range(&self.b, 0, n)
+            if failed >= 0:
+                _raise_last_error()
+            return 0
+        cdef _Chunk *chunks = <_Chunk *>calloc(workers, sizeof(_Chunk))
+        if chunks == NULL:
+            raise MemoryError()
+        try:
+            for k in range(workers):
+                chunks[k].batch = &self.b
+                chunks[k].start = <int>(<long long>n * k // workers)
+                chunks[k].stop = <int>(<long long>n * (k + 1) // workers)
+                chunks[k].failed = -1
+                chunks[k].done = PyThread_allocate_lock()
+                if chunks[k].done == NULL:
+                    raise MemoryError()
+                PyThread_acquire_lock(chunks[k].done, NOWAIT_LOCK)
+            for k in range(workers):
+                if <long>PyThread_start_new_thread(_run_chunk, &chunks[k]) == -1:
+                    with nogil:     # no thread: run that chunk here instead
+                        _run_chunk(&chunks[k])
+            with nogil:
+                for k in range(workers):
+                    PyThread_acquire_lock(chunks[k].done, WAIT_LOCK)
+            for k in range(workers):
+                if chunks[k].failed >= 0:
+                    raise _error_from(chunks[k].error)
+            return 0
+        finally:
+            # Only once every started chunk has finished, as above.
+            for k in range(workers):
+                if chunks[k].error != NULL:
+                    virFreeError(chunks[k].error)
+                if chunks[k].done != NULL:
+                    PyThread_free_lock(chunks[k].done)
+            free(chunks)
 
     cdef str name(self, int i):
-        return _decode(virDomainSnapshotGetName(self.snaps[i]))
+        return _decode(virDomainSnapshotGetName(self.b.snaps[i]))
+
+
+cdef int _checked_workers(object workers) except -1:
+    """``workers`` as a thread count: at least 1, capped at MAX_WORKERS."""
+    if isinstance(workers, bool):
+        raise TypeError("workers must be int, not bool")
+    cdef int c_workers = _checked_int(workers, "workers")
+    if c_workers < 1:
+        raise ValueError("workers must be at least 1")
+    return min(c_workers, MAX_WORKERS)
 
 
 cdef bint _children_route_is_cheaper(Domain domain, object list_flags) except -1:
@@ -1189,23 +1387,45 @@ cdef bint _children_route_is_cheaper(Domain domain, object list_flags) except -1
 
 
 cdef dict _parents_via_children(Domain domain, object list_flags, object workers):
-    """snapshot_parents() from one children listing per snapshot that has children."""
+    """snapshot_parents() from one children listing per snapshot that has children.
+
+    The snapshots to report are listed first, so each existed before any
+    children call. One that no children listing named (a root, or one whose
+    parent changed in between) is asked for its parent itself: every edge
+    reported was true at the moment of the call that reported it.
+    """
+    cdef unsigned int c_list_flags = _checked_int(list_flags, "list_flags")
+    cdef int c_workers = _checked_workers(workers)
+    cdef _SnapshotBatch listed = _SnapshotBatch.listing(domain, c_list_flags)
     cdef _SnapshotBatch batch = _run_batch(domain, _BATCH_CHILDREN, 0,
-                                           VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES, workers)
+                                           VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES, c_workers)
     cdef dict parent_of = {}
-    cdef int i, j
+    cdef int i, j, failed
     cdef virDomainSnapshotPtr *children
-    cdef str parent
-    for i in range(batch.n):
-        if batch.gone[i]:
+    cdef virDomainSnapshotPtr parent
+    cdef str name
+    for i in range(batch.b.n):
+        if batch.b.gone[i]:
             continue
-        parent = batch.name(i)
-        children = <virDomainSnapshotPtr *>batch.results[i]
-        for j in range(batch.counts[i]):
-            parent_of[_decode(virDomainSnapshotGetName(children[j]))] = parent
-    names = _names_of_listed_objects(_domain_ptr(domain), NULL,
-                                     _checked_int(list_flags, "list_flags"))
-    return {name: parent_of.get(name) for name in names}
+        name = batch.name(i)
+        children = <virDomainSnapshotPtr *>batch.b.results[i]
+        for j in range(batch.b.counts[i]):
+            parent_of[_decode(virDomainSnapshotGetName(children[j]))] = name
+    listed.prepare(_BATCH_PARENT, 0)
+    cdef dict out = {}
+    for i in range(listed.b.n):
+        name = listed.name(i)
+        if name in parent_of:
+            out[name] = parent_of[name]
+            continue
+        with nogil:
+            failed = _run_range(&listed.b, i, i + 1)
+        if failed >= 0:
+            _raise_last_error()
+        if not listed.b.gone[i]:
+            parent = <virDomainSnapshotPtr>listed.b.results[i]
+            out[name] = None if parent == NULL else _decode(virDomainSnapshotGetName(parent))
+    return out
 
 
 cdef _SnapshotBatch _run_batch(Domain domain, int kind, object flags, object list_flags,
@@ -1213,42 +1433,11 @@ cdef _SnapshotBatch _run_batch(Domain domain, int kind, object flags, object lis
     """List the domain's snapshots, then make one ``kind`` call per snapshot."""
     cdef unsigned int c_flags = _checked_int(flags, "flags")
     cdef unsigned int c_list_flags = _checked_int(list_flags, "list_flags")
-    cdef int c_workers = _checked_int(workers, "workers")
-    cdef int failed
-    if c_workers < 1:
-        raise ValueError("workers must be at least 1")
+    cdef int c_workers = _checked_workers(workers)
     cdef _SnapshotBatch batch = _SnapshotBatch.listing(domain, c_list_flags)
     batch.prepare(kind, c_flags)
-    c_workers = min(c_workers, batch.n)
-    if c_workers <= 1:
-        with nogil:
-            failed = batch.run(0, batch.n)
-        if failed >= 0:
-            _raise_last_error()
-        return batch
-    import threading
-    errors = []
-    threads = [
-        threading.Thread(target=_run_chunk,
-                         args=(batch, batch.n * k // c_workers, batch.n * (k + 1) // c_workers,
-                               errors))
-        for k in range(c_workers)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    batch.run(c_workers)
     return batch
-
-
-def _run_chunk(_SnapshotBatch batch, int start, int stop, list errors):
-    cdef int failed
-    with nogil:
-        failed = batch.run(start, stop)
-    if failed >= 0:
-        errors.append(_last_error())
 
 
 # ---------------------------------------------------------------- flags on DomainSnapshot

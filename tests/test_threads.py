@@ -7,13 +7,14 @@ set must be exactly what the successful creates and deletes imply; any call
 racing another thread's delete may fail, but only with a LibvirtError
 subclass.
 
-The daemon variant runs against a private libvirtd (test_daemon_faults): the
-name-listing calls racing creates can crash a libvirt 9.0 daemon (see
-test_list_names_while_creating), and the shared daemon serves other tests.
+The daemon variant runs against a private libvirtd (test_daemon_faults), as
+the shared daemon serves other tests.
 """
 
 import collections
 import random
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -42,10 +43,9 @@ def target(uri):
 class Worker(threading.Thread):
     """Runs ``n_ops`` random operations; records what succeeded and what raised."""
 
-    # The name-listing calls (list_snapshot_names, list_child_snapshot_names)
-    # are left out: racing a create they crash (test_list_names_while_creating).
-    OPS = ("create", "create", "delete", "list_all", "lookup", "xml", "parent",
-           "children", "revert", "bulk_xml", "bulk_parents", "bulk_children", "current")
+    OPS = ("create", "create", "delete", "list_all", "list_names", "child_names", "lookup",
+           "xml", "parent", "children", "revert", "bulk_xml", "bulk_parents",
+           "bulk_children", "current")
     RACY_OPS = {"bulk_xml", "bulk_parents", "bulk_children", "current"}
 
     def __init__(self, tid, dom, n_ops, seed):
@@ -91,6 +91,15 @@ class Worker(threading.Thread):
     def op_list_all(self, i):
         names = {snap.name for snap in self.dom.list_all_snapshots()}
         assert set(self.live) <= names, set(self.live) - names
+
+    def op_list_names(self, i):
+        names = self.dom.list_snapshot_names()
+        assert len(names) == len(set(names)) and set(self.live) <= set(names)
+
+    def op_child_names(self, i):
+        snap = self._own()
+        if snap is not None:
+            assert snap.name not in snap.list_child_snapshot_names()
 
     def op_lookup(self, i):
         snap = self._own()
@@ -293,3 +302,100 @@ def test_list_names_while_creating(request, where):
     assert proc.returncode == 0 and not daemon_died, (
         f"child exit {proc.returncode}, daemon died: {daemon_died}\n"
         f"{proc.stdout[-1000:]}{proc.stderr[-1000:]}")
+
+
+# ---------------------------------------------------------------- deleted meanwhile
+
+class HoldingProxy(threading.Thread):
+    """A Unix-socket proxy in front of a daemon that can hold one request back.
+
+    libvirt's RPC messages start with their length (4 bytes, big endian), so
+    the proxy counts the client's requests. After ``hold_after(n)``, it
+    forwards n more requests, then holds the next one until ``release()``.
+    """
+
+    def __init__(self, path, target):
+        super().__init__(daemon=True)
+        self.path, self.target = str(path), str(target)
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(self.path)
+        self.server.listen(1)
+        self.lock = threading.Lock()
+        self.budget = None               # requests still to forward, None: all
+        self.holding = threading.Event()
+        self.released = threading.Event()
+
+    def hold_after(self, n):
+        with self.lock:
+            self.budget = n
+
+    def release(self):
+        self.released.set()
+
+    def run(self):
+        client, _ = self.server.accept()
+        daemon = socket.socket(socket.AF_UNIX)
+        daemon.connect(self.target)
+        threading.Thread(target=self._replies, args=(daemon, client), daemon=True).start()
+        buf = b""
+        while True:
+            data = client.recv(65536)
+            if not data:
+                break
+            buf += data
+            while len(buf) >= 4 and len(buf) >= struct.unpack(">I", buf[:4])[0]:
+                size = struct.unpack(">I", buf[:4])[0]
+                message, buf = buf[:size], buf[size:]
+                with self.lock:
+                    hold = self.budget == 0
+                    if self.budget is not None:
+                        self.budget -= 1
+                if hold:
+                    self.holding.set()
+                    self.released.wait(60)
+                daemon.sendall(message)
+
+    @staticmethod
+    def _replies(daemon, client):
+        while True:
+            data = daemon.recv(65536)
+            if not data:
+                break
+            client.sendall(data)
+
+
+@pytest.mark.libvirtd
+@pytest.mark.parametrize("call", ["xml", "parents-via-parent", "parents-via-children",
+                                  "children"])
+def test_a_snapshot_deleted_during_a_bulk_call_is_left_out(libvirtd, private_daemon,
+                                                           tmp_path, call):
+    """Half of the snapshots are deleted while the bulk call is held before its
+    first per-snapshot request: the call succeeds and leaves exactly those out."""
+    proxy = HoldingProxy(tmp_path / "proxy-sock", private_daemon.socket)
+    proxy.start()
+    with virtsnap.open(private_daemon.uri()) as direct, \
+            virtsnap.open(f"test+unix:///default?socket={proxy.path}") as held:
+        for i in range(12):
+            direct.get_domain_by_name("test").create_snapshot(name=f"d{i}")
+        dom = held.get_domain_by_name("test")
+        names = dom.list_snapshot_names()
+        run = {"xml": lambda: dom.snapshot_xml_descriptions(),
+               "parents-via-parent": lambda: dom.snapshot_parents(via="parent"),
+               "parents-via-children": lambda: dom.snapshot_parents(via="children"),
+               "children": lambda: dom.snapshot_children()}[call]
+        # The listing (two of them for the children route) goes through, then
+        # the first per-snapshot request waits while the others are deleted.
+        proxy.hold_after(2 if call == "parents-via-children" else 1)
+        result = {}
+        caller = threading.Thread(target=lambda: result.update(run()))
+        caller.start()
+        assert proxy.holding.wait(30)
+        # Leaves, so the others keep their parents: d11 is the newest.
+        deleted = {f"d{i}" for i in range(7, 12)}
+        for name in sorted(deleted, reverse=True):
+            direct.get_domain_by_name("test").get_snapshot_by_name(name).delete()
+        proxy.release()
+        caller.join(60)
+    assert not caller.is_alive()
+    assert set(names) == {f"d{i}" for i in range(12)}
+    assert set(result) == set(names) - deleted, result

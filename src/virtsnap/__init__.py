@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         DomainState,
         JobType,
         ListFlags,
+        MAX_WORKERS,
         RevertFlags,
         XMLFlags,
         libvirt_build_version,
@@ -51,7 +52,7 @@ _LAZY = {
     **dict.fromkeys(("Connection", "CreateFlags", "DeleteFlags", "Domain", "DomainListFlags",
                      "DomainSnapshot", "DomainState", "JobType", "ListFlags", "RevertFlags",
                      "XMLFlags", "libvirt_build_version", "libvirt_version", "open",
-                     "start_event_loop", "DomainEventType"), "virtsnap._snapshot"),
+                     "start_event_loop", "MAX_WORKERS", "DomainEventType"), "virtsnap._snapshot"),
     **dict.fromkeys(("DomainNotFoundError", "InvalidArgumentError", "LibvirtConnectionError",
                      "LibvirtError", "OperationDeniedError", "OperationInvalidError",
                      "OperationUnsupportedError", "SnapshotNotFoundError", "XMLError",
@@ -65,18 +66,22 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in ("_snapshot", "errors"):  # submodules that used to be imported eagerly
-        import importlib
+# Hidden from type checkers, which see the imports above instead: a module
+# __getattr__ would make any misspelt name (virtsnap.opne) type-check.
+if not TYPE_CHECKING:
 
-        return importlib.import_module(f"virtsnap.{name}")
-    if name in _LAZY:
-        import importlib
+    def __getattr__(name: str) -> object:
+        if name in ("_snapshot", "errors"):  # submodules that used to be imported eagerly
+            import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'virtsnap' has no attribute {name!r}")
+            return importlib.import_module(f"virtsnap.{name}")
+        if name in _LAZY:
+            import importlib
+
+            value = getattr(importlib.import_module(_LAZY[name]), name)
+            globals()[name] = value  # later lookups skip this function
+            return value
+        raise AttributeError(f"module 'virtsnap' has no attribute {name!r}")
 
 
 def __dir__() -> "list[str]":
@@ -100,6 +105,7 @@ __all__ = [
     "LibvirtConnectionError",
     "LibvirtError",
     "ListFlags",
+    "MAX_WORKERS",
     "OperationDeniedError",
     "OperationInvalidError",
     "OperationUnsupportedError",

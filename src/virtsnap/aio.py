@@ -266,7 +266,7 @@ class AsyncDomain:
     def _snapshot(self, snap: DomainSnapshot) -> "AsyncDomainSnapshot":
         return AsyncDomainSnapshot(self, snap)
 
-    async def state(self) -> DomainState:
+    async def state(self) -> Union[DomainState, int]:
         return await _call(None, self._sync.state)
 
     async def get_job_stats(self, flags: int = 0) -> Dict[str, Any]:

@@ -56,6 +56,8 @@ SUBCOMMANDS = {
     "demo": ("a guided tour on libvirt's test driver", "virtsnap.cli_commands:add_demo"),
     "json-schema": ("print the JSON Schema of the --json output",
                     "virtsnap.cli_commands:add_json_schema"),
+    "auto": ("take and prune snapshots as a policy file says", "virtsnap.policy_cli:add_auto"),
+    "prune": ("prune one domain's snapshots of a label", "virtsnap.policy_cli:add_prune"),
 }
 
 
