@@ -163,3 +163,59 @@ cdef extern from "flags.h" nogil:
     const virtsnap_const virtsnap_domain_states[]
     const virtsnap_const virtsnap_domain_list_flags[]
     const virtsnap_const virtsnap_job_types[]
+
+
+# ---------------------------------------------------------------- events (virtsnap.aio)
+# libvirt-event.h: an event implementation of our own, and libvirt-domain.h:
+# lifecycle events. Kept apart from the blocks above.
+
+cdef extern from "libvirt/libvirt.h" nogil:
+    int virInitialize()
+    ctypedef void (*virFreeCallback)(void *opaque) noexcept
+    ctypedef void (*virEventHandleCallback)(int watch, int fd, int events, void *opaque) noexcept
+    ctypedef void (*virEventTimeoutCallback)(int timer, void *opaque) noexcept
+    ctypedef int (*virEventAddHandleFunc)(int fd, int event, virEventHandleCallback cb,
+                                          void *opaque, virFreeCallback ff) noexcept
+    ctypedef void (*virEventUpdateHandleFunc)(int watch, int event) noexcept
+    ctypedef int (*virEventRemoveHandleFunc)(int watch) noexcept
+    ctypedef int (*virEventAddTimeoutFunc)(int timeout, virEventTimeoutCallback cb,
+                                           void *opaque, virFreeCallback ff) noexcept
+    ctypedef void (*virEventUpdateTimeoutFunc)(int timer, int timeout) noexcept
+    ctypedef int (*virEventRemoveTimeoutFunc)(int timer) noexcept
+
+    void virEventRegisterImpl(virEventAddHandleFunc addHandle,
+                              virEventUpdateHandleFunc updateHandle,
+                              virEventRemoveHandleFunc removeHandle,
+                              virEventAddTimeoutFunc addTimeout,
+                              virEventUpdateTimeoutFunc updateTimeout,
+                              virEventRemoveTimeoutFunc removeTimeout)
+    int virEventAddTimeout(int timeout, virEventTimeoutCallback cb, void *opaque,
+                           virFreeCallback ff)
+    int virEventRemoveTimeout(int timer)
+
+    enum:
+        VIR_EVENT_HANDLE_READABLE
+        VIR_EVENT_HANDLE_WRITABLE
+        VIR_EVENT_HANDLE_ERROR
+        VIR_EVENT_HANDLE_HANGUP
+
+    ctypedef void (*virConnectDomainEventGenericCallback)(virConnectPtr conn, virDomainPtr dom,
+                                                          void *opaque) noexcept
+    ctypedef int (*virConnectDomainEventCallback)(virConnectPtr conn, virDomainPtr dom,
+                                                  int event, int detail, void *opaque) noexcept
+    int virConnectDomainEventRegisterAny(virConnectPtr conn, virDomainPtr dom, int eventID,
+                                         virConnectDomainEventGenericCallback cb, void *opaque,
+                                         virFreeCallback freecb)
+    int virConnectDomainEventDeregisterAny(virConnectPtr conn, int callbackID)
+    enum:
+        VIR_DOMAIN_EVENT_ID_LIFECYCLE
+
+
+cdef extern from "events.h" nogil:
+    ctypedef struct virtsnap_event_detail:
+        int event
+        const char *name
+        int value
+
+    const virtsnap_const virtsnap_event_types[]
+    const virtsnap_event_detail virtsnap_event_details[]

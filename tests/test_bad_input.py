@@ -169,6 +169,7 @@ PUBLIC_API = [
 NOT_FUZZED = {
     ("dom", "export_snapshots"): "writes files: a path argument's OSError is legitimate",
     ("dom", "import_snapshots"): "reads files: a path argument's OSError is legitimate",
+    ("conn", "domain_events"): "needs the process's event loop: tests/aio_process/ checks it",
 }
 
 # Attributes that are data, not calls.
@@ -182,7 +183,8 @@ MODULE_NAMES = {"Connection", "Domain", "DomainSnapshot", "CreateFlags", "Delete
                 "LibvirtError", "SnapshotNotFoundError", "DomainNotFoundError",
                 "InvalidArgumentError", "XMLError", "OperationInvalidError",
                 "OperationUnsupportedError", "OperationDeniedError", "LibvirtConnectionError",
-                "SnapshotInfo", "SnapshotDisk", "SnapshotMemory", "SnapshotTree", "MAX_WORKERS"}
+                "SnapshotInfo", "SnapshotDisk", "SnapshotMemory", "SnapshotTree", "MAX_WORKERS",
+                "DomainEvent", "DomainEventType", "EventLoopConflictError"}
 FLAG_PREFIXES = ("CREATE_", "DELETE_", "LIST_", "REVERT_", "XML_")
 
 

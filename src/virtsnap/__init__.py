@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         DeleteFlags,
         Domain,
         DomainListFlags,
+        DomainEventType,
         DomainSnapshot,
         DomainState,
         JobType,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     )
     from virtsnap.errors import (
         DomainNotFoundError,
+        EventLoopConflictError,
         InvalidArgumentError,
         LibvirtConnectionError,
         LibvirtError,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
         SnapshotNotFoundError,
         XMLError,
     )
+    from virtsnap.events import DomainEvent
     from virtsnap.info import SnapshotDisk, SnapshotInfo, SnapshotMemory
     from virtsnap.tree import SnapshotTree
 
@@ -49,15 +52,17 @@ _LAZY = {
     **dict.fromkeys(("Connection", "CreateFlags", "DeleteFlags", "Domain", "DomainListFlags",
                      "DomainSnapshot", "DomainState", "JobType", "ListFlags", "RevertFlags",
                      "XMLFlags", "libvirt_build_version", "libvirt_version", "open",
-                     "start_event_loop", "MAX_WORKERS"), "virtsnap._snapshot"),
+                     "start_event_loop", "MAX_WORKERS", "DomainEventType"), "virtsnap._snapshot"),
     **dict.fromkeys(("DomainNotFoundError", "InvalidArgumentError", "LibvirtConnectionError",
                      "LibvirtError", "OperationDeniedError", "OperationInvalidError",
-                     "OperationUnsupportedError", "SnapshotNotFoundError", "XMLError"),
+                     "OperationUnsupportedError", "SnapshotNotFoundError", "XMLError",
+                     "EventLoopConflictError"),
                     "virtsnap.errors"),
     "SnapshotInfo": "virtsnap.info",
     "SnapshotMemory": "virtsnap.info",
     "SnapshotDisk": "virtsnap.info",
     "SnapshotTree": "virtsnap.tree",
+    "DomainEvent": "virtsnap.events",
 }
 
 
@@ -88,10 +93,13 @@ __all__ = [
     "CreateFlags",
     "DeleteFlags",
     "Domain",
+    "DomainEvent",
+    "DomainEventType",
     "DomainListFlags",
     "DomainNotFoundError",
     "DomainSnapshot",
     "DomainState",
+    "EventLoopConflictError",
     "InvalidArgumentError",
     "JobType",
     "LibvirtConnectionError",

@@ -14,6 +14,7 @@ __all__ = [
     "OperationUnsupportedError",
     "OperationDeniedError",
     "LibvirtConnectionError",
+    "EventLoopConflictError",
 ]
 
 
@@ -65,3 +66,12 @@ class OperationDeniedError(LibvirtError):
 
 class LibvirtConnectionError(LibvirtError):
     """Could not connect, the connection is closed, or it was lost."""
+
+
+class EventLoopConflictError(RuntimeError):
+    """Another libvirt event implementation is already registered in this process.
+
+    libvirt takes one per process: virtsnap.aio's asyncio loop,
+    :func:`virtsnap.start_event_loop`'s thread, or libvirt-python's
+    ``libvirtaio`` / ``virEventRegisterDefaultImpl``.
+    """
