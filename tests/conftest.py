@@ -14,6 +14,18 @@ TEST_URI = "test:///default"
 IN_CI = os.environ.get("CI") == "true"
 
 
+# Variables through which the caller's terminal would reach rich and the CLI.
+CALLER_TERMINAL = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE",
+                   "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLORTERM")
+
+
+def pytest_configure(config):
+    """Every test, and every process it starts, sees the same terminal whoever runs pytest."""
+    for name in CALLER_TERMINAL:
+        os.environ.pop(name, None)
+    os.environ["TERM"] = "xterm-256color"
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="run the long variants too")
 

@@ -273,6 +273,18 @@ def test_progress_shows_on_a_terminal_only(tmp_path):
     assert (status, shown) == (0, "")
 
 
+def test_progress_tests_pass_whatever_the_callers_terminal():
+    """conftest pins TERM and drops colour and size variables (rich reads them)."""
+    progress_tests = [f"{__file__}::test_progress_shows_on_a_terminal_only",
+                      f"{__file__}::test_run_with_progress_spins_when_the_driver_has_no_job_stats"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *progress_tests],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TERM="dumb", NO_COLOR="1", COLUMNS="20", FORCE_COLOR="0"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
 # ---------------------------------------------------------------- progress, in process
 
 
