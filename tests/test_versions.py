@@ -17,6 +17,7 @@ import virtsnap
 from libvirtd_env import qemu_img_snapshots
 from qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
 from test_constants import header_constants
+from test_qemu import external_xml
 from virtsnap import (
     CreateFlags,
     DomainState,
@@ -100,12 +101,6 @@ def test_revert_running_on_a_paused_domain(dom):
 # ---------------------------------------------------------------- QEMU guests
 
 running_guest = guest_fixture("ver", running=True, scope="function")
-
-
-def external_xml(name, overlay):
-    return (f"<domainsnapshot><name>{name}</name><disks>"
-            f"<disk name='vda' snapshot='external'><source file='{overlay}'/></disk>"
-            f"</disks></domainsnapshot>")
 
 
 def backing_chain(path):
