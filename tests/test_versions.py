@@ -8,7 +8,6 @@ REVERT_RUNNING fix is known only to lie between 7.0 and 9.0.
 """
 
 import os
-import re
 import subprocess
 
 import pytest
@@ -189,32 +188,3 @@ def test_revert_reset_nvram_on_qemu(running_guest, qemu_conn):  # noqa: F811
         with pytest.raises(InvalidArgumentError, match=r"unsupported flags \(0x8\)"):
             snap.revert_to(RESET_NVRAM_VALUE)
 
-
-# ---------------------------------------------------------------- claims
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def matrix_rows():
-    """(libvirt build, libvirt run, Python) of each row of the README's last matrix run."""
-    with open(os.path.join(ROOT, "README.md")) as f:
-        readme = f.read()
-    block = readme.split("<!-- matrix:begin -->", 1)[1].split("<!-- matrix:end -->", 1)[0]
-    rows = [line.strip("|").split("|") for line in block.splitlines()
-            if line.startswith("| Debian")]
-    return [tuple(cell.strip() for cell in row[1:4]) for row in rows]
-
-
-def test_claims_are_the_range_the_matrix_proves():
-    rows = matrix_rows()
-    assert len(rows) == 4, "README's matrix table comes from `make matrix`"
-    runtimes = sorted(tuple(map(int, run.split("."))) for _, run, _ in rows)
-    pythons = sorted({tuple(map(int, py.split(".")[:2])) for _, _, py in rows})
-    with open(os.path.join(ROOT, "setup.py")) as f:
-        minimum = re.search(r'MIN_LIBVIRT = "([\d.]+)"', f.read()).group(1)
-    assert tuple(map(int, minimum.split("."))) == runtimes[0][:2] + (0,)
-    with open(os.path.join(ROOT, "pyproject.toml")) as f:
-        pyproject = f.read()
-    assert f'requires-python = ">={pythons[0][0]}.{pythons[0][1]}"' in pyproject
-    built = re.search(r'^build = "([^"]*)"', pyproject, re.M).group(1).split()
-    assert built == [f"cp{major}{minor}-*" for major, minor in pythons]
