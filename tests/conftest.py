@@ -75,6 +75,8 @@ def dom(conn):
     """The test driver's running domain "test", with no snapshots before and after."""
     domain = conn.get_domain_by_name("test")
     delete_all_snapshots(domain)
+    if domain.state() is virtsnap.DomainState.PAUSED:  # libvirt 7.0: a revert may leave it so
+        domain.to_libvirt().resume()
     yield domain
     if not conn.closed:
         delete_all_snapshots(domain)
