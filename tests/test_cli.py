@@ -24,6 +24,7 @@ import pytest
 import virtsnap
 from qemu_guest import parse_snapshot_tree
 from test_tree import SHAPES, define_snapshots
+from test_versions import TEST_DRIVER_RESUMES_ON_REVERT
 from virtsnap.cli import JSON_SCHEMA, main, virsh_table
 from virtsnap.progress import job_bytes, run_with_progress
 
@@ -102,7 +103,9 @@ def test_default_uri_comes_from_the_environment():
                           env=cli_env(LIBVIRT_DEFAULT_URI=TEST_URI))
     assert result.returncode == 0 and json.loads(result.stdout)["domain"] == "test"
     bad = virtsnap_run("list", "test", uri=None, env=cli_env(LIBVIRT_DEFAULT_URI="bogus:///x"))
-    assert "bogus:///x" in assert_one_error_line(bad)
+    # libvirt 7.0 tries the daemon's socket and names that instead of the URI.
+    expected = "bogus:///x" if virtsnap.libvirt_version() >= (9, 0, 0) else "libvirt-sock"
+    assert expected in assert_one_error_line(bad)
 
 
 def test_global_options_also_after_the_command():
@@ -221,7 +224,8 @@ def test_demo_walks_through_a_tree():
     assert "$ virtsnap list test --tree\nbase\n  |\n  +- configured\n  +- experiment\n" in out
     assert "$ virtsnap current test\nconfigured\n" in out
     assert out.endswith("$ virtsnap list test --tree\nbase\n  |\n  +- configured\n    \n\n")
-    row = r" experiment-2 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} +running +experiment\n"
+    state = "running" if TEST_DRIVER_RESUMES_ON_REVERT else "paused"  # test_versions.py
+    row = rf" experiment-2 +\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{{4}} +{state} +experiment\n"
     assert re.search(row, out)
 
 
@@ -392,7 +396,8 @@ def test_revert_and_delete(dom, capsys):
     assert dom.state() == virtsnap.DomainState.PAUSED
     assert dom.current_snapshot().name == "e"
     assert cli(capsys, "revert", "test", "a", "--running")[0] == 0
-    assert dom.state() == virtsnap.DomainState.RUNNING
+    assert dom.state() == (virtsnap.DomainState.RUNNING if TEST_DRIVER_RESUMES_ON_REVERT
+                           else virtsnap.DomainState.PAUSED)  # test_versions.py
     assert cli(capsys, "delete", "test", "b", "--children-only") == (
         0, "Domain snapshot b children deleted\n", "")
     assert cli(capsys, "delete", "test", "d", "--children") == (
