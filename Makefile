@@ -6,7 +6,7 @@ VENV   := .venv
 TESTENV := .venv-test
 DIST   := dist
 
-.PHONY: deps dev demo test matrix bench bench-quick wheel clean
+.PHONY: deps dev demo test matrix bench bench-quick bench-readme wheel clean
 
 deps:
 	scripts/bootstrap
@@ -38,14 +38,24 @@ test: deps
 matrix:
 	scripts/matrix --readme
 
-# Benchmarks against raw C and libvirt-python (starts the daemon for the RPC rows).
+# Benchmarks against raw C and libvirt-python (starts the daemon for the RPC rows):
+# wall-clock tables, then instructions per snapshot under callgrind.
+# `make bench-readme` writes the last full run's figures into README.md.
 bench: $(VENV)/.installed
+	scripts/bootstrap valgrind
 	scripts/libvirtd-up
-	$(VENV)/bin/python benchmarks/run.py --install --json benchmarks/results.json
+	$(VENV)/bin/python benchmarks/run.py --install --callgrind --json benchmarks/results.json
+	$(VENV)/bin/python benchmarks/cli_vs_virsh.py --json benchmarks/cli-virsh.json
+	$(VENV)/bin/python benchmarks/readme_virsh_table.py benchmarks/cli-virsh.json README.md
 
 bench-quick: $(VENV)/.installed
+	scripts/bootstrap valgrind
 	scripts/libvirtd-up
-	$(VENV)/bin/python benchmarks/run.py --install --quick
+	$(VENV)/bin/python benchmarks/run.py --install --quick --callgrind
+	$(VENV)/bin/python benchmarks/cli_vs_virsh.py --quick
+
+bench-readme: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/readme.py benchmarks/results.json
 
 clean:
 	rm -rf $(VENV) $(TESTENV) $(DIST) build src/snapshot.c src/virtsnap/*.so wheelhouse

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import virtsnap
+from readme import fmt_ratio, fmt_time
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -51,14 +52,15 @@ IN_CI = os.environ.get("CI") == "true"
 
 @dataclass
 class Mode:
+    name: str
     configs: list       # (uri, number of snapshots)
     rounds: int
     create: int         # snapshots created then deleted per create run
     handles: int        # live handles for the memory workload
 
 
-DEFAULT = Mode([(LOCAL_URI, 1000), (LOCAL_URI, 10_000), (DAEMON_URI, 1000)], 7, 1000, 100_000)
-QUICK = Mode([(LOCAL_URI, 500), (DAEMON_URI, 200)], 3, 100, 10_000)
+DEFAULT = Mode("default", [(LOCAL_URI, 1000), (LOCAL_URI, 10_000), (DAEMON_URI, 1000)], 7, 1000, 100_000)
+QUICK = Mode("quick", [(LOCAL_URI, 500), (DAEMON_URI, 200)], 3, 100, 10_000)
 
 
 @dataclass
@@ -75,6 +77,7 @@ def jobs(mode, daemon):
     for workers in (1, 2, 4) if daemon else (1,):
         out += [Job(f"{w}-bulk:{workers}", (f"{w}-bulk", workers), ("virtsnap",), check=w)
                 for w in ("xml", "parents", "children")]
+    out.append(Job("infos", ("infos",), ("libvirt", "virtsnap")))
     out += [Job("create", ("create", mode.create), count_only=True),
             Job("memory", ("memory", mode.handles), count_only=True)]
     return out
@@ -93,6 +96,7 @@ ROWS = [
     ("children, per object", dict.fromkeys(CONTENDERS, "children")),
     ("children, virtsnap bulk call", {"c": "children", "libvirt": "children",
                                       "virtsnap": "children-bulk:1"}),
+    ("infos (lv-py: ElementTree)", {"c": None, "libvirt": "infos", "virtsnap": "infos"}),
     ("create + delete", dict.fromkeys(CONTENDERS, "create")),
 ]
 
@@ -106,11 +110,16 @@ class ContenderError(Exception):
 class Worker:
     """A contender process and its line protocol."""
 
-    def __init__(self, name):
+    def __init__(self, name, callgrind_out=None):
         self.name = name
         argv = ([str(BUILD / "bench")] if name == "c" else
                 [sys.executable, str(HERE / "worker.py"), "--impl", name])
         env = dict(os.environ, **WORKER_ENV)
+        self.callgrind_out = callgrind_out
+        if callgrind_out:   # instruction counts: collected only between region_start/stop
+            argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no", "-q",
+                    f"--callgrind-out-file={callgrind_out}", *argv]
+            env["PYTHONHASHSEED"] = "0"
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, bufsize=1, env=env)
 
@@ -159,6 +168,8 @@ def build_c():
                            capture_output=True, text=True).stdout.split()
     subprocess.run(["cc", "-O2", "-Wall", "-o", str(BUILD / "bench"), str(HERE / "bench.c"),
                     *flags], check=True)
+    subprocess.run(["cc", "-O2", "-Wall", "-shared", "-fPIC", "-o", str(BUILD / "libregion.so"),
+                    str(HERE / "region.c")], check=True)
 
 
 # ---------------------------------------------------------------- data
@@ -242,6 +253,7 @@ class Config:
     reference: dict = field(default_factory=dict)  # check group -> (count, digest)
     disagreed: set = field(default_factory=set)    # (job, contender) already reported
     errors: list = field(default_factory=list)
+    counts: dict = field(default_factory=dict)     # job -> contender -> instructions
 
     @property
     def name(self):
@@ -297,10 +309,40 @@ class Config:
         values = self.extras.get(name, {}).get(key)
         return statistics.median(values) if values else None
 
+    def instructions(self, job, name, mode):
+        """Instructions per item of one counted run, or None."""
+        count = self.counts.get(job, {}).get(name) if job else None
+        return count / self.items(job.split(":")[0], mode) if count is not None else None
 
-def run_config(config, mode):
+
+# The workloads counted under callgrind (--callgrind), and their configurations;
+# --quick counts those with targets only, to stay within CI's time.
+COUNTED = {"default": ("list", "names", "xml", "xml-bulk:1", "parents", "parents-bulk:1",
+                       "children", "children-bulk:1", "infos"),
+           "quick": ("list", "names", "infos")}
+COUNT_CONFIGS = {"default": [(LOCAL_URI, 1000), (DAEMON_URI, 1000)],
+                 "quick": [(LOCAL_URI, 200), (DAEMON_URI, 200)]}
+
+
+def callgrind_total(path):
+    """The instruction count (Ir) of one callgrind part file."""
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(("totals:", "summary:")):
+            return int(line.split()[1])
+    raise ContenderError(f"no totals in {path}")
+
+
+def run_config(config, mode, counted=False):
+    """Time the workloads (interleaved rounds), or with ``counted`` count their
+    instructions under callgrind, once each after an uncounted warm-up run."""
     daemon = config.uri == DAEMON_URI
     plan = jobs(mode, daemon)
+    if counted:
+        plan = [job for job in plan if job.key in COUNTED[mode.name]]
+        out_dir = BUILD / "callgrind"
+        out_dir.mkdir(exist_ok=True)
+        for old in out_dir.glob("*"):
+            old.unlink()
     workers = {}
     with ExitStack() as stack:
         conn = stack.enter_context(virtsnap.open(config.uri))
@@ -315,7 +357,7 @@ def run_config(config, mode):
         stack.callback(lambda: [w.kill() for w in workers.values()])
         try:
             for name in CONTENDERS:
-                workers[name] = Worker(name)
+                workers[name] = Worker(name, out_dir / f"{name}.out" if counted else None)
                 workers[name].send("open", config.uri, BENCH_DOMAIN if daemon else "test")
             for worker in workers.values():
                 worker.reply()
@@ -326,6 +368,10 @@ def run_config(config, mode):
                     worker.reply()
         except ContenderError as exc:
             config.errors.append(f"{config.name}: setup: {exc}")
+            return
+
+        if counted:
+            count_jobs(config, mode, plan, workers)
             return
 
         # Phases. Memory once, first: later, Python's allocator holds freed
@@ -353,6 +399,54 @@ def run_config(config, mode):
                 workers[name].close()
             except ContenderError as exc:
                 config.errors.append(f"{config.name}: {exc}")
+
+
+def count_jobs(config, mode, plan, workers):
+    """Each job once uncounted (warm-up, results checked), then once counted."""
+    alive = list(CONTENDERS)
+    for job in plan:
+        for name in [c for c in CONTENDERS if c in job.contenders and c in alive]:
+            worker = workers[name]
+            try:
+                for verb in ("run", "count"):
+                    config.record(job, name, worker.ask(verb, *job.words), mode, False)
+                parts = sorted(Path(worker.callgrind_out).parent.glob(
+                    Path(worker.callgrind_out).name + ".*"), key=lambda p: int(p.suffix[1:]))
+                config.counts.setdefault(job.key, {})[name] = callgrind_total(parts[-1])
+                parts[-1].unlink()
+            except (ContenderError, IndexError, ValueError) as exc:
+                config.errors.append(f"{config.name}: {job.key}: {exc}")
+                alive.remove(name)
+    for name in alive:
+        try:
+            workers[name].close()
+        except ContenderError as exc:
+            config.errors.append(f"{config.name}: {exc}")
+
+
+def count_table(config, mode):
+    """Instructions per snapshot for each row, and the two ratios (exact, load-free)."""
+    rows = []
+    for label, source in ROWS:
+        if not any(source[name] in config.counts for name in CONTENDERS if source[name]):
+            continue
+        per = {name: config.instructions(source[name], name, mode) for name in CONTENDERS}
+        rows.append({"workload": label, "instructions_per_item": per,
+                     "virtsnap/C": ratio(per["virtsnap"], per["c"]),
+                     "libvirt/virtsnap": ratio(per["libvirt"], per["virtsnap"])})
+    return rows
+
+
+def print_count_table(config, rows):
+    where = ("client process only: the daemon's work is not counted"
+             if config.uri == DAEMON_URI else "the whole worker process")
+    print(f"\n{config.name}  instructions per snapshot (callgrind, {where})")
+    print(f"  {'workload':<36}{'C':>10}{'libvirt-py':>12}{'virtsnap':>10}{'vs/C':>7}{'lv/vs':>7}")
+    for row in rows:
+        cells = ["-" if row["instructions_per_item"][n] is None
+                 else f"{row['instructions_per_item'][n]:,.0f}" for n in CONTENDERS]
+        print(f"  {row['workload']:<36}{cells[0]:>10}{cells[1]:>12}{cells[2]:>10}"
+              f"{fmt_ratio(row['virtsnap/C']):>7}{fmt_ratio(row['libvirt/virtsnap']):>7}")
 
 
 # ---------------------------------------------------------------- import time
@@ -386,21 +480,8 @@ def import_times(rounds):
 
 # ---------------------------------------------------------------- report
 
-def fmt_time(ns):
-    if ns is None:
-        return "-"
-    for unit, scale in (("ms", 1e6), ("µs", 1e3)):
-        if ns >= scale:
-            return f"{ns / scale:.3g} {unit}"
-    return f"{ns:.3g} ns"
-
-
 def ratio(a, b):
     return a / b if a is not None and b else None
-
-
-def fmt_ratio(x):
-    return "-" if x is None else f"{x:.2f}"
 
 
 def machine_info():
@@ -479,34 +560,61 @@ def print_config(config, mode, rows):
     return gains
 
 
-def targets(rows, imports, where):
-    """The issue's targets, checked on the given rows; nothing fails on them."""
-    by = {row["workload"]: row for row in rows}
+# The issue's targets: (label, row, ratio key, limit, "<=" or ">="). Every
+# other timed row carries the general virtsnap/C <= 1.2 target.
+TARGETS = [
+    ("names only: virtsnap/libvirt-py <= 1.2", "names only", "libvirt/virtsnap", 1 / 1.2, ">="),
+    ("list all as objects + names: virtsnap/C <= 1.2", "list all as objects + names",
+     "virtsnap/C", 1.2, "<="),
+    ("infos: libvirt-py + ElementTree / virtsnap >= 3", "infos (lv-py: ElementTree)",
+     "libvirt/virtsnap", 3.0, ">="),
+    ("list all as objects + names: libvirt-py/virtsnap >= 2", "list all as objects + names",
+     "libvirt/virtsnap", 2.0, ">="),
+    ("parent, per object: libvirt-py/virtsnap >= 1.8", "parent, per object",
+     "libvirt/virtsnap", 1.8, ">="),
+    ("parent, bulk call: libvirt-py/virtsnap >= 1.8", "parent, virtsnap bulk call",
+     "libvirt/virtsnap", 1.8, ">="),
+    ("lookup by name: libvirt-py/virtsnap >= 1.5", "lookup by name", "libvirt/virtsnap", 1.5, ">="),
+]
+
+
+def targets(rows, counted_rows, imports, where, counted_where):
+    """The issue's targets, by wall clock and by instruction count; nothing fails on them.
+
+    ``met`` follows the instruction count where there is one (exact and
+    independent of load), else the wall clock.
+    """
+    timed = {row["workload"]: row for row in rows or []}
+    counted = {row["workload"]: row for row in counted_rows or []}
     out = []
 
-    def check(what, value, ok, cpu=None):
-        out.append({"target": what, "value": value, "cpu_value": cpu,
+    def check(what, wall, count, limit, op):
+        ok = (lambda v: v <= limit) if op == "<=" else (lambda v: v >= limit)
+        decided_by = "instructions" if count is not None else "wall" if wall is not None else None
+        value = count if count is not None else wall
+        out.append({"target": what, "wall": wall, "instructions": count, "decided_by": decided_by,
                     "met": None if value is None else ok(value)})
 
-    for row in rows:
-        if "ns_per_item" in row:
-            limit = 1.5 if row["workload"] == "names only" else 1.2
-            check(f"{row['workload']}: virtsnap/C <= {limit}", row["virtsnap/C"],
-                  lambda v, limit=limit: v <= limit, row["cpu virtsnap/C"])
-    for label, limit in (("list all as objects + names", 2.0), ("parent, per object", 1.8),
-                         ("parent, virtsnap bulk call", 1.8), ("lookup by name", 1.5)):
-        check(f"{label}: libvirt-py/virtsnap >= {limit}", by[label]["libvirt/virtsnap"],
-              lambda v, limit=limit: v >= limit, by[label]["cpu libvirt/virtsnap"])
+    for label, row, key, limit, op in TARGETS:
+        check(label, timed.get(row, {}).get(key), counted.get(row, {}).get(key), limit, op)
+    named = {t[1] for t in TARGETS if t[2] == "virtsnap/C"}
+    for row in rows or []:
+        if "ns_per_item" in row and row["workload"] not in named and row["virtsnap/C"] is not None:
+            check(f"{row['workload']}: virtsnap/C <= 1.2", row["virtsnap/C"],
+                  counted.get(row["workload"], {}).get("virtsnap/C"), 1.2, "<=")
     for label in ("memory/handle, RSS delta", "memory/handle, tracemalloc"):
-        check(f"{label}: libvirt-py/virtsnap >= 3", by[label]["libvirt/virtsnap"],
-              lambda v: v >= 3)
-    check("import: virtsnap/libvirt-py <= 0.5", imports["virtsnap/libvirt"], lambda v: v <= 0.5)
-    print(f"\nTargets ({where}; wall-clock ratios decide; reported, not enforced):")
-    print(f"  {'':<7}{'':<60}{'wall':>7}{'cpu':>7}")
+        if label in timed:
+            check(f"{label}: libvirt-py/virtsnap >= 3", timed[label]["libvirt/virtsnap"],
+                  None, 3.0, ">=")
+    if imports:
+        check("import: virtsnap/libvirt-py <= 0.5", imports["virtsnap/libvirt"], None, 0.5, "<=")
+    print(f"\nTargets (wall: {where or '-'}; instructions: {counted_where or '-'}); "
+          "the instruction count decides where there is one; reported, not enforced:")
+    print(f"  {'':<7}{'':<58}{'wall':>7}{'instr':>7}")
     for t in out:
         state = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
-        cpu = "" if t["cpu_value"] is None else fmt_ratio(t["cpu_value"])
-        print(f"  {state:<7}{t['target']:<60}{fmt_ratio(t['value']):>7}{cpu:>7}")
+        print(f"  {state:<7}{t['target']:<58}{fmt_ratio(t['wall']):>7}"
+              f"{fmt_ratio(t['instructions']):>7}")
     return out
 
 
@@ -520,6 +628,12 @@ def main():
     parser.add_argument("--install", action="store_true",
                         help="pip-install libvirt-python into this interpreter's environment")
     parser.add_argument("--rounds", type=int, help="override the number of rounds")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="also count instructions per snapshot under valgrind's callgrind")
+    parser.add_argument("--count-only", action="store_true",
+                        help="only the instruction counts (no timing)")
+    parser.add_argument("--in-process", action="store_true",
+                        help=f"only the {LOCAL_URI} configurations (no daemon)")
     args = parser.parse_args()
     mode = QUICK if args.quick else DEFAULT
     if args.rounds:
@@ -534,7 +648,7 @@ def main():
     started = time.monotonic()
     build_c()
     info = machine_info()
-    info["libvirtd"] = daemon_version()
+    info["libvirtd"] = None if args.in_process else daemon_version()
     print(f"virtsnap benchmarks ({'quick' if args.quick else 'default'} mode), {info['date']}")
     print(f"machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}")
     print(f"python {info['python']}, libvirt {info['libvirt']} (libvirtd "
@@ -542,14 +656,11 @@ def main():
           f"virtsnap {info['virtsnap']}, {info['cc']}")
 
     report = {"machine": info, "mode": "quick" if args.quick else "default",
-              "rounds": mode.rounds, "configs": [], "errors": []}
-    focus = None
-    for uri, n in mode.configs:
-        if uri == DAEMON_URI and not info["libvirtd"]:
-            msg = f"{uri}: skipped, the libvirt daemon is not available"
-            print(f"\n{msg}")
-            if IN_CI:
-                report["errors"].append(msg)
+              "rounds": mode.rounds, "configs": [], "instruction_counts": [], "errors": []}
+    focus = counted_focus = None
+    daemon_up = bool(info["libvirtd"])
+    for uri, n in [] if args.count_only else mode.configs:
+        if skipped(uri, daemon_up, report, args.in_process):
             continue
         config = Config(uri, n)
         t0 = time.monotonic()
@@ -566,13 +677,34 @@ def main():
         if uri == LOCAL_URI:
             focus = (config, rows)   # the largest in-process N: where targets are checked
 
-    imports = import_times(mode.rounds)
-    print(f"\nimport time (python -X importtime, median of {mode.rounds}): libvirt "
-          f"{imports['libvirt']:.1f} ms, virtsnap {imports['virtsnap']:.1f} ms "
-          f"(virtsnap/libvirt {imports['virtsnap/libvirt']:.2f})")
-    report["import_ms"] = imports
-    if focus:
-        report["targets"] = targets(focus[1], imports, focus[0].name)
+    if args.callgrind or args.count_only:
+        for uri, n in COUNT_CONFIGS[mode.name]:
+            if skipped(uri, daemon_up, report, args.in_process):
+                continue
+            config = Config(uri, n)
+            t0 = time.monotonic()
+            try:
+                run_config(config, mode, counted=True)
+            except (virtsnap.LibvirtError, subprocess.CalledProcessError, OSError) as exc:
+                config.errors.append(f"{config.name}: setup failed: {exc}")
+            rows = count_table(config, mode)
+            print_count_table(config, rows)
+            print(f"  ({time.monotonic() - t0:.0f} s)", *config.errors, sep="\n  ")
+            report["errors"] += config.errors
+            report["instruction_counts"].append({"uri": uri, "n": n, "rows": rows})
+            if uri == LOCAL_URI:
+                counted_focus = (config, rows)
+
+    imports = None
+    if not args.count_only:
+        imports = import_times(mode.rounds)
+        print(f"\nimport time (python -X importtime, median of {mode.rounds}): libvirt "
+              f"{imports['libvirt']:.1f} ms, virtsnap {imports['virtsnap']:.1f} ms "
+              f"(virtsnap/libvirt {imports['virtsnap/libvirt']:.2f})")
+        report["import_ms"] = imports
+    report["targets"] = targets(focus and focus[1], counted_focus and counted_focus[1],
+                                imports, focus and focus[0].name,
+                                counted_focus and counted_focus[0].name)
     report["seconds"] = round(time.monotonic() - started, 1)
     print(f"\nfinished in {report['seconds']} s")
     if args.json:
@@ -580,6 +712,19 @@ def main():
     if report["errors"]:
         print("\nFAILED:", *report["errors"], sep="\n  ", file=sys.stderr)
         sys.exit(1)
+
+
+def skipped(uri, daemon_up, report, in_process):
+    """True (and noted) for the daemon configurations when no daemon answers."""
+    if uri != DAEMON_URI or daemon_up:
+        return False
+    if in_process:
+        return True
+    msg = f"{uri}: skipped, the libvirt daemon is not available"
+    print(f"\n{msg}")
+    if IN_CI:
+        report["errors"].append(msg)
+    return True
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Speaks the same line protocol as bench.c (see README.md), one reply per line:
     open URI DOMAIN          -> ok
     define FILE              -> ok count=N   (REDEFINE one snapshot XML per line)
     run WORKLOAD [ARGS...]   -> ok ns=.. cpu=.. count=.. digest=.. [rss=.. traced=..]
+    count WORKLOAD [ARGS...] -> as run, with callgrind collecting only the timed part
     quit
 
 Only the workload's own calls are timed, results included, as a caller would
@@ -16,6 +17,7 @@ clock starts, the digest run.py cross-checks is computed after it stops.
 
 import argparse
 import ctypes
+import datetime
 import gc
 import os
 import sys
@@ -66,6 +68,9 @@ class Virtsnap:
 
     def children_bulk(self, workers):
         return self.dom.snapshot_children(workers=workers)
+
+    def infos(self):
+        return self.dom.snapshot_infos()
 
     def create(self, xmls):
         create = self.dom.create_snapshot
@@ -119,6 +124,28 @@ class Libvirt:
         return {s.getName(): [c.getName() for c in s.listAllChildren()]
                 for s in self.dom.listAllSnapshots()}
 
+    def infos(self):
+        """What Domain.snapshot_infos() gives, the way one would write it with
+        libvirt-python and ElementTree: the current snapshot once, then each XML."""
+        from xml.etree.ElementTree import fromstring
+
+        current = (self.dom.snapshotCurrent().getName()
+                   if self.dom.hasCurrentSnapshot() else None)
+        out = []
+        for snap in self.dom.listAllSnapshots():
+            name = snap.getName()
+            root = fromstring(snap.getXMLDesc())
+            memory = root.find("memory")
+            out.append(Info(
+                name, root.findtext("parent/name"), root.findtext("state"),
+                datetime.datetime.fromtimestamp(int(root.findtext("creationTime")),
+                                                datetime.timezone.utc),
+                root.findtext("description"), name == current,
+                None if memory is None else memory.get("snapshot"),
+                tuple((disk.get("name"), disk.get("snapshot"))
+                      for disk in root.iterfind("disks/disk"))))
+        return out
+
     def create(self, xmls):
         create = self.dom.snapshotCreateXML
         snaps = [create(xml) for xml in xmls]
@@ -128,9 +155,24 @@ class Libvirt:
         return names
 
 
+class Info:
+    """libvirt-python's side of the infos workload: a plain record."""
+
+    __slots__ = ("name", "parent", "state", "creation_time", "description", "is_current",
+                 "memory", "disks")
+
+    def __init__(self, *values):
+        for slot, value in zip(self.__slots__, values):
+            setattr(self, slot, value)
+
+
 IMPLS = {"virtsnap": Virtsnap, "libvirt": Libvirt}
 _libc = ctypes.CDLL(None)
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+# Marks the timed part for callgrind (region.c; built by run.py). None outside run.py.
+_REGION_LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_c", "libregion.so")
+_region = ctypes.CDLL(_REGION_LIB) if os.path.exists(_REGION_LIB) else None
+_counting = None   # the workload's name (bytes) while callgrind counts it
 
 
 def digest(result):
@@ -138,6 +180,9 @@ def digest(result):
 
     ``result`` is a list of names, or a dict of name -> str, None or list of names.
     """
+    if isinstance(result, list) and result and hasattr(result[0], "creation_time"):  # infos
+        result = {i.name: f"{i.parent}|{i.state}|{int(i.creation_time.timestamp())}|"
+                          f"{i.description}|{i.is_current}" for i in result}
     pairs = result.items() if isinstance(result, dict) else ((key, None) for key in result)
     count = total = 0
     for key, value in pairs:
@@ -150,9 +195,13 @@ def digest(result):
 def timed(fn, *args):
     """Wall-clock (monotonic) and process CPU nanoseconds of fn(*args), and its result."""
     gc.collect()
+    if _counting:
+        _region.region_start()
     cpu, start = time.process_time_ns(), time.perf_counter_ns()
     result = fn(*args)
     wall = time.perf_counter_ns() - start
+    if _counting:
+        _region.region_stop(_counting)
     return f"ns={wall} cpu={time.process_time_ns() - cpu}", result
 
 
@@ -207,6 +256,7 @@ def run(api, workload, args):
 
 
 def main():
+    global _counting
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", choices=IMPLS, required=True)
     impl = IMPLS[parser.parse_args().impl]
@@ -225,8 +275,10 @@ def main():
                 for xml in xmls:
                     api.define(xml)
                 reply = f"ok count={len(xmls)}"
-            elif cmd == "run":
+            elif cmd in ("run", "count"):
+                _counting = args[0].encode() if cmd == "count" else None
                 reply = run(api, args[0], args[1:])
+                _counting = None
             else:
                 raise ValueError(f"bad command {cmd!r}")
         except Exception as exc:  # noqa: BLE001 - reported to run.py, which fails the run

@@ -88,9 +88,13 @@ cdef extern from "libvirt/libvirt.h" nogil:
     int virDomainSnapshotNum(virDomainPtr domain, unsigned int flags)
     int virDomainListAllSnapshots(virDomainPtr domain, virDomainSnapshotPtr **snaps,
                                   unsigned int flags)
+    int virDomainSnapshotListNames(virDomainPtr domain, char **names, int nameslen,
+                                   unsigned int flags)
     int virDomainSnapshotNumChildren(virDomainSnapshotPtr snapshot, unsigned int flags)
     int virDomainSnapshotListAllChildren(virDomainSnapshotPtr snapshot,
                                          virDomainSnapshotPtr **snaps, unsigned int flags)
+    int virDomainSnapshotListChildrenNames(virDomainSnapshotPtr snapshot, char **names,
+                                           int nameslen, unsigned int flags)
     virDomainSnapshotPtr virDomainSnapshotLookupByName(virDomainPtr domain, const char *name,
                                                        unsigned int flags)
     int virDomainHasCurrentSnapshot(virDomainPtr domain, unsigned int flags)

@@ -13,7 +13,7 @@ from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
 from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcmp, strcmp, strlen
 
 from libvirt cimport *
@@ -636,11 +636,10 @@ cdef class Domain:
         return _domain_call(self, virDomainSnapshotNum, flags)
 
     def list_snapshot_names(self, flags=0):
-        # One listing call, then the names: virDomainSnapshotListNames needs a
-        # count first, which races with creation (libvirt 9.0's daemon crashes
-        # when the list grows in between, tests/test_threads.py).
+        """The names, from libvirt's name listing; safe against concurrent creation
+        (see :func:`_list_names`)."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        return _names_of_listed_objects(_domain_ptr(self), NULL, c_flags)
+        return _list_names(_domain_ptr(self), NULL, c_flags)
 
     def list_all_snapshots(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
@@ -728,25 +727,28 @@ cdef class Domain:
 
     # -- pure-Python conveniences
 
-    def snapshot_infos(self, list_flags=0):
-        """A :class:`SnapshotInfo` for every snapshot, from one bulk XML fetch."""
+    def snapshot_infos(self, list_flags=0, workers=None):
+        """A :class:`SnapshotInfo` for every snapshot, from one bulk XML fetch
+        (:func:`virtsnap.info.snapshot_infos`)."""
         from virtsnap.info import snapshot_infos
-        return snapshot_infos(self, list_flags)
+        return snapshot_infos(self, list_flags, workers)
 
     def snapshot_tree(self, list_flags=0):
         """The snapshots as a :class:`SnapshotTree`."""
         from virtsnap.tree import SnapshotTree
         return SnapshotTree.from_domain(self, list_flags)
 
-    def export_snapshots(self, directory):
-        """Write every snapshot's XML and a topological index into ``directory``."""
+    def export_snapshots(self, directory, *, secure=False):
+        """Write every snapshot's XML and a topological index into ``directory``
+        (``secure=True``: with passwords, ``XMLFlags.SECURE``)."""
         from virtsnap.transfer import export_snapshots
-        return export_snapshots(self, directory)
+        return export_snapshots(self, directory, secure=secure)
 
-    def import_snapshots(self, directory):
-        """Redefine the snapshots written by :meth:`export_snapshots` on this domain."""
+    def import_snapshots(self, directory, *, replace=False):
+        """Redefine the snapshots written by :meth:`export_snapshots` on this domain,
+        all or nothing (``replace=True``: overwrite snapshots of the same names)."""
         from virtsnap.transfer import import_snapshots
-        return import_snapshots(self, directory)
+        return import_snapshots(self, directory, replace=replace)
 
     # -- identity and interop
 
@@ -889,9 +891,10 @@ cdef class DomainSnapshot:
         return _snapshot_call(self, virDomainSnapshotNumChildren, flags)
 
     def list_child_snapshot_names(self, flags=0):
-        # As list_snapshot_names: one call, no count-then-list race.
+        """The children's names; safe against concurrent creation, as
+        :meth:`Domain.list_snapshot_names`."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        return _names_of_listed_objects(_domain_ptr(self.domain), self.ptr, c_flags)
+        return _list_names(_domain_ptr(self.domain), self.ptr, c_flags)
 
     def list_all_children(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
@@ -1014,6 +1017,76 @@ cdef list _names_of_listed_objects(virDomainPtr dom, virDomainSnapshotPtr snap,
         return [_decode(virDomainSnapshotGetName(snaps[i])) for i in range(n)]
     finally:
         _free_snapshots(snaps, n)
+
+
+# libvirt's RPC protocol caps a name list at REMOTE_DOMAIN_SNAPSHOT_LIST_MAX
+# (remote_protocol.x; not in the public headers).
+cdef enum:
+    _RPC_NAME_CAP = 16384
+
+
+cdef int _name_capacity(int count) noexcept nogil:
+    """The array size to offer libvirt for ``count`` names counted just before.
+
+    libvirt (9.0 at least) copies at most ``nameslen`` names but returns how
+    many matched, so a list that grew since the count comes back larger than
+    the array. In-process that is harmless when we retry (below); libvirtd,
+    though, encodes that many entries from an array of ``nameslen`` and
+    crashes. So up to half the RPC cap we offer the whole cap: the daemon
+    could only overrun it if more than 8,192 snapshots were created between
+    our two calls. Above that we ask for more than the cap, which the RPC
+    client refuses before sending anything; _list_names then lists objects.
+    """
+    if count <= _RPC_NAME_CAP // 2:
+        return _RPC_NAME_CAP
+    return 2 * count
+
+
+cdef list _list_names(virDomainPtr dom, virDomainSnapshotPtr snap, unsigned int flags):
+    """Snapshot names (children of ``snap`` when not NULL): count, then list
+    with headroom, and list again whenever libvirt says the array was short."""
+    cdef int count, capacity, n, i
+    cdef char **names
+    cdef list out
+    with nogil:
+        count = (virDomainSnapshotNum(dom, flags) if snap == NULL
+                 else virDomainSnapshotNumChildren(snap, flags))
+    if count < 0:
+        _raise_last_error()
+    while True:
+        capacity = _name_capacity(count)
+        names = <char **>malloc(capacity * sizeof(char *))
+        if names == NULL:
+            raise MemoryError()
+        with nogil:
+            n = (virDomainSnapshotListNames(dom, names, capacity, flags) if snap == NULL
+                 else virDomainSnapshotListChildrenNames(snap, names, capacity, flags))
+        if n < 0:
+            free(names)
+            if capacity > _RPC_NAME_CAP and _last_error_is(VIR_ERR_RPC):
+                virResetLastError()
+                return _names_of_listed_objects(dom, snap, flags)
+            _raise_last_error()
+        if n < capacity:
+            break
+        # Perhaps short (a libvirt that clamps returns exactly capacity): again, larger.
+        with nogil:
+            for i in range(capacity):
+                free(names[i])
+            free(names)
+        count = n
+    try:
+        out = PyList_New(n)
+        for i in range(n):
+            name = _decode(names[i])
+            Py_INCREF(name)
+            PyList_SET_ITEM(out, i, name)
+    finally:
+        with nogil:
+            for i in range(n):
+                free(names[i])
+            free(names)
+    return out
 
 
 # ---------------------------------------------------------------- bulk calls

@@ -9,8 +9,8 @@ import os
 import pytest
 
 import virtsnap
+from helpers import TEST_URI, delete_all_snapshots
 
-TEST_URI = "test:///default"
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -37,7 +37,16 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Long variants (marker ``slow``) are deselected unless --run-slow is given."""
+    """Long variants (marker ``slow``) are deselected unless --run-slow is given.
+
+    A test that uses the ``libvirtd`` fixture must carry the ``libvirtd``
+    marker, so that ``-m 'not libvirtd'`` leaves out every test needing a daemon.
+    """
+    unmarked = [item.nodeid for item in items
+                if "libvirtd" in getattr(item, "fixturenames", ()) and "libvirtd" not in item.keywords]
+    if unmarked:
+        raise pytest.UsageError("uses the libvirtd fixture without the libvirtd marker: "
+                                + ", ".join(unmarked))
     if config.getoption("--run-slow"):
         return
     slow = [item for item in items if "slow" in item.keywords]
@@ -46,21 +55,31 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if "slow" not in item.keywords]
 
 
+def pytest_sessionstart(session):
+    from libvirtd_env import foreign_daemons
+
+    session.config.foreign_daemons = foreign_daemons()
+
+
 def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if no test was collected, if CI=true and a test was skipped, or if
+    a libvirt daemon that the suite did not start was stopped, killed or restarted."""
+    from libvirtd_env import disturbed_daemons
+
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    disturbed = disturbed_daemons(getattr(session.config, "foreign_daemons", {}))
+    if disturbed:
+        if reporter:
+            reporter.write_line("a daemon the suite did not start was disturbed: "
+                                + "; ".join(disturbed), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if IN_CI and skipped:
         reporter.write_line(f"CI=true: {len(skipped)} test(s) were skipped; failing the run",
                             red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def delete_all_snapshots(dom):
-    """Remove every snapshot of ``dom``, children first."""
-    for snap in reversed(dom.list_all_snapshots(virtsnap.ListFlags.TOPOLOGICAL)):
-        snap.delete(virtsnap.DeleteFlags.METADATA_ONLY if not snap.has_metadata() else 0)
 
 
 @pytest.fixture

@@ -3,26 +3,22 @@
 Pure Python, no pytest dependency.  Needs root (scripts/libvirtd-up
 installs and starts libvirt by hand; there is no systemd here).
 
-Typical use::
+Typical use (tests/qemu_guest.py wraps it in a fixture)::
 
     ensure_daemon()
     disk = make_disk(tmp_path, "disk.qcow2")
     xml = tmp_path / "g.xml"
     xml.write_text(guest_xml("vs-t1", disk))
-    virsh("define", xml)
-    virsh("start", "vs-t1")
-    ...
-    remove_guest("vs-t1")
+    virsh("define", xml, uri=QEMU_URI)      # helpers.virsh
 """
 
 import json
 import os
 import subprocess
+import xml.etree.ElementTree as ElementTree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBVIRTD_UP = os.path.join(ROOT, "scripts", "libvirtd-up")
-QEMU_URI = "qemu:///system"
-TEST_URI = "test+unix:///default"  # the test driver, served by the daemon
 
 _daemon_error = None
 _daemon_checked = False
@@ -51,12 +47,23 @@ def ensure_daemon():
         raise RuntimeError(_daemon_error)
 
 
-def guest_xml(name, disk_path):
+def confining_security_models(capabilities_xml):
+    """The security drivers other than DAC that a daemon applies to guests (apparmor,
+    selinux), from its ``virsh capabilities``."""
+    root = ElementTree.fromstring(capabilities_xml)
+    return [model.text for model in root.findall("host/secmodel/model")
+            if model.text not in ("none", "dac")]
+
+
+def guest_xml(name, disk_path, unconfined=()):
     """Domain XML of a diskful, OS-less TCG guest (64 MiB, 1 vCPU).
 
     qemu runs as root with no relabelling (static DAC seclabel), so the disk
     may sit in any root-only directory such as a pytest tmp_path; libvirt
-    leaves the image's owner and mode alone.  No NIC, no graphics, no
+    leaves the image's owner and mode alone.  The security drivers named in
+    ``unconfined`` (see confining_security_models) get ``type='none'``: with
+    Debian's default AppArmor, libvirt would otherwise write and load a
+    profile for every start and every new disk (virt-aa-helper).  No NIC, no graphics, no
     serial; the BIOS finds nothing to boot and idles, which is enough for
     internal (with memory) and external disk-only snapshots.
     """
@@ -83,9 +90,11 @@ def guest_xml(name, disk_path):
   </devices>
   <seclabel type='static' model='dac' relabel='no'>
     <label>+0:+0</label>
-  </seclabel>
+  </seclabel>{unconfined}
 </domain>
-""".format(name=_xml_escape(name), disk=_xml_escape(os.path.abspath(disk_path)))
+""".format(name=_xml_escape(name), disk=_xml_escape(os.path.abspath(disk_path)),
+           unconfined="".join(f"\n  <seclabel type='none' model='{_xml_escape(model)}'/>"
+                              for model in unconfined))
 
 
 def make_disk(directory, name, size="64M"):
@@ -106,28 +115,6 @@ def qemu_img_snapshots(path):
     return [s["name"] for s in json.loads(out).get("snapshots", [])]
 
 
-def virsh(*args, uri=QEMU_URI, timeout=120):
-    """Run `virsh -c URI ARGS...` (no shell) and return its stdout.
-
-    Raises RuntimeError with stderr if virsh fails.
-    """
-    return _run(["virsh", "-q", "-c", uri] + [os.fspath(a) for a in args],
-                timeout=timeout)
-
-
-def remove_guest(name, uri=QEMU_URI):
-    """Best-effort teardown: destroy NAME if running, then undefine it
-    together with its snapshot metadata.  Never raises.  Disk files are
-    the caller's (e.g. a tmp_path)."""
-    for args in (("destroy", name),
-                 ("undefine", name, "--snapshots-metadata",
-                  "--checkpoints-metadata", "--nvram")):
-        try:
-            virsh(*args, uri=uri)
-        except RuntimeError:
-            pass
-
-
 def _run(cmd, timeout=120):
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=timeout)
@@ -140,3 +127,73 @@ def _run(cmd, timeout=120):
 def _xml_escape(text):
     return (str(text).replace("&", "&amp;").replace("<", "&lt;")
             .replace(">", "&gt;").replace("'", "&apos;").replace('"', "&quot;"))
+
+
+# ---------------------------------------------------------------- daemons the suite did not start
+
+DAEMON_NAMES = ("virtlogd", "libvirtd", "virtqemud", "virtproxyd", "virtsecretd", "virtstoraged",
+                "virtnodedevd", "virtnetworkd", "virtinterfaced", "virtnwfilterd")
+# Where scripts/libvirtd-up records "PID NAME" of each daemon it started.
+SUITE_PIDFILES = tuple(dict.fromkeys([os.environ.get("VIRTSNAP_PIDFILE", "/run/virtsnap-daemons.pids"),
+                                      "/run/virtsnap-daemons.pids"]))
+
+
+def _proc_stat(pid):
+    """(comm, state, start time in clock ticks) of a live PID, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            stat = stream.read()
+    except OSError:
+        return None
+    comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+    return comm, rest[0], int(rest[19])
+
+
+def daemon_pid(name, run_dir="/run"):
+    """The PID in RUN_DIR/NAME.pid if that process runs (not a zombie) as NAME, else None."""
+    try:
+        with open(os.path.join(run_dir, f"{name}.pid")) as stream:
+            pid = int(stream.read().strip())
+    except (OSError, ValueError):
+        return None
+    stat = _proc_stat(pid)
+    return pid if stat is not None and stat[0] == name and stat[1] != "Z" else None
+
+
+def pids_started_by_the_suite(pidfiles=SUITE_PIDFILES):
+    """{pid: name} of the daemons scripts/libvirtd-up recorded as started by it."""
+    started = {}
+    for path in pidfiles:
+        try:
+            with open(path) as stream:
+                for line in stream:
+                    fields = line.split()
+                    if len(fields) >= 2 and fields[0].isdigit():
+                        started[int(fields[0])] = fields[1]
+        except OSError:
+            continue
+    return started
+
+
+def foreign_daemons(run_dir="/run", pidfiles=SUITE_PIDFILES):
+    """{name: (pid, start time)} of the running libvirt daemons the suite did not start."""
+    ours = pids_started_by_the_suite(pidfiles)
+    found = {}
+    for name in DAEMON_NAMES:
+        pid = daemon_pid(name, run_dir)
+        if pid is not None and ours.get(pid) != name:
+            found[name] = (pid, _proc_stat(pid)[2])
+    return found
+
+
+def disturbed_daemons(before):
+    """What happened to the daemons of ``foreign_daemons()`` since: [] if each one still
+    runs, not stopped, as the same process."""
+    problems = []
+    for name, (pid, started) in before.items():
+        stat = _proc_stat(pid)
+        if stat is None or stat[0] != name or stat[1] == "Z" or stat[2] != started:
+            problems.append(f"{name} (pid {pid}) is gone")
+        elif stat[1] in ("T", "t"):
+            problems.append(f"{name} (pid {pid}) is stopped")
+    return problems

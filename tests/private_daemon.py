@@ -14,8 +14,8 @@ import time
 import uuid
 from pathlib import Path
 
-import libvirtd_env
 import virtsnap
+from helpers import virsh
 from virtsnap import LibvirtError
 
 LIBVIRTD = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
@@ -24,11 +24,6 @@ LIBVIRTD = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
 def unique(prefix):
     """A name no other test (or engineer) uses at the same time."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def virsh(uri, *args):
-    """``virsh -c uri args``'s output; RuntimeError with its stderr if it fails."""
-    return libvirtd_env.virsh(*args, uri=uri, timeout=60)
 
 
 def domain_xml(name, devices=""):
@@ -45,7 +40,7 @@ def define_domain(uri, name, tmp_path, devices=""):
     """
     xml_file = Path(tmp_path) / f"{name}.xml"
     xml_file.write_text(domain_xml(name, devices))
-    virsh(uri, "define", str(xml_file))
+    virsh("define", str(xml_file), uri=uri)
 
 
 def wait_until(predicate, timeout, interval=0.05):

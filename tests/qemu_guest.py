@@ -25,17 +25,25 @@ import tempfile
 import pytest
 
 import virtsnap
-from libvirtd_env import QEMU_URI, guest_xml, make_disk, qemu_img_snapshots, virsh
-from virtsnap import DeleteFlags, ListFlags
+from helpers import QEMU_URI, virsh
+from libvirtd_env import confining_security_models, guest_xml, make_disk, qemu_img_snapshots
 
 PREFIX = "vs-it"
 _NAME_RE = re.compile(rf"^{PREFIX}-(\d+)-\d+-")
 _counter = itertools.count(1)
 _swept = False
+_confining = {}  # uri -> the daemon's security drivers other than DAC
 
 
 def unique_name(tag):
     return f"{PREFIX}-{os.getpid()}-{next(_counter)}-{tag}"
+
+
+def confining_drivers(uri):
+    """The daemon's security drivers besides DAC (e.g. apparmor), asked once per URI."""
+    if uri not in _confining:
+        _confining[uri] = confining_security_models(virsh("capabilities", uri=uri))
+    return _confining[uri]
 
 
 class Guest:
@@ -48,7 +56,7 @@ class Guest:
         self.disk = make_disk(self.dir, "disk.qcow2")
         self.xml_path = os.path.join(self.dir, "domain.xml")
         with open(self.xml_path, "w") as f:
-            f.write(guest_xml(self.name, self.disk))
+            f.write(guest_xml(self.name, self.disk, confining_drivers(uri)))
 
     def virsh(self, *args):
         return virsh(*args, uri=self.uri)
@@ -133,7 +141,7 @@ def sweep_stale():
         return
     _swept = True
     try:
-        names = virsh("list", "--all", "--name").split()
+        names = virsh("list", "--all", "--name", uri=QEMU_URI).split()
     except RuntimeError:
         names = []
     for name in names:
@@ -172,44 +180,8 @@ def qemu_conn(libvirtd):
         yield connection
 
 
-def delete_all_snapshots(dom):
-    """Delete every snapshot of ``dom`` with its data, children first.
-
-    Snapshots libvirt cannot delete (external ones with an internal parent, in
-    libvirt 9.0) lose only their metadata.
-    """
-    for snap in reversed(dom.list_all_snapshots(ListFlags.TOPOLOGICAL)):
-        try:
-            snap.delete()
-        except virtsnap.LibvirtError:
-            snap.delete(DeleteFlags.METADATA_ONLY)
-
-
 def wipe_qcow2_snapshots(path):
     """Delete the internal snapshots left in an image no guest has open."""
     for tag in qemu_img_snapshots(path):
         subprocess.run(["qemu-img", "snapshot", "-d", tag, path], check=True,
                        stdin=subprocess.DEVNULL, capture_output=True)
-
-
-def parse_snapshot_tree(text):
-    """child -> parent (None for roots) from ``virsh snapshot-list --tree``.
-
-    Roots start in column 0; a child is printed as ``+- NAME`` further right
-    than its parent, below it.
-    """
-    parents = {}
-    stack = []  # (column, name) of the open ancestors
-    for line in text.splitlines():
-        if not line.strip() or set(line.strip()) <= {"|"}:
-            continue
-        if "+- " in line:
-            column = line.index("+- ") + 3
-        else:
-            column = len(line) - len(line.lstrip())
-        name = line[column:].rstrip()
-        while stack and stack[-1][0] >= column:
-            stack.pop()
-        parents[name] = stack[-1][1] if stack else None
-        stack.append((column, name))
-    return parents

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import virtsnap
-from conftest import TEST_URI, delete_all_snapshots
+from helpers import TEST_URI, delete_all_snapshots
 from virtsnap import LibvirtConnectionError, LibvirtError
 
 ALLOWED = (TypeError, ValueError, OverflowError, LibvirtError)

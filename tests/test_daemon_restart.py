@@ -15,7 +15,8 @@ import pytest
 
 import virtsnap
 from conftest import IN_CI
-from libvirtd_env import LIBVIRTD_UP, QEMU_URI
+from helpers import QEMU_URI
+from libvirtd_env import LIBVIRTD_UP, daemon_pid, pids_started_by_the_suite
 from private_daemon import wait_until
 from qemu_guest import guest_fixture
 
@@ -23,25 +24,10 @@ pytestmark = pytest.mark.libvirtd
 
 guest = guest_fixture("restart", running=False)
 
-PIDFILES = {os.environ.get("VIRTSNAP_PIDFILE", "/run/virtsnap-daemons.pids"),
-            "/run/virtsnap-daemons.pids"}
-
-
 def libvirtd_pid_we_started():
-    """libvirtd's PID if one of our pidfiles lists it as started by libvirtd-up."""
-    try:
-        with open("/run/libvirtd.pid") as f:
-            pid = int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-    for path in PIDFILES:
-        try:
-            with open(path) as f:
-                if any(line.split()[:2] == [str(pid), "libvirtd"] for line in f):
-                    return pid
-        except OSError:
-            continue
-    return None
+    """libvirtd's PID if scripts/libvirtd-up recorded it as started by the suite."""
+    pid = daemon_pid("libvirtd")
+    return pid if pid is not None and pids_started_by_the_suite().get(pid) == "libvirtd" else None
 
 
 def tree_state(conn, name):

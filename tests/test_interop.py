@@ -6,7 +6,7 @@ import pytest
 
 import virtsnap
 
-from conftest import TEST_URI
+from helpers import TEST_URI
 
 libvirt = pytest.importorskip("libvirt")
 

@@ -26,10 +26,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import virtsnap
-from libvirtd_env import QEMU_URI, qemu_img_snapshots
+from helpers import QEMU_URI, delete_all_snapshots
+from libvirtd_env import qemu_img_snapshots
 from qemu_guest import (
     Guest,
-    delete_all_snapshots,
     guest_fixture,
     qemu_conn,  # noqa: F401 - fixture
     sweep_stale,

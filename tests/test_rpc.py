@@ -37,15 +37,14 @@ from pathlib import Path
 
 import pytest
 
-import libvirtd_env
 import test_core
 import virtsnap
-from conftest import delete_all_snapshots
+from helpers import DAEMON_TEST_URI, delete_all_snapshots, virsh
 from virtsnap import CreateFlags, DomainState, ListFlags
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 
-RPC_URI = libvirtd_env.TEST_URI  # "test+unix:///default"
+RPC_URI = DAEMON_TEST_URI
 REMOTE_DOMAIN_SNAPSHOT_LIST_MAX = 16384  # remote_protocol.x, libvirt 9.0
 
 
@@ -61,9 +60,9 @@ def conn(libvirtd):
 def _ensure_running(domain):
     state = domain.state()
     if state is DomainState.PAUSED:
-        libvirtd_env.virsh("resume", domain.name, uri=RPC_URI)
+        virsh("resume", domain.name, uri=RPC_URI)
     elif state is not DomainState.RUNNING:
-        libvirtd_env.virsh("start", domain.name, uri=RPC_URI)
+        virsh("start", domain.name, uri=RPC_URI)
     assert domain.state() is DomainState.RUNNING
 
 
@@ -132,11 +131,11 @@ def defined_domain(conn):
         xml = Path(tmp) / "domain.xml"
         xml.write_text(f"<domain type='test'><name>{name}</name><memory>65536</memory>"
                        f"<os><type>hvm</type></os><devices/></domain>")
-        libvirtd_env.virsh("define", xml, uri=RPC_URI)
+        virsh("define", xml, uri=RPC_URI)
     try:
         yield conn.get_domain_by_name(name)
     finally:
-        libvirtd_env.virsh("undefine", name, "--snapshots-metadata", uri=RPC_URI)
+        virsh("undefine", name, "--snapshots-metadata", uri=RPC_URI)
 
 
 _counter = itertools.count(1)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import virtsnap
-from conftest import delete_all_snapshots
+from helpers import delete_all_snapshots
 from test_bad_input import snapshot_state
 from private_daemon import define_domain
 from virtsnap import LibvirtError, OperationDeniedError

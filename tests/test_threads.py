@@ -22,7 +22,7 @@ import time
 import pytest
 
 import virtsnap
-from conftest import TEST_URI, delete_all_snapshots
+from helpers import TEST_URI, delete_all_snapshots
 from virtsnap import LibvirtError
 
 N_THREADS = 8

@@ -9,10 +9,9 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 
 import virtsnap
+from helpers import TEST_URI, delete_all_snapshots
 from test_tree import SHAPES, define_snapshots
 from virtsnap.transfer import INDEX_FILE, import_snapshots, retarget_snapshot_xml
-
-TEST_URI = "test:///default"
 
 TWO_DOMAINS = """<node>
   <domain type='test'>
@@ -103,7 +102,6 @@ def test_migration_to_a_fresh_host(tmp_path):
             assert snapshot_state(dom) == before
             assert dom.snapshot_xml_descriptions() == xml_before
         finally:
-            from conftest import delete_all_snapshots
             delete_all_snapshots(dom)
 
 
@@ -142,7 +140,6 @@ def test_redefining_another_domains_xml_needs_the_rewrite(tmp_path):
 def test_current_snapshot_with_children_is_current_after_import(dom, tmp_path):
     define_snapshots(dom, SHAPES["chain"], current="a")
     dom.export_snapshots(tmp_path)
-    from conftest import delete_all_snapshots
     delete_all_snapshots(dom)
     dom.import_snapshots(tmp_path)
     assert dom.current_snapshot().name == "a"
@@ -155,7 +152,6 @@ def test_import_follows_the_xml_parents_not_the_index_order(dom, tmp_path):
     index = json.loads((tmp_path / INDEX_FILE).read_text())
     index["snapshots"].reverse()
     (tmp_path / INDEX_FILE).write_text(json.dumps(index))
-    from conftest import delete_all_snapshots
     delete_all_snapshots(dom)
     assert import_snapshots(dom, tmp_path) == list(SHAPES["deep"])
     assert dom.snapshot_parents() == SHAPES["deep"]
@@ -191,7 +187,6 @@ def test_import_rejects_a_bad_export(dom, tmp_path, change, message):
     index = json.loads((tmp_path / INDEX_FILE).read_text())
     change(index)
     (tmp_path / INDEX_FILE).write_text(json.dumps(index))
-    from conftest import delete_all_snapshots
     delete_all_snapshots(dom)
     with pytest.raises(ValueError, match=message):
         dom.import_snapshots(tmp_path)
@@ -205,7 +200,6 @@ def test_import_rejects_parents_in_a_cycle(dom, tmp_path):
     root = ElementTree.fromstring(first.read_text())
     ElementTree.SubElement(ElementTree.SubElement(root, "parent"), "name").text = "c"
     first.write_text(ElementTree.tostring(root, encoding="unicode"))  # a -> c -> b -> a
-    from conftest import delete_all_snapshots
     delete_all_snapshots(dom)
     with pytest.raises(ValueError, match="cycle"):
         dom.import_snapshots(tmp_path)

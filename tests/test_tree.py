@@ -7,7 +7,6 @@ drawing to compare with, byte for byte.
 """
 
 import shutil
-import subprocess
 import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timedelta, timezone
 
@@ -16,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import virtsnap
+from helpers import TEST_URI, delete_all_snapshots, virsh
 from virtsnap.tree import SnapshotTree, virsh_sort_key
 
 BASE_TIME = 1700000000  # creation time of the first snapshot; one minute between them
@@ -63,9 +63,7 @@ def virsh_tree(documents, tmp_path, extra=""):
         path.write_text(xml, encoding="utf-8")
         commands.append(f"snapshot-create test {path} --redefine")
     commands.append(f"snapshot-list test --tree {extra}")
-    out = subprocess.run(["virsh", "-q", "-c", "test:///default", "; ".join(commands)],
-                         check=True, capture_output=True)
-    return out.stdout.decode("utf-8")
+    return virsh("; ".join(commands), uri=TEST_URI)
 
 
 # name -> parent, parents first
@@ -114,8 +112,6 @@ def forests(draw):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(parents=forests())
 def test_render_matches_virsh_for_any_forest(dom, tmp_path_factory, parents):
-    from conftest import delete_all_snapshots
-
     delete_all_snapshots(dom)
     documents = define_snapshots(dom, parents)
     assert dom.snapshot_tree().render() == virsh_tree(documents, tmp_path_factory.mktemp("v"))

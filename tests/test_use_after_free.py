@@ -14,8 +14,8 @@ import sys
 import pytest
 
 import virtsnap
-from conftest import delete_all_snapshots
-from private_daemon import define_domain, virsh
+from helpers import delete_all_snapshots, virsh
+from private_daemon import define_domain
 from virtsnap import DomainNotFoundError, LibvirtConnectionError, SnapshotNotFoundError
 
 
@@ -164,7 +164,7 @@ def test_snapshot_deleted_by_another_client(libvirtd, private_daemon):
     with virtsnap.open(private_daemon.uri()) as conn:
         dom = conn.get_domain_by_name("test")
         snap = dom.create_snapshot(name="doomed")
-        virsh(private_daemon.uri(), "snapshot-delete", "test", "doomed")
+        virsh("snapshot-delete", "test", "doomed", uri=private_daemon.uri())
         assert_all_raise(SNAPSHOT_CALLS, snap, SnapshotNotFoundError)
         assert dom.num_of_snapshots() == 0
 
@@ -179,7 +179,7 @@ def test_handles_after_the_domain_is_undefined(libvirtd, private_daemon, tmp_pat
         dom = conn.get_domain_by_name("short-lived")
         one = dom.create_snapshot(name="one")
         two = dom.create_snapshot(name="two")
-        virsh(uri, "undefine", "--snapshots-metadata", "short-lived")
+        virsh("undefine", "--snapshots-metadata", "short-lived", uri=uri)
         assert_all_raise(DOMAIN_CALLS, dom, DomainNotFoundError)
         for snap in (one, two):
             assert_all_raise(SNAPSHOT_CALLS, snap, DomainNotFoundError)

@@ -23,10 +23,24 @@ Layout of an export directory (created with mode 0700; every file 0600)::
       ]
     }
 
-Import redefines every snapshot with ``CreateFlags.REDEFINE`` in index
-order, then redefines the current one once more with ``REDEFINE|CURRENT``
-(libvirt needs a parent to exist before its children, so the current
-snapshot cannot simply come last when it has children).
+Export reads the listing before and after fetching the XML, and raises
+:class:`SnapshotsChangedError` if another client created or deleted a
+snapshot meanwhile: an export holds every snapshot, or fails. By default
+libvirt leaves security-sensitive data out of the XML, such as the ``passwd``
+of the VNC and SPICE ``<graphics>`` in the embedded domain definition; an
+import of such an export restores the definition without them.
+``secure=True`` fetches with ``XMLFlags.SECURE`` (which a read-only
+connection may not do). A carriage return in a name, a description or any
+text is written as ``&#13;``: XML parsers, libvirt's too, read a raw CR as LF.
+
+Import redefines every snapshot with ``CreateFlags.REDEFINE``, parents
+before children, then redefines the current one once more with
+``REDEFINE|CURRENT`` (libvirt needs a parent to exist before its children, so
+the current snapshot cannot simply come last when it has children). It is
+all or nothing: it refuses a name the domain already has, unless
+``replace=True``; if libvirt refuses any step, it deletes the metadata of the
+snapshots it added, redefines the ones it replaced as they were, makes the
+previous current snapshot current again, and re-raises.
 
 libvirt refuses to redefine a snapshot whose embedded ``<domain>``
 definition carries another domain's UUID ("definition for snapshot X must
@@ -45,11 +59,12 @@ import os
 import xml.etree.ElementTree as ElementTree
 from typing import Any, Dict, List, Optional, Tuple, Union, cast
 
-from virtsnap import CreateFlags
+from virtsnap import CreateFlags, DeleteFlags, LibvirtError, XMLFlags
 from virtsnap.info import parse_snapshot_xml
 from virtsnap.tree import SnapshotTree
 
-__all__ = ["INDEX_FILE", "export_snapshots", "import_snapshots", "retarget_snapshot_xml"]
+__all__ = ["INDEX_FILE", "ImportRollbackError", "SnapshotExistsError", "SnapshotsChangedError",
+           "TransferError", "export_snapshots", "import_snapshots", "retarget_snapshot_xml"]
 
 INDEX_FILE = "index.json"
 FORMAT = "virtsnap-snapshots"
@@ -58,18 +73,48 @@ VERSION = 1
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def export_snapshots(domain: Any, directory: PathLike) -> List[str]:
+class TransferError(Exception):
+    """An export or import that was not done: see the subclasses."""
+
+
+class SnapshotsChangedError(TransferError):
+    """Snapshots were created or deleted while the export read them."""
+
+
+class SnapshotExistsError(TransferError):
+    """The import would overwrite snapshots the domain has (``replace=True`` allows it)."""
+
+
+class ImportRollbackError(TransferError):
+    """An import failed and undoing it failed too; the message says what is left."""
+
+
+def export_snapshots(domain: Any, directory: PathLike, *, secure: bool = False) -> List[str]:
     """Write every snapshot's XML and the index into ``directory``; return the names
-    in the order written (parents before children)."""
-    documents = domain.snapshot_xml_descriptions()
-    parents = {name: parse_snapshot_xml(xml, domain.name).parent for name, xml in documents.items()}
+    in the order written (parents before children).
+
+    ``secure=True`` includes the data libvirt leaves out by default (passwords).
+    Raises :class:`SnapshotsChangedError` if the snapshots changed meanwhile.
+    """
+    parents = domain.snapshot_parents()
+    documents = domain.snapshot_xml_descriptions(XMLFlags.SECURE if secure else 0)
     current = domain.current_snapshot().name if domain.has_current_snapshot() else None
+    after = domain.snapshot_parents()
+    if after != parents or set(documents) != set(parents):
+        gone = object()
+        changed = sorted(name for name in set(parents) | set(after) | set(documents)
+                         if name not in documents or parents.get(name, gone) != after.get(name, gone))
+        raise SnapshotsChangedError(
+            f"snapshots of {domain.name} changed during the export, nothing written: "
+            f"{', '.join(map(repr, changed))}")
     order = list(SnapshotTree(parents).topological())
+    if len(order) != len(documents):  # libvirt reported a parent cycle
+        raise SnapshotsChangedError(f"the snapshots of {domain.name} do not form a tree")
     os.makedirs(directory, mode=0o700, exist_ok=True)
     entries = []
     for number, name in enumerate(order, 1):
         filename = f"snapshot-{number:04d}.xml"
-        _write_private(os.path.join(directory, filename), documents[name])
+        _write_private(os.path.join(directory, filename), _keep_carriage_returns(documents[name]))
         entries.append({"name": name, "parent": parents[name], "file": filename})
     index = {
         "format": FORMAT,
@@ -83,33 +128,113 @@ def export_snapshots(domain: Any, directory: PathLike) -> List[str]:
     return order
 
 
-def import_snapshots(domain: Any, directory: PathLike) -> List[str]:
+def import_snapshots(domain: Any, directory: PathLike, *, replace: bool = False) -> List[str]:
     """Redefine the snapshots exported in ``directory`` on ``domain``; return their names.
 
-    Raises :class:`ValueError` for a malformed export, :class:`OSError` for
-    unreadable files and :class:`~virtsnap.LibvirtError` when libvirt refuses.
+    All or nothing (see the module's documentation). Raises :class:`ValueError`
+    for a malformed export, :class:`OSError` for unreadable files,
+    :class:`SnapshotExistsError` for names the domain has (unless ``replace``),
+    and the :class:`~virtsnap.LibvirtError` of a refused step, after undoing the
+    steps before it (:class:`ImportRollbackError` if that fails too).
     """
     index = _read_index(directory)
     documents: Dict[str, str] = {}
     parents: Dict[str, Optional[str]] = {}
     for entry in index["snapshots"]:
-        with open(os.path.join(directory, entry["file"]), encoding="utf-8") as stream:
-            xml = stream.read()
+        with open(os.path.join(directory, entry["file"]), encoding="utf-8", newline="") as stream:
+            xml = _keep_carriage_returns(stream.read())
         info = parse_snapshot_xml(xml, domain.name)
         if info.name != entry["name"]:
             raise ValueError(f"{entry['file']} does not hold snapshot {entry['name']!r}")
-        documents[info.name] = retarget_snapshot_xml(xml, domain.name, domain.uuid)
+        documents[info.name] = _keep_carriage_returns(
+            retarget_snapshot_xml(xml, domain.name, domain.uuid))
         parents[info.name] = info.parent
     # The order comes from the XML itself, whatever the index says.
     order = list(SnapshotTree(parents).topological())
     if len(order) != len(parents):
         raise ValueError(f"{directory}: the snapshots' parents form a cycle")
-    for name in order:
-        domain.create_snapshot(documents[name], CreateFlags.REDEFINE)
-    current = index["current"]
-    if current is not None:
-        domain.create_snapshot(documents[current], CreateFlags.REDEFINE | CreateFlags.CURRENT)
+    existing = set(domain.list_snapshot_names())
+    clashes = [name for name in order if name in existing]
+    if clashes and not replace:
+        raise SnapshotExistsError(
+            f"domain {domain.name} already has snapshot(s) {', '.join(map(repr, clashes))}; "
+            "replace=True overwrites them")
+    undo = _Undo(domain, clashes)
+    try:
+        for name in order:
+            domain.create_snapshot(documents[name], CreateFlags.REDEFINE)
+            undo.added(name, name not in existing)
+        current = index.get("current")
+        if current is not None:
+            domain.create_snapshot(documents[current], CreateFlags.REDEFINE | CreateFlags.CURRENT)
+    except BaseException as exc:
+        undo.run(exc)
+        raise
     return order
+
+
+class _Undo:
+    """What an import changed, and how to put it back."""
+
+    def __init__(self, domain: Any, replaced: List[str]) -> None:
+        self.domain = domain
+        self.current: Optional[str] = (domain.current_snapshot().name
+                                       if domain.has_current_snapshot() else None)
+        saved = replaced + ([self.current] if self.current is not None else [])
+        # Secure XML, so that undoing loses no password.
+        self.old_xml = {name: _keep_carriage_returns(
+            domain.get_snapshot_by_name(name).get_xml_description(XMLFlags.SECURE))
+            for name in saved}
+        self.old_parents = domain.snapshot_parents() if replaced else {}
+        self.new: List[str] = []
+        self.replaced: List[str] = []
+
+    def added(self, name: str, new: bool) -> None:
+        (self.new if new else self.replaced).append(name)
+
+    def run(self, cause: BaseException) -> None:
+        """Undo every step; raise ImportRollbackError from ``cause`` naming what failed."""
+        failed = []
+        for name in reversed(self.new):
+            try:
+                _delete_metadata(self.domain.get_snapshot_by_name(name))
+            except LibvirtError as exc:
+                failed.append(f"added snapshot {name!r} not removed: {exc}")
+        # Parents before children, so that no redefinition sees a parent cycle.
+        for name in SnapshotTree({n: self.old_parents[n] for n in self.replaced}).topological():
+            try:
+                self.domain.create_snapshot(self.old_xml[name], CreateFlags.REDEFINE)
+            except LibvirtError as exc:
+                failed.append(f"replaced snapshot {name!r} not restored: {exc}")
+        if self.current is not None:
+            try:
+                if not (self.domain.has_current_snapshot()
+                        and self.domain.current_snapshot().name == self.current):
+                    self.domain.create_snapshot(self.old_xml[self.current],
+                                                CreateFlags.REDEFINE | CreateFlags.CURRENT)
+            except LibvirtError as exc:
+                failed.append(f"current snapshot {self.current!r} not restored: {exc}")
+        if failed:
+            raise ImportRollbackError(f"import into {self.domain.name} failed ({cause}), "
+                                      f"and undoing it failed: {'; '.join(failed)}") from cause
+
+
+def _delete_metadata(snapshot: Any) -> None:
+    """Delete only libvirt's metadata of a redefined snapshot (its data was never ours).
+
+    libvirt's test driver keeps nothing but metadata and refuses the flag.
+    """
+    try:
+        snapshot.delete(DeleteFlags.METADATA_ONLY)
+    except LibvirtError:
+        if not snapshot.get_connect().uri.startswith("test"):
+            raise
+        snapshot.delete()
+
+
+def _keep_carriage_returns(xml: str) -> str:
+    """``xml`` with every CR as ``&#13;``: a raw CR reads back as LF."""
+    return xml.replace("\r", "&#13;")
 
 
 def retarget_snapshot_xml(xml: str, name: str, uuid: str) -> str:
@@ -168,6 +293,9 @@ def _read_index(directory: PathLike) -> Dict[str, Any]:
         if entry["name"] in names:
             raise ValueError(f"{path}: snapshot {entry['name']!r} is listed twice")
         names.add(entry["name"])
+    if not isinstance(index.get("current"), (str, type(None))):
+        raise ValueError(f"{path}: field 'current' must be a snapshot name or null, "
+                         f"not {index['current']!r}")
     if index.get("current") is not None and index["current"] not in names:
         raise ValueError(f"{path}: current snapshot {index['current']!r} is not in the index")
     return index

@@ -4,11 +4,13 @@
 :meth:`SnapshotTree.from_domain`. Siblings are kept in the order
 ``virsh snapshot-list`` sorts names (ASCII case-insensitive, byte-wise), and
 :meth:`SnapshotTree.render` draws exactly what ``virsh snapshot-list --tree``
-prints.
+prints. Every walk, drawing and serializer uses a stack, not recursion, so a
+chain of any depth works.
 """
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
@@ -88,9 +90,11 @@ class SnapshotTree:
         """Parent, grandparent, ... up to the root, as far as the tree holds them."""
         self._check(name)
         out: List[str] = []
+        seen = {name}  # only a hand-made parent map can loop
         parent = self._parents[name]
-        while parent in self._parents and parent not in out and parent != name:
+        while parent in self._parents and parent not in seen:
             out.append(parent)
+            seen.add(parent)
             parent = self._parents[parent]
         return out
 
@@ -154,21 +158,55 @@ class SnapshotTree:
         ``|`` line; the last leaf of every root tree ends with a line of its
         indentation, which separates one root tree from the next.
         """
-        lines: List[str] = []
-        for root in self.roots:
-            self._render(root, root, "", True, lines)
-        return "".join(lines)
+        return "".join(self.render_lines())
 
-    def _render(self, name: str, last_sibling: str, indent: str, root: bool,
-                lines: List[str]) -> None:
-        # A transcription of virsh's vshTreePrintInternal().
-        lines.append(f"{indent}{'' if root else '+- '}{name}\n")
-        if not root:
-            indent += (" " if name == last_sibling else "|") + " "
-        children = self._children.get(name, [])
-        if children:
-            lines.append(f"{indent}  |\n")
-            for child in children:
-                self._render(child, children[-1], indent + "  ", False, lines)
-        elif name == last_sibling:
-            lines.append(f"{indent}\n")
+    def render_lines(self) -> Iterator[str]:
+        """The lines of :meth:`render`, each ending in a newline, one at a time."""
+        # virsh's vshTreePrintInternal(), with a stack of
+        # (name, its last sibling, indentation, is a root) instead of recursion.
+        stack = [(root, root, "", True) for root in reversed(self.roots)]
+        while stack:
+            name, last_sibling, indent, root = stack.pop()
+            yield f"{indent}{'' if root else '+- '}{name}\n"
+            if not root:
+                indent += (" " if name == last_sibling else "|") + " "
+            children = self._children.get(name)
+            if children:
+                yield f"{indent}  |\n"
+                stack.extend((child, children[-1], indent + "  ", False)
+                             for child in reversed(children))
+            elif name == last_sibling:
+                yield f"{indent}\n"
+
+    def to_json(self, domain: str) -> str:
+        """``json.dumps({"domain": domain, "roots": [Node, ...]}, indent=2,
+        ensure_ascii=False)``, Node being ``{"name": str, "children": [Node, ...]}``
+        (the ``list --tree --json`` document), byte for byte, without recursion."""
+        dumps = json.dumps
+        parts = ['{\n  "domain": ', dumps(domain, ensure_ascii=False), ',\n  "roots": [']
+        # One frame per open list of nodes: [remaining names, indentation of its items,
+        # no item written yet]. The roots' list is the outermost.
+        stack: List[List[Any]] = [[iter(self.roots), 4, True]]
+        while stack:
+            frame = stack[-1]
+            remaining, indent, first = frame
+            name = next(remaining, None)
+            if name is None:  # names are never None: the list is done
+                stack.pop()
+                if not first:
+                    parts.append("\n" + " " * (indent - 2))
+                parts.append("]")
+                if stack:  # these were a node's children: close that node
+                    parts.append("\n" + " " * (indent - 4) + "}")
+                continue
+            frame[2] = False
+            pad = " " * indent
+            parts.append(f'{"" if first else ","}\n{pad}{{\n{pad}  "name": '
+                         f'{dumps(name, ensure_ascii=False)},\n{pad}  "children": [')
+            children = self._children.get(name)
+            if children:
+                stack.append([iter(children), indent + 4, True])
+            else:
+                parts.append(f"]\n{pad}}}")
+        parts.append("\n}")
+        return "".join(parts)

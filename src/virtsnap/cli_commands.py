@@ -1,0 +1,768 @@
+"""The subcommands of ``virtsnap`` (see :mod:`virtsnap.cli` for how they are registered).
+
+Each ``add_<command>(parser)`` adds the options of one command, named and
+combined as virsh's ``snapshot-*`` commands name and combine them, and sets
+the function that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import virtsnap
+from virtsnap.cli import CommandError, Interrupted, UsageError
+from virtsnap.cli_text import Output, escape
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
+
+    from virtsnap.info import SnapshotInfo
+
+DEMO_URI = "test:///default"
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+def _domain(conn: Any, name: str) -> Any:
+    """The domain named by ``name``: an ID, a UUID or a name, tried in virsh's order."""
+    if name.isascii() and name.isdigit():
+        try:
+            return conn.get_domain_by_id(int(name))
+        except (virtsnap.DomainNotFoundError, OverflowError):
+            pass
+    if len(name) == 36:
+        try:
+            return conn.get_domain_by_uuid(name)
+        except (virtsnap.DomainNotFoundError, virtsnap.InvalidArgumentError, ValueError):
+            pass
+    try:
+        return conn.get_domain_by_name(name)
+    except virtsnap.DomainNotFoundError as exc:  # some drivers do not say which domain
+        raise virtsnap.DomainNotFoundError(f"failed to get domain '{name}': {exc}",
+                                           exc.code, exc.domain, exc.level) from None
+
+
+def _flags(enum: Any, args: argparse.Namespace, options: Dict[str, str]) -> int:
+    """The OR of enum members named by the options set in ``args``."""
+    value = 0
+    for option, member in options.items():
+        if getattr(args, option):
+            value |= enum[member]
+    return value
+
+
+def _switches(parser: argparse.ArgumentParser, table: Any) -> None:
+    for option, help in table:
+        parser.add_argument(f"--{option}", action="store_true", help=help)
+
+
+def _domain_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("domain", metavar="DOMAIN", help="domain name, ID or UUID")
+
+
+def _snapshot_or_current(parser: argparse.ArgumentParser, current_help: str) -> None:
+    """SNAP, or --current for the current snapshot (virsh's virshLookupSnapshot)."""
+    parser.add_argument("snapshot", metavar="SNAP", nargs="?", help="snapshot name")
+    parser.add_argument("--current", action="store_true", help=current_help)
+
+
+def _lookup(dom: Any, args: argparse.Namespace, exclusive: bool = True) -> Any:
+    if args.snapshot is not None and args.current and exclusive:
+        raise UsageError("SNAP and --current are mutually exclusive")
+    if args.snapshot is not None:
+        return dom.get_snapshot_by_name(args.snapshot)
+    if args.current:
+        return _current(dom, args.domain)
+    raise UsageError("SNAP or --current is required")
+
+
+def _current(dom: Any, label: str) -> Any:
+    if not dom.has_current_snapshot():
+        raise CommandError(f"domain '{label}' has no current snapshot")
+    return dom.current_snapshot()
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON (virtsnap json-schema)")
+
+
+def _local_time(info: "SnapshotInfo") -> str:
+    """virsh's creation time: local time, "%Y-%m-%d %H:%M:%S %z"."""
+    return info.creation_time.astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def _workers(dom: Any) -> int:
+    """Requests in flight for bulk calls: several through a daemon (libvirtd serves 5
+    per client by default), one for a driver in this process."""
+    return 1 if dom.get_connect().uri.startswith("test:///") else 4
+
+
+def _print_xml(out: Output, xml: str) -> None:
+    """XML as virsh prints it: a final newline, then virsh's blank line unless quiet."""
+    out.write(xml if xml.endswith("\n") else xml + "\n")
+    out.end()
+
+
+def _redefine_flags(xml: str) -> int:
+    """What virsh adds when it redefines a snapshot from its own XML."""
+    flags = virtsnap.CreateFlags.REDEFINE
+    if "<state>disk-snapshot</state>" in xml:
+        flags |= virtsnap.CreateFlags.DISK_ONLY
+    return int(flags)
+
+
+def run_job(call: Any, dom: Any, description: str, out: Output) -> Any:
+    """``call()`` in a worker thread, with a progress display on a terminal.
+
+    Ctrl-C asks libvirt to abort the domain's job (``abort_job()``), waits for
+    the call to end, says whether the job stopped, and exits with 130.
+    """
+    import threading
+
+    from virtsnap.progress import run_with_progress
+
+    outcome: Dict[str, Any] = {}
+    done = threading.Event()
+
+    def worker() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=worker, name="virtsnap-call", daemon=True)
+    thread.start()
+    try:
+        run_with_progress(lambda: done.wait(), dom, description, enabled=out.progress)
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        raise Interrupted(_abort(dom, done, outcome)) from None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _abort(dom: Any, done: Any, outcome: Dict[str, Any]) -> str:
+    try:
+        dom.abort_job()
+    except virtsnap.LibvirtError as exc:
+        aborted = f"no job could be aborted ({exc})"
+    else:
+        aborted = "asked libvirt to abort the job"
+    if not done.wait(60):
+        return f"interrupted: {aborted}; the call is still running in libvirt"
+    if "error" in outcome:
+        return f"interrupted: {aborted}; the job stopped: {outcome['error']}"
+    return f"interrupted: {aborted}; the job had already finished and succeeded"
+
+
+# ---------------------------------------------------------------- list
+
+LIST_FILTERS = (("roots", "ROOTS", "only snapshots without a parent"),
+                ("leaves", "LEAVES", "only snapshots without children"),
+                ("no-leaves", "NO_LEAVES", "only snapshots with children"),
+                ("metadata", "METADATA", "only snapshots with libvirt metadata"),
+                ("no-metadata", "NO_METADATA", "only snapshots without libvirt metadata"),
+                ("inactive", "INACTIVE", "only snapshots of a shut-off guest"),
+                ("active", "ACTIVE", "only snapshots of a running guest (with memory)"),
+                ("disk-only", "DISK_ONLY", "only disk-only snapshots"),
+                ("internal", "INTERNAL", "only internal snapshots"),
+                ("external", "EXTERNAL", "only external snapshots"),
+                ("topological", "TOPOLOGICAL", "parents before children, in libvirt's order"))
+# Filters virsh refuses to combine with --tree (metadata filters are allowed).
+TREE_EXCLUDED = ("leaves", "no_leaves", "inactive", "active", "disk_only", "internal",
+                 "external")
+# Pairs virsh refuses to combine (VSH_EXCLUSIVE_OPTIONS_VAR in cmdSnapshotList).
+LIST_EXCLUSIVE = (("tree", "name"), ("parent", "roots"), ("parent", "tree"), ("roots", "tree"),
+                  ("roots", "from_"), ("roots", "current"), ("from_", "current"))
+
+
+def add_list(parser: argparse.ArgumentParser) -> None:
+    _domain_argument(parser)
+    _json_option(parser)
+    parser.add_argument("--tree", action="store_true", help="draw the snapshots as a tree")
+    parser.add_argument("--parent", action="store_true", help="add a Parent column")
+    parser.add_argument("--name", action="store_true", help="names only, one per line")
+    _switches(parser, ((option, help) for option, _, help in LIST_FILTERS))
+    parser.add_argument("--from", dest="from_", metavar="SNAP",
+                        help="only the children of SNAP (with --tree: SNAP and them)")
+    parser.add_argument("--current", action="store_true",
+                        help="only the children of the current snapshot")
+    parser.add_argument("--descendants", action="store_true",
+                        help="with --from or --current: all descendants, not only children")
+    parser.set_defaults(run=cmd_list)
+
+
+def _option(dest: str) -> str:
+    return "--" + ("from" if dest == "from_" else dest.replace("_", "-"))
+
+
+def check_list_options(args: argparse.Namespace) -> None:
+    """virsh snapshot-list's rules for combining options."""
+    for first, second in LIST_EXCLUSIVE:
+        if getattr(args, first) and getattr(args, second):
+            raise UsageError(f"options {_option(first)} and {_option(second)} "
+                             "are mutually exclusive")
+    if args.tree:
+        for dest in TREE_EXCLUDED:
+            if getattr(args, dest):
+                raise UsageError(f"options {_option(dest)} and --tree are mutually exclusive")
+    if args.descendants and args.from_ is None and not args.current:
+        raise UsageError("--descendants requires either --from or --current")
+
+
+def cmd_list(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    check_list_options(args)
+    from virtsnap.tree import virsh_sort_key
+
+    dom = _domain(conn, args.domain)
+    flags = _flags(virtsnap.ListFlags, args, {option.replace("-", "_"): member
+                                             for option, member, _ in LIST_FILTERS})
+    if args.from_ is not None:
+        start = dom.get_snapshot_by_name(args.from_)
+    elif args.current:
+        start = _current(dom, args.domain)
+    else:
+        start = None
+    if args.tree:
+        _list_tree(dom, flags, start, args, out)
+        return
+    descendants = virtsnap.ListFlags.DESCENDANTS if args.descendants else 0
+    if args.name and not out.json:
+        names = (dom.list_snapshot_names(flags) if start is None
+                 else start.list_child_snapshot_names(flags | descendants))
+        if not args.topological:
+            names.sort(key=virsh_sort_key)
+        # Raw, as virsh prints them (scripts read this), escaped only for a terminal.
+        show = escape if out.stream.isatty() else str
+        out.write("".join(show(name) + "\n" for name in names))
+        out.end()
+        return
+    infos = dom.snapshot_infos(flags)
+    if start is not None:
+        # In the children listing's order, as virsh: its sort keeps the order of
+        # names equal under strcasecmp.
+        by_name = {info.name: info for info in infos}
+        infos = [by_name[name] for name in start.list_child_snapshot_names(flags | descendants)
+                 if name in by_name]
+    if not args.topological:
+        infos.sort(key=lambda info: virsh_sort_key(info.name))
+    if out.json:
+        out.document({"domain": dom.name, "snapshots": [info.to_dict() for info in infos]})
+        return
+    headers = ["Name", "Creation Time", "State"] + (["Parent"] if args.parent else [])
+    rows = [[info.name, _local_time(info), info.state]
+            + ([info.parent or ""] if args.parent else []) for info in infos]
+    out.table(headers, rows)
+
+
+def _list_tree(dom: Any, flags: int, start: Any, args: argparse.Namespace, out: Output) -> None:
+    from virtsnap.tree import SnapshotTree
+
+    tree = SnapshotTree(dom.snapshot_parents(flags, workers=_workers(dom)))
+    if start is not None:
+        depth = None if args.descendants else 1
+        tree = (tree.subtree(start.name, depth) if start.name in tree
+                else SnapshotTree({start.name: None}))
+    if out.json:
+        out.write(tree.to_json(dom.name) + "\n")
+        return
+    out.write(escape_tree(tree.render(), tree))
+    out.end()
+
+
+def escape_tree(drawing: str, tree: Any) -> str:
+    """The tree drawing with each name escaped (names may hold newlines)."""
+    if all(escape(name) == name for name in tree):
+        return drawing
+    from virtsnap.tree import SnapshotTree
+
+    # Render the tree of escaped names: the same shape, the same order.
+    renamed = {name: escape(name) for name in tree}
+    return SnapshotTree({renamed[name]: (None if tree.parent(name) is None
+                                         else renamed.get(tree.parent(name)))
+                         for name in tree}).render()
+
+
+def add_info(parser: argparse.ArgumentParser) -> None:
+    _domain_argument(parser)
+    _snapshot_or_current(parser, "the current snapshot")
+    _json_option(parser)
+    parser.set_defaults(run=cmd_info)
+
+
+def cmd_info(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    dom = _domain(conn, args.domain)
+    snap = _lookup(dom, args)
+    info = snap.info()
+    children = snap.num_of_child_snapshots()
+    descendants = snap.num_of_child_snapshots(virtsnap.ListFlags.DESCENDANTS)
+    metadata = snap.has_metadata()
+    if out.json:
+        out.document({**info.to_dict(), "children": children, "descendants": descendants,
+                      "metadata": metadata})
+        return
+    fields = [("Name:", escape(info.name)), ("Domain:", escape(info.domain)),
+              ("Current:", "yes" if info.is_current else "no"), ("State:", info.state),
+              ("Location:", info.location), ("Parent:", escape(info.parent or "-")),
+              ("Children:", children), ("Descendants:", descendants),
+              ("Metadata:", "yes" if metadata else "no"),
+              ("Created:", _local_time(info))]
+    if info.description is not None:
+        fields.append(("Description:", escape(info.description)))
+    out.write("".join(f"{label:<15} {value}\n" for label, value in fields))
+    out.end()
+
+
+def add_dumpxml(parser: argparse.ArgumentParser) -> None:
+    _domain_argument(parser)
+    parser.add_argument("snapshot", metavar="SNAP", help="snapshot name")
+    parser.add_argument("--security-info", action="store_true",
+                        help="include security-sensitive information")
+    _json_option(parser)
+    parser.set_defaults(run=cmd_dumpxml)
+
+
+def cmd_dumpxml(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    dom = _domain(conn, args.domain)
+    flags = virtsnap.XMLFlags.SECURE if args.security_info else 0
+    xml = dom.get_snapshot_by_name(args.snapshot).get_xml_description(flags)
+    if out.json:
+        out.document({"domain": dom.name, "name": args.snapshot, "xml": xml})
+    else:
+        _print_xml(out, xml)
+
+
+def add_current(parser: argparse.ArgumentParser) -> None:
+    _domain_argument(parser)
+    parser.add_argument("snapshot", metavar="SNAP", nargs="?",
+                        help="make SNAP the current snapshot")
+    parser.add_argument("--name", action="store_true", help="the name, not the XML")
+    parser.add_argument("--security-info", action="store_true",
+                        help="include security-sensitive information in the XML")
+    _json_option(parser)
+    parser.set_defaults(run=cmd_current)
+
+
+def cmd_current(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    if args.name and args.snapshot is not None:
+        raise UsageError("options --name and SNAP are mutually exclusive")
+    dom = _domain(conn, args.domain)
+    if args.snapshot is not None:  # virsh: redefine its own XML with CURRENT
+        xml = dom.get_snapshot_by_name(args.snapshot).get_xml_description(
+            virtsnap.XMLFlags.SECURE)
+        snap = dom.create_snapshot(xml, _redefine_flags(xml) | virtsnap.CreateFlags.CURRENT)
+        if out.json:
+            out.document(snap.info().to_dict())
+        out.say(f"Snapshot {escape(args.snapshot)} set as current")
+        return
+    snap = _current(dom, args.domain)
+    if out.json:
+        out.document(snap.info().to_dict())
+    elif args.name:
+        out.line(escape(snap.name))
+    else:
+        _print_xml(out, snap.get_xml_description(
+            virtsnap.XMLFlags.SECURE if args.security_info else 0))
+
+
+def add_parent(parser: argparse.ArgumentParser) -> None:
+    _domain_argument(parser)
+    _snapshot_or_current(parser, "the parent of the current snapshot")
+    _json_option(parser)
+    parser.set_defaults(run=cmd_parent)
+
+
+def cmd_parent(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    dom = _domain(conn, args.domain)
+    snap = _lookup(dom, args)
+    parent = snap.get_parent()
+    name = None if parent is None else parent.name
+    if out.json:
+        out.document({"domain": dom.name, "name": snap.name, "parent": name})
+    elif name is None:
+        raise CommandError(f"snapshot '{escape(snap.name)}' has no parent")
+    else:
+        out.line(escape(name))
+
+
+# ---------------------------------------------------------------- create
+
+CREATE_SWITCHES = (("disk-only", "DISK_ONLY", "disks only, no memory (external by default)"),
+                   ("halt", "HALT", "stop the guest after the snapshot"),
+                   ("live", "LIVE", "take the memory state while the guest runs"),
+                   ("atomic", "ATOMIC", "all disks or none"),
+                   ("quiesce", "QUIESCE", "freeze guest filesystems (needs the guest agent)"),
+                   ("no-metadata", "NO_METADATA", "keep no libvirt metadata for it"),
+                   ("reuse-external", "REUSE_EXT", "reuse existing external files"),
+                   ("validate", "VALIDATE", "validate the XML against libvirt's schema"),
+                   ("redefine", "REDEFINE", "with --xml: redefine an existing snapshot's metadata"),
+                   ("current", "CURRENT", "with --redefine: make it the current snapshot"))
+
+
+def add_create(parser: argparse.ArgumentParser) -> None:
+    _domain_argument(parser)
+    _json_option(parser)
+    parser.add_argument("--name", help="snapshot name (default: libvirt picks one)")
+    parser.add_argument("--description", help="free-form description")
+    parser.add_argument("--xml", metavar="FILE",
+                        help="a <domainsnapshot> XML file instead (virsh snapshot-create)")
+    parser.add_argument("--memspec", metavar="SPEC",
+                        help="memory: [file=]PATH[,snapshot=TYPE], as virsh")
+    parser.add_argument("--diskspec", metavar="SPEC", action="append",
+                        help="a disk: DISK[,snapshot=TYPE][,driver=TYPE][,stype=TYPE][,file=PATH]"
+                             ", as virsh; repeatable")
+    parser.add_argument("--print-xml", action="store_true",
+                        help="print the XML that would be used, create nothing")
+    _switches(parser, ((option, help) for option, _, help in CREATE_SWITCHES))
+    parser.set_defaults(run=cmd_create)
+
+
+def _virsh_split(spec: str) -> List[str]:
+    """virsh's vshStringToArray: fields split at commas, ",," is a literal comma."""
+    fields, field, index = [], [], 0
+    while index < len(spec):
+        if spec[index] == ",":
+            if spec.startswith(",,", index):
+                field.append(",")
+                index += 2
+                continue
+            fields.append("".join(field))
+            field = []
+        else:
+            field.append(spec[index])
+        index += 1
+    fields.append("".join(field))
+    return fields
+
+
+def _xml_text(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&apos;").replace("\r", "&#13;"))
+
+
+def _spec_fields(spec: str, kind: str, keys: List[str], first: Optional[str]) -> Dict[str, str]:
+    """key=value fields of a virsh spec; ``first`` names a leading bare field."""
+    values: Dict[str, str] = {}
+    fields = _virsh_split(spec)
+    if first is not None:
+        if not fields[0]:
+            raise UsageError(f"unable to parse {kind}: {spec}")
+        values[first] = fields.pop(0)
+    for field in fields:
+        key, equals, value = field.partition("=")
+        if equals and key in keys and key not in values:
+            values[key] = value
+        elif kind == "memspec" and "file" not in values and field.startswith("/"):
+            values["file"] = field
+        else:
+            raise UsageError(f"unable to parse {kind}: {spec}")
+    return values
+
+
+def snapshot_xml(name: Optional[str], description: Optional[str], memspec: Optional[str],
+                 diskspecs: Optional[List[str]]) -> str:
+    """The <domainsnapshot> document virsh snapshot-create-as builds from its options."""
+    lines = ["<domainsnapshot>"]
+    if name is not None:
+        lines.append(f"  <name>{_xml_text(name)}</name>")
+    if description is not None:
+        lines.append(f"  <description>{_xml_text(description)}</description>")
+    if memspec is not None:
+        memory = _spec_fields(memspec, "memspec", ["snapshot", "file"], None)
+        lines.append("  <memory" + "".join(f" {key}='{_xml_text(memory[key])}'"
+                                           for key in ("snapshot", "file") if key in memory)
+                     + "/>")
+    if diskspecs:
+        lines.append("  <disks>")
+        for spec in diskspecs:
+            disk = _spec_fields(spec, "diskspec", ["snapshot", "driver", "stype", "file"], "name")
+            stype = disk.get("stype")
+            if stype not in (None, "file", "block"):
+                raise UsageError(f"Unknown storage type: '{stype}'")
+            head = (f"    <disk name='{_xml_text(disk['name'])}'"
+                    + (f" snapshot='{disk['snapshot']}'" if "snapshot" in disk else "")
+                    + (f" type='{stype}'" if stype else ""))
+            inner = []
+            if "driver" in disk:
+                inner.append(f"      <driver type='{disk['driver']}'/>")
+            if "file" in disk:
+                attribute = "dev" if stype == "block" else "file"
+                inner.append(f"      <source {attribute}='{_xml_text(disk['file'])}'/>")
+            lines.extend([head + ">", *inner, "    </disk>"] if inner else [head + "/>"])
+        lines.append("  </disks>")
+    lines.append("</domainsnapshot>")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_create(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    if args.xml is not None and (args.name is not None or args.description is not None
+                                 or args.memspec is not None or args.diskspec):
+        raise UsageError("--xml cannot be combined with --name, --description, "
+                         "--memspec or --diskspec")
+    if (args.redefine or args.current) and args.xml is None:
+        raise UsageError("--redefine and --current need --xml FILE")
+    if args.name == "":
+        raise UsageError("--name must not be empty")
+    if args.xml is not None:
+        try:
+            with open(args.xml, encoding="utf-8") as stream:
+                xml = stream.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"cannot read {args.xml}: {exc}") from None
+    else:
+        xml = snapshot_xml(args.name, args.description, args.memspec, args.diskspec)
+    if args.print_xml:
+        out.line(xml)
+        out.end()
+        return
+    dom = _domain(conn, args.domain)
+    flags = _flags(virtsnap.CreateFlags, args, {option.replace("-", "_"): member
+                                                for option, member, _ in CREATE_SWITCHES})
+
+    def call() -> Any:
+        try:
+            return dom.create_snapshot(xml, flags)
+        except virtsnap.OperationUnsupportedError:
+            if not flags & virtsnap.CreateFlags.VALIDATE or args.xml is not None:
+                raise
+            # virsh retries without --validate when the driver does not know it
+            return dom.create_snapshot(xml, flags & ~virtsnap.CreateFlags.VALIDATE)
+
+    snap = run_job(call, dom, "Creating snapshot", out)
+    if out.json:  # without metadata libvirt keeps no XML to describe it
+        out.document({"name": snap.name, "domain": dom.name} if args.no_metadata
+                     else snap.info().to_dict())
+    elif args.xml is not None:
+        out.say(f"Domain snapshot {escape(snap.name)} created from '{escape(args.xml)}'")
+    else:
+        out.say(f"Domain snapshot {escape(snap.name)} created")
+
+
+# ---------------------------------------------------------------- edit
+
+
+def add_edit(parser: argparse.ArgumentParser) -> None:
+    _domain_argument(parser)
+    _snapshot_or_current(parser, "edit the current snapshot; with SNAP, also make it current")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--rename", action="store_true", help="allow renaming the snapshot")
+    which.add_argument("--clone", action="store_true", help="allow cloning to a new name")
+    parser.set_defaults(run=cmd_edit)
+
+
+def _edit(xml: str) -> str:
+    """``xml`` as the user leaves it in $VISUAL, else $EDITOR, else vi."""
+    import shlex
+    import subprocess
+    import tempfile
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    handle, path = tempfile.mkstemp(prefix="virtsnap-", suffix=".xml")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(xml)
+        try:
+            status = subprocess.run(shlex.split(editor) + [path]).returncode
+        except OSError as exc:
+            raise CommandError(f"cannot run the editor {editor!r}: {exc}") from None
+        if status != 0:
+            raise CommandError(f"the editor {editor!r} exited with status {status}")
+        with open(path, encoding="utf-8") as stream:
+            return stream.read()
+    finally:
+        os.unlink(path)
+
+
+def cmd_edit(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    dom = _domain(conn, args.domain)
+    snap = _lookup(dom, args, exclusive=False)
+    name = snap.name
+    flags = virtsnap.CreateFlags.REDEFINE
+    if args.current and args.snapshot is not None:
+        flags |= virtsnap.CreateFlags.CURRENT
+    xml = snap.get_xml_description(virtsnap.XMLFlags.SECURE)
+    edited = _edit(xml)
+    if edited == xml and not flags & virtsnap.CreateFlags.CURRENT:
+        out.say(f"Snapshot {escape(name)} XML configuration not changed.\n")
+        return
+    if "<state>disk-snapshot</state>" in edited:
+        flags |= virtsnap.CreateFlags.DISK_ONLY
+    try:
+        new = dom.create_snapshot(edited, flags)
+    except virtsnap.LibvirtError as exc:
+        raise CommandError(f"{exc}; failed to update {escape(name)}") from None
+    if new.name == name:
+        out.say(f"Snapshot {escape(name)} edited.\n")
+    elif args.clone:
+        out.say(f"Snapshot {escape(name)} cloned to {escape(new.name)}.\n")
+    elif args.rename:
+        snap.delete(virtsnap.DeleteFlags.METADATA_ONLY)
+    else:
+        new.delete(virtsnap.DeleteFlags.METADATA_ONLY)
+        raise CommandError(f"Must use --rename or --clone to change {escape(name)} "
+                           f"to {escape(new.name)}")
+
+
+# ---------------------------------------------------------------- revert, delete
+
+
+def add_revert(parser: argparse.ArgumentParser) -> None:
+    _domain_argument(parser)
+    _snapshot_or_current(parser, "revert to the current snapshot")
+    state = parser.add_mutually_exclusive_group()
+    state.add_argument("--running", action="store_true", help="run the guest afterwards")
+    state.add_argument("--paused", action="store_true", help="pause the guest afterwards")
+    parser.add_argument("--force", action="store_true", help="revert even when risky")
+    parser.add_argument("--reset-nvram", action="store_true",
+                        help="re-initialize NVRAM from its pristine template")
+    parser.set_defaults(run=cmd_revert)
+
+
+def cmd_revert(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    dom = _domain(conn, args.domain)
+    snap = _lookup(dom, args)
+    flags = _flags(virtsnap.RevertFlags, args, {"running": "RUNNING", "paused": "PAUSED",
+                                                "force": "FORCE", "reset_nvram": "RESET_NVRAM"})
+    run_job(lambda: snap.revert_to(flags), dom, f"Reverting to {escape(snap.name)}", out)
+    out.say(f"Domain snapshot {escape(snap.name)} reverted\n")
+
+
+def add_delete(parser: argparse.ArgumentParser) -> None:
+    _domain_argument(parser)
+    _snapshot_or_current(parser, "delete the current snapshot")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--children", action="store_true", help="also delete its descendants")
+    which.add_argument("--children-only", action="store_true",
+                       help="delete its descendants, keep it")
+    parser.add_argument("--metadata", action="store_true",
+                        help="delete only libvirt's metadata, keep the data")
+    parser.set_defaults(run=cmd_delete)
+
+
+def cmd_delete(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    from virtsnap.progress import run_with_progress
+
+    dom = _domain(conn, args.domain)
+    snap = _lookup(dom, args)
+    flags = _flags(virtsnap.DeleteFlags, args, {"children": "CHILDREN",
+                                                "children_only": "CHILDREN_ONLY",
+                                                "metadata": "METADATA_ONLY"})
+    run_with_progress(lambda: snap.delete(flags), dom, f"Deleting {escape(snap.name)}",
+                      enabled=out.progress)
+    what = " children" if args.children_only else ""
+    out.say(f"Domain snapshot {escape(snap.name)}{what} deleted\n")
+
+
+# ---------------------------------------------------------------- export, import
+
+
+def add_export(parser: argparse.ArgumentParser) -> None:
+    _domain_argument(parser)
+    parser.add_argument("directory", metavar="DIR")
+    parser.add_argument("--security-info", action="store_true",
+                        help="include security-sensitive information (passwords)")
+    parser.set_defaults(run=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    from virtsnap.transfer import TransferError
+
+    dom = _domain(conn, args.domain)
+    try:
+        names = dom.export_snapshots(args.directory, secure=args.security_info)
+    except (OSError, TransferError) as exc:
+        raise CommandError(str(exc)) from None
+    out.say(f"Exported {len(names)} snapshot(s) of domain {escape(dom.name)} to "
+            f"{escape(args.directory)}")
+
+
+def add_import(parser: argparse.ArgumentParser) -> None:
+    _domain_argument(parser)
+    parser.add_argument("directory", metavar="DIR")
+    parser.add_argument("--replace", action="store_true",
+                        help="overwrite the domain's snapshots of the same names")
+    parser.set_defaults(run=cmd_import)
+
+
+def cmd_import(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    from virtsnap.transfer import TransferError
+
+    dom = _domain(conn, args.domain)
+    try:
+        names = dom.import_snapshots(args.directory, replace=args.replace)
+    except (OSError, ValueError, TransferError) as exc:  # missing, malformed, name taken
+        raise CommandError(str(exc)) from None
+    out.say(f"Imported {len(names)} snapshot(s) into domain {escape(dom.name)}")
+
+
+# ---------------------------------------------------------------- demo, json-schema
+
+DEMO_STEPS = [
+    ("Snapshot the running guest", ["create", "test", "--name", "base",
+                                    "--description", "fresh install"]),
+    ("A second snapshot on top of it", ["create", "test", "--name", "configured",
+                                        "--description", "web server set up"]),
+    ("Go back to 'base'", ["revert", "test", "base"]),
+    ("Branch off 'base'", ["create", "test", "--name", "experiment"]),
+    ("And continue that branch", ["create", "test", "--name", "experiment-2"]),
+    ("The snapshots as a table, with their parents", ["list", "test", "--parent"]),
+    ("The same snapshots as a tree", ["list", "test", "--tree"]),
+    ("Everything about one snapshot", ["info", "test", "experiment"]),
+    ("Revert to 'configured'", ["revert", "test", "configured"]),
+    ("The current snapshot is now", ["current", "test", "--name"]),
+    ("Delete the experiment and its children", ["delete", "test", "experiment", "--children"]),
+    ("What is left", ["list", "test", "--tree"]),
+]
+
+
+def add_demo(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(run=cmd_demo, needs_connection=False)
+
+
+def demo_uri(connect: Optional[str]) -> str:
+    """Where the demo runs: ``-c`` when it is a test-driver URI, else test:///default.
+
+    LIBVIRT_DEFAULT_URI is ignored: the demo creates and deletes snapshots.
+    """
+    if connect is None:
+        return DEMO_URI
+    if connect.split(":", 1)[0].split("+", 1)[0] != "test":
+        raise UsageError(f"demo runs only on libvirt's test driver (test:///...), "
+                         f"not on {connect}")
+    return connect
+
+
+def cmd_demo(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    import shlex
+
+    from virtsnap.cli import build_parser
+
+    uri = demo_uri(args.connect)
+    parser = build_parser(all_commands=True)
+    out.line(f"virtsnap demo on {uri}: libvirt's test driver; every step below shares")
+    out.line("one connection, which keeps the driver's state.")
+    with virtsnap.open(uri) as demo_conn:
+        for number, (title, argv) in enumerate(DEMO_STEPS, 1):
+            out.line(f"\n[{number}/{len(DEMO_STEPS)}] {title}")
+            out.line(f"$ virtsnap {shlex.join(argv)}")
+            out.stream.flush()
+            step = parser.parse_args(argv)
+            step.run(step, demo_conn, Output(getattr(step, "json", False), args.quiet,
+                                             out.stream))
+
+
+def add_json_schema(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(run=cmd_json_schema, needs_connection=False)
+
+
+def cmd_json_schema(args: argparse.Namespace, conn: Any, out: Output) -> None:
+    from virtsnap.cli_schema import JSON_SCHEMA
+
+    out.document(JSON_SCHEMA)

@@ -1,0 +1,91 @@
+"""The JSON Schema of ``virtsnap ... --json`` (printed by ``virtsnap json-schema``).
+
+Schema version 1: keys are never removed or renamed within a version; new
+keys may be added. Times are ISO 8601 in UTC. Each command's document is
+one of ``$defs``; the test suite validates real output against it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["COMMAND_DOCUMENTS", "JSON_SCHEMA"]
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+
+_SNAPSHOT = {
+    "type": "object",
+    "required": ["name", "domain", "description", "state", "creation_time", "parent",
+                 "is_current", "location", "memory", "disks"],
+    "properties": {
+        "name": {"type": "string"},
+        "domain": {"type": "string", "description": "the domain's name"},
+        "description": _NULLABLE_STRING,
+        "state": {"type": "string",
+                  "description": "domain state saved in the snapshot, as libvirt writes it: "
+                                 "running, paused, shutoff, disk-snapshot, ..."},
+        "creation_time": {"type": "string", "format": "date-time",
+                          "description": "e.g. 2024-05-01T12:00:00+00:00"},
+        "parent": {"type": ["string", "null"], "description": "null for a root snapshot"},
+        "is_current": {"type": "boolean"},
+        "location": {"enum": ["internal", "external"]},
+        "memory": {
+            "type": "object", "required": ["mode", "file"],
+            "properties": {"mode": {"enum": ["no", "internal", "external"]},
+                           "file": _NULLABLE_STRING},
+        },
+        "disks": {"type": "array", "items": {
+            "type": "object", "required": ["name", "mode", "driver_type", "source"],
+            "properties": {
+                "name": {"type": "string", "description": "target, e.g. vda"},
+                "mode": {"enum": ["no", "internal", "external", "manual", None]},
+                "driver_type": {"type": ["string", "null"], "description": "e.g. qcow2"},
+                "source": {"type": ["string", "null"],
+                           "description": "overlay file, device or network name"},
+            },
+        }},
+    },
+}
+
+JSON_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "virtsnap --json output, schema version 1",
+    "$defs": {
+        "snapshot": _SNAPSHOT,
+        "node": {"type": "object", "required": ["name", "children"],
+                 "properties": {"name": {"type": "string"},
+                                "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}},
+        "list": {"type": "object", "required": ["domain", "snapshots"],
+                 "description": "virtsnap list DOMAIN --json, in the order of the text listing",
+                 "properties": {"domain": {"type": "string"},
+                                "snapshots": {"type": "array",
+                                              "items": {"$ref": "#/$defs/snapshot"}}}},
+        "tree": {"type": "object", "required": ["domain", "roots"],
+                 "description": "virtsnap list DOMAIN --tree --json",
+                 "properties": {"domain": {"type": "string"},
+                                "roots": {"type": "array", "items": {"$ref": "#/$defs/node"}}}},
+        "info": {"description": "virtsnap info DOMAIN SNAP --json",
+                 "allOf": [{"$ref": "#/$defs/snapshot"},
+                           {"type": "object", "required": ["children", "descendants", "metadata"],
+                            "properties": {"children": {"type": "integer", "minimum": 0},
+                                           "descendants": {"type": "integer", "minimum": 0},
+                                           "metadata": {"type": "boolean"}}}]},
+        "parent": {"type": "object", "required": ["domain", "name", "parent"],
+                   "description": "virtsnap parent DOMAIN SNAP --json",
+                   "properties": {"domain": {"type": "string"}, "name": {"type": "string"},
+                                  "parent": _NULLABLE_STRING}},
+        "dumpxml": {"type": "object", "required": ["domain", "name", "xml"],
+                    "description": "virtsnap dumpxml DOMAIN SNAP --json",
+                    "properties": {"domain": {"type": "string"}, "name": {"type": "string"},
+                                   "xml": {"type": "string"}}},
+        "created": {"description": "virtsnap create DOMAIN ... --json: the new snapshot; "
+                                   "with --no-metadata only its name and domain",
+                    "anyOf": [{"$ref": "#/$defs/snapshot"},
+                              {"type": "object", "required": ["name", "domain"],
+                               "properties": {"name": {"type": "string"},
+                                              "domain": {"type": "string"}}}]},
+    },
+}
+
+# Which $defs entry describes each command's --json document.
+COMMAND_DOCUMENTS = {"list": "list", "list --tree": "tree", "info": "info",
+                     "current": "snapshot", "parent": "parent", "dumpxml": "dumpxml",
+                     "create": "created"}
