@@ -6,7 +6,7 @@ VENV   := .venv
 TESTENV := .venv-test
 DIST   := dist
 
-.PHONY: deps dev demo test bench bench-quick bench-readme wheel clean
+.PHONY: deps dev demo test matrix bench bench-quick bench-readme wheel clean
 
 deps:
 	scripts/bootstrap
@@ -32,6 +32,11 @@ wheel: $(VENV)/.installed
 
 test: deps
 	bash scripts/run-tests
+
+# The suite on Debian 11, 12 and 13 (libvirt 7.0, 9.0, 11.3) in cached chroots;
+# a passing run writes its table into the README.
+matrix:
+	scripts/matrix --readme
 
 # Benchmarks against raw C and libvirt-python (starts the daemon for the RPC rows):
 # wall-clock tables, then instructions per snapshot under callgrind.

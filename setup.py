@@ -5,7 +5,7 @@ import sys
 
 from setuptools import Extension, setup
 
-MIN_LIBVIRT = "5.0.0"
+MIN_LIBVIRT = "7.0.0"
 INSTALL_HINT = "install libvirt-dev (Debian/Ubuntu) or libvirt-devel (Fedora/RHEL)"
 
 

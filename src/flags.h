@@ -1,7 +1,11 @@
 /* Name/value tables of libvirt's enums, built by the C compiler from the
- * installed headers: names are written once here, values are never typed in.
- * Members newer than the oldest supported libvirt sit behind
- * LIBVIR_CHECK_VERSION, so older headers still compile. */
+ * installed headers: names are written once here, values come from the
+ * headers. A member newer than the oldest supported libvirt (7.0) is a
+ * VIRTSNAP_SINCE entry carrying its value and the version that introduced it,
+ * as pyzmq's #ifndef fallbacks do: headers that have it must agree with that
+ * value (checked at compile time), and the module offers it whenever the
+ * libvirt loaded at RUN time is that new, so a wheel built on old headers
+ * still has every flag of a newer libvirt. */
 #ifndef VIRTSNAP_FLAGS_H
 #define VIRTSNAP_FLAGS_H
 
@@ -10,10 +14,18 @@
 typedef struct {
     const char *name;
     long long value;
+    unsigned long since;  /* 0, or the libvirt version that introduced it */
 } virtsnap_const;
 
-#define VIRTSNAP_ENTRY(prefix, name) { #name, prefix##name }
-#define VIRTSNAP_END { NULL, 0 }
+#define VIRTSNAP_ENTRY(prefix, name) { #name, prefix##name, 0 }
+#define VIRTSNAP_SINCE(name, value, major, minor, micro) \
+    { #name, value, (major) * 1000000UL + (minor) * 1000UL + (micro) }
+#define VIRTSNAP_END { NULL, 0, 0 }
+
+/* Every fallback value equals the header's, where the header has it. */
+#if LIBVIR_CHECK_VERSION(8, 1, 0)
+_Static_assert(VIR_DOMAIN_SNAPSHOT_REVERT_RESET_NVRAM == (1 << 3), "RESET_NVRAM");
+#endif
 
 static const virtsnap_const virtsnap_create_flags[] = {
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_CREATE_, REDEFINE),
@@ -25,9 +37,7 @@ static const virtsnap_const virtsnap_create_flags[] = {
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_CREATE_, QUIESCE),
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_CREATE_, ATOMIC),
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_CREATE_, LIVE),
-#if LIBVIR_CHECK_VERSION(5, 6, 0)
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_CREATE_, VALIDATE),
-#endif
     VIRTSNAP_END
 };
 
@@ -50,9 +60,7 @@ static const virtsnap_const virtsnap_list_flags[] = {
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_LIST_, DISK_ONLY),
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_LIST_, INTERNAL),
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_LIST_, EXTERNAL),
-#if LIBVIR_CHECK_VERSION(5, 2, 0)
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_LIST_, TOPOLOGICAL),
-#endif
     VIRTSNAP_END
 };
 
@@ -60,18 +68,12 @@ static const virtsnap_const virtsnap_revert_flags[] = {
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_REVERT_, RUNNING),
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_REVERT_, PAUSED),
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_REVERT_, FORCE),
-#if LIBVIR_CHECK_VERSION(8, 1, 0)
-    VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_REVERT_, RESET_NVRAM),
-#endif
+    VIRTSNAP_SINCE(RESET_NVRAM, 1 << 3, 8, 1, 0),
     VIRTSNAP_END
 };
 
 static const virtsnap_const virtsnap_xml_flags[] = {
-#if LIBVIR_CHECK_VERSION(5, 1, 0)
     VIRTSNAP_ENTRY(VIR_DOMAIN_SNAPSHOT_XML_, SECURE),
-#else
-    { "SECURE", VIR_DOMAIN_XML_SECURE },
-#endif
     VIRTSNAP_END
 };
 
@@ -102,6 +104,8 @@ static const virtsnap_const virtsnap_domain_list_flags[] = {
     VIRTSNAP_ENTRY(VIR_CONNECT_LIST_DOMAINS_, NO_AUTOSTART),
     VIRTSNAP_ENTRY(VIR_CONNECT_LIST_DOMAINS_, HAS_SNAPSHOT),
     VIRTSNAP_ENTRY(VIR_CONNECT_LIST_DOMAINS_, NO_SNAPSHOT),
+    VIRTSNAP_ENTRY(VIR_CONNECT_LIST_DOMAINS_, HAS_CHECKPOINT),
+    VIRTSNAP_ENTRY(VIR_CONNECT_LIST_DOMAINS_, NO_CHECKPOINT),
     VIRTSNAP_END
 };
 

@@ -154,6 +154,7 @@ cdef extern from "flags.h" nogil:
     ctypedef struct virtsnap_const:
         const char *name
         long long value
+        unsigned long since
 
     const virtsnap_const virtsnap_create_flags[]
     const virtsnap_const virtsnap_delete_flags[]

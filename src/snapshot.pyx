@@ -169,16 +169,27 @@ cdef str _snapshot_xml(object name, object description):
 
 # ---------------------------------------------------------------- constants
 
-cdef dict _const_table(const virtsnap_const *entry):
+cdef unsigned long _runtime_version = 0
+if virGetVersion(&_runtime_version, NULL, NULL) < 0:
+    _raise_last_error()
+# Members newer than libvirt 7.0, e.g. {"RevertFlags.RESET_NVRAM": (8, 1, 0)}:
+# each exists only when the libvirt loaded at run time is that new.
+_newer_flags = {}
+
+
+cdef dict _const_table(const virtsnap_const *entry, str owner=""):
     cdef dict out = {}
     while entry.name != NULL:
-        out[_decode(entry.name)] = entry.value
+        if entry.since:
+            _newer_flags[f"{owner}.{_decode(entry.name)}"] = _version_tuple(entry.since)
+        if entry.since <= _runtime_version:
+            out[_decode(entry.name)] = entry.value
         entry += 1
     return out
 
 
 cdef object _flag_class(str name, const virtsnap_const *table):
-    return _enum.IntFlag(name, _const_table(table), module="virtsnap")
+    return _enum.IntFlag(name, _const_table(table, name), module="virtsnap")
 
 
 CreateFlags = _flag_class("CreateFlags", virtsnap_create_flags)

@@ -14,6 +14,18 @@ from helpers import TEST_URI, delete_all_snapshots
 IN_CI = os.environ.get("CI") == "true"
 
 
+# Variables through which the caller's terminal would reach rich and the CLI.
+CALLER_TERMINAL = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE",
+                   "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLORTERM")
+
+
+def pytest_configure(config):
+    """Every test, and every process it starts, sees the same terminal whoever runs pytest."""
+    for name in CALLER_TERMINAL:
+        os.environ.pop(name, None)
+    os.environ["TERM"] = "xterm-256color"
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="run the long variants too")
 
@@ -82,6 +94,8 @@ def dom(conn):
     """The test driver's running domain "test", with no snapshots before and after."""
     domain = conn.get_domain_by_name("test")
     delete_all_snapshots(domain)
+    if domain.state() is virtsnap.DomainState.PAUSED:  # libvirt 7.0: a revert may leave it so
+        domain.to_libvirt().resume()
     yield domain
     if not conn.closed:
         delete_all_snapshots(domain)

@@ -24,6 +24,7 @@ import pytest
 import virtsnap
 from helpers import DAEMON_TEST_URI, QEMU_URI, TEST_URI, delete_all_snapshots, parse_snapshot_tree, virsh
 from test_tree import SHAPES, define_snapshots
+from test_versions import TEST_DRIVER_RESUMES_ON_REVERT
 from virtsnap.cli import SUBCOMMANDS, main
 from virtsnap.cli_text import escape, virsh_table
 from virtsnap.progress import job_bytes, run_with_progress
@@ -98,7 +99,9 @@ def test_default_uri_comes_from_the_environment(libvirtd):
                           env=cli_env(LIBVIRT_DEFAULT_URI=TEST_URI))
     assert result.returncode == 0 and json.loads(result.stdout)["domain"] == "test"
     bad = virtsnap_run("list", "test", uri=None, env=cli_env(LIBVIRT_DEFAULT_URI="bogus:///x"))
-    assert "bogus:///x" in assert_one_error_line(bad)
+    # libvirt 7.0 tries a daemon socket and names it instead of the URI.
+    expected = "bogus:///x" if virtsnap.libvirt_version() >= (9, 0, 0) else "Failed to connect socket"
+    assert expected in assert_one_error_line(bad)
 
 
 def test_global_options_also_after_the_command():
@@ -218,7 +221,8 @@ def test_demo_walks_through_a_tree():
     assert "$ virtsnap list test --tree\nbase\n  |\n  +- configured\n  +- experiment\n" in out
     assert "$ virtsnap current test --name\nconfigured\n" in out
     assert out.endswith("$ virtsnap list test --tree\nbase\n  |\n  +- configured\n    \n\n")
-    row = r" experiment-2 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} +running +experiment\n"
+    state = "running" if TEST_DRIVER_RESUMES_ON_REVERT else "paused"  # test_versions.py
+    row = rf" experiment-2 +\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{{4}} +{state} +experiment\n"
     assert re.search(row, out)
 
 
@@ -268,6 +272,18 @@ def test_progress_shows_on_a_terminal_only(tmp_path):
     assert (status, shown) == (0, "")
     status, stdout_plain, shown = run_on_a_terminal(argv, without_rich(tmp_path))
     assert (status, shown) == (0, "")
+
+
+def test_progress_tests_pass_whatever_the_callers_terminal():
+    """conftest pins TERM and drops colour and size variables (rich reads them)."""
+    progress_tests = [f"{__file__}::test_progress_shows_on_a_terminal_only",
+                      f"{__file__}::test_run_with_progress_spins_when_the_driver_has_no_job_stats"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *progress_tests],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TERM="dumb", NO_COLOR="1", COLUMNS="20", FORCE_COLOR="0"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
 
 
 # ---------------------------------------------------------------- progress, in process
@@ -395,7 +411,8 @@ def test_revert_and_delete(dom, capsys):
     assert dom.state() == virtsnap.DomainState.PAUSED
     assert dom.current_snapshot().name == "e"
     assert cli(capsys, "revert", "test", "a", "--running")[0] == 0
-    assert dom.state() == virtsnap.DomainState.RUNNING
+    assert dom.state() == (virtsnap.DomainState.RUNNING if TEST_DRIVER_RESUMES_ON_REVERT
+                           else virtsnap.DomainState.PAUSED)  # test_versions.py
     assert cli(capsys, "delete", "test", "b", "--children-only") == (
         0, "Domain snapshot b children deleted\n\n", "")
     assert cli(capsys, "delete", "test", "d", "--children") == (

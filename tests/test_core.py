@@ -9,6 +9,7 @@ import virtsnap
 from virtsnap import CreateFlags, DeleteFlags, DomainSnapshot, DomainState, ListFlags, RevertFlags
 
 from helpers import TEST_URI
+from test_versions import TEST_DRIVER_RESUMES_ON_REVERT
 
 
 def make_tree(dom):
@@ -194,7 +195,9 @@ def test_revert_changes_current_and_state(dom):
     assert dom.current_snapshot() == snaps["leaf"]
     assert dom.state() is DomainState.PAUSED
     snaps["root"].revert_to(RevertFlags.RUNNING)
-    assert dom.state() is DomainState.RUNNING
+    # libvirt 7.0's test driver leaves it paused (test_versions.py).
+    assert dom.state() is (DomainState.RUNNING if TEST_DRIVER_RESUMES_ON_REVERT
+                           else DomainState.PAUSED)
     assert snaps["root"].is_current()
 
 
