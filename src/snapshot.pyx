@@ -617,6 +617,7 @@ cdef class Connection:
     def domain_events(self, domain=None, callback=None):
         """Lifecycle events (:class:`DomainEvent`) of every domain, or of ``domain``:
         a blocking iterator, or ``callback(event)`` on the event loop's thread."""
+        _conn_ptr(self)
         from virtsnap.events import domain_events
         return domain_events(self, domain, callback)
 

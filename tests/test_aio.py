@@ -26,16 +26,6 @@ def test_aio_suite_in_its_own_process(request, libvirtd):
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
 
 
-def test_aio_and_events_modules_are_mypy_strict_clean():
-    import virtsnap
-    package = Path(virtsnap.__file__).parent
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental",
-         str(package / "aio.py"), str(package / "events.py")],
-        capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 @pytest.mark.libvirtd
 def test_the_readme_example_service_snapshots_and_streams_events(private_daemon):
     """examples/aio_service.py (the README's asyncio example) against a private
