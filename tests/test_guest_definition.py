@@ -1,7 +1,12 @@
 """The test guests' definition (tests/libvirtd_env.py) under the daemon's security drivers."""
 
+import glob
+import os
 import xml.etree.ElementTree as ElementTree
 
+import pytest
+
+from helpers import QEMU_URI, virsh
 from libvirtd_env import confining_security_models, guest_xml
 
 CAPABILITIES = """<capabilities><host>
@@ -25,3 +30,23 @@ def test_a_guest_is_unconfined_by_apparmor_and_keeps_its_static_dac_label():
     assert seclabels(guest_xml("g", "/tmp/disk.qcow2", models)) == [
         ("static", "dac", "+0:+0"), ("none", "apparmor", None)]
     assert seclabels(guest_xml("g", "/tmp/disk.qcow2")) == [("static", "dac", "+0:+0")]
+
+
+QEMU_CAPS_CACHE = "/var/cache/libvirt/qemu/capabilities"
+
+
+def cached_caps():
+    return {path: os.stat(path).st_mtime_ns for path in glob.glob(f"{QEMU_CAPS_CACHE}/*.xml")}
+
+
+@pytest.mark.libvirtd
+def test_the_daemon_keeps_its_qemu_capabilities_between_lookups(libvirtd):
+    # A lookup whose cache check fails re-probes QEMU and rewrites the file:
+    # about 4 s per guest start. It fails where QEMU's user cannot open
+    # /dev/kvm (scripts/libvirtd-up gives it group kvm where no udev ran).
+    virsh("version", uri=QEMU_URI)
+    before = cached_caps()
+    assert before, f"no QEMU capabilities cached in {QEMU_CAPS_CACHE}"
+    for _ in range(3):
+        virsh("version", uri=QEMU_URI)
+    assert cached_caps() == before, "libvirtd re-probed QEMU: can QEMU's user open /dev/kvm?"
