@@ -24,9 +24,17 @@ log=${VALGRIND_LOG:-$(mktemp /tmp/virtsnap-valgrind.XXXXXX.log)}
 
 command -v valgrind >/dev/null || { echo "valgrind-check: valgrind not installed"; exit 2; }
 
-PYTHONMALLOC=malloc valgrind --tool=memcheck --leak-check=full \
+# libvirt-X.Y.supp beside this script: one-time allocations of that libvirt
+# version only (picked by the libvirt the interpreter loads).
+suppressions=(--suppressions="$here/python-libvirt.supp")
+libvirt=$("$python" -c 'import virtsnap; print("%d.%d" % virtsnap.libvirt_version()[:2])') ||
+    { echo "valgrind-check: $python cannot import virtsnap"; exit 2; }
+[ ! -f "$here/libvirt-$libvirt.supp" ] || suppressions+=(--suppressions="$here/libvirt-$libvirt.supp")
+
+# -s lists each suppression used, with the blocks it hid (test_leaks checks them).
+PYTHONMALLOC=malloc valgrind --tool=memcheck --leak-check=full -s \
     --show-leak-kinds=definite --errors-for-leak-kinds=definite \
-    --num-callers=50 --suppressions="$here/python-libvirt.supp" \
+    --num-callers=50 "${suppressions[@]}" \
     --log-file="$log" "$python" "$here/workload.py" "$rounds"
 status=$?
 echo "valgrind-check: rounds=$rounds status=$status log=$log"
