@@ -1,10 +1,12 @@
 """Shared fixtures: libvirt's in-process test driver, the daemon, and CI rules.
 
 Under CI=true a skipped test fails the run, and so does a run with no tests.
-Long variants (marker ``slow``) are deselected, not skipped, unless --run-slow.
+Long variants (marker ``slow``) are deselected, not skipped, unless --run-slow;
+so are the Ansible tests (marker ``ansible``) on Python before 3.11.
 """
 
 import os
+import sys
 
 import pytest
 
@@ -37,7 +39,8 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Long variants (marker ``slow``) are deselected unless --run-slow is given.
+    """Long variants (marker ``slow``) are deselected unless --run-slow is given, and
+    the Ansible collection's tests (marker ``ansible``) on Python before 3.11.
 
     A test that uses the ``libvirtd`` fixture must carry the ``libvirtd``
     marker, so that ``-m 'not libvirtd'`` leaves out every test needing a daemon.
@@ -47,12 +50,17 @@ def pytest_collection_modifyitems(config, items):
     if unmarked:
         raise pytest.UsageError("uses the libvirtd fixture without the libvirtd marker: "
                                 + ", ".join(unmarked))
-    if config.getoption("--run-slow"):
-        return
-    slow = [item for item in items if "slow" in item.keywords]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if "slow" not in item.keywords]
+    if not config.getoption("--run-slow"):
+        deselect(config, items, "slow")
+    if sys.version_info < (3, 11):  # pyproject installs ansible-core 2.19 on 3.11 and later only
+        deselect(config, items, "ansible")
+
+
+def deselect(config, items, marker):
+    chosen = [item for item in items if marker in item.keywords]
+    if chosen:
+        config.hook.pytest_deselected(items=chosen)
+        items[:] = [item for item in items if marker not in item.keywords]
 
 
 def pytest_sessionstart(session):

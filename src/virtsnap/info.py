@@ -271,6 +271,7 @@ def _disk_of_match(match: "re.Match[str]") -> "SnapshotDisk":
 
 # ---------------------------------------------------------------- any other layout
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")  # an attribute value
 _MARKUP = re.compile(
     r"(<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>|<!DOCTYPE|<(?:[^>'\"]|'[^']*'|\"[^\"]*\")*>)",
     re.S)
@@ -289,8 +290,7 @@ def _parse_keeping_cr(xml: str) -> ElementTree.Element:
                 parts[i] = (part[9:-3].replace("&", "&amp;").replace("<", "&lt;")
                             .replace(">", "&gt;").replace("\r", "&#13;"))
             elif not part.startswith(("<!--", "<?")):        # a tag: its attribute values
-                parts[i] = re.sub(r"'[^']*'|\"[^\"]*\"",
-                                  lambda m: m[0].replace("\r", "&#13;"), part)
+                parts[i] = _QUOTED.sub(lambda m: m[0].replace("\r", "&#13;"), part)
         xml = "".join(parts)
     try:
         root = ElementTree.fromstring(xml)
