@@ -2,6 +2,7 @@
 keep-alive without a thread, and the sync API in the same process."""
 
 import asyncio
+import sys
 import threading
 import time
 
@@ -14,6 +15,9 @@ from private_daemon import wait_until
 from virtsnap import LibvirtConnectionError, SnapshotNotFoundError
 
 SYNC_ONLY = {"from_libvirt", "to_libvirt"}     # reach them through .sync
+# Before 3.11 an awaited task's CancelledError loses the message the task raised it
+# with (CPython bpo-45390): there the awaiter sees an empty message.
+TASKS_KEEP_CANCEL_MESSAGES = sys.version_info >= (3, 11)
 
 # The whole child run depends on the parent's daemon (tests/test_aio.py).
 pytestmark = pytest.mark.libvirtd
@@ -163,7 +167,10 @@ def test_cancelling_a_create_waits_for_libvirt(private_daemon):
                 await asyncio.wait_for(task, 30)
             assert task.cancelled()
             message = str(info.value)
-            assert "had no job to stop" in message and "libvirt completed the call" in message
+            if TASKS_KEEP_CANCEL_MESSAGES:
+                assert "had no job to stop" in message and "libvirt completed the call" in message
+            else:
+                assert message == ""
             assert await dom.list_snapshot_names() == ["mid"]
     asyncio.run(main())
 
@@ -223,8 +230,10 @@ def test_a_cancelled_call_still_queued_for_a_thread_never_runs(private_daemon):
                     queued = asyncio.create_task(dom.create_snapshot(name="queued"))
                     await asyncio.sleep(0.1)
                     queued.cancel()
-                    with pytest.raises(asyncio.CancelledError, match="before libvirt was called"):
+                    with pytest.raises(asyncio.CancelledError) as info:
                         await queued
+                    assert str(info.value) == ("cancelled before libvirt was called"
+                                               if TASKS_KEEP_CANCEL_MESSAGES else "")
                 finally:
                     private_daemon.resume()
                 assert (await first).name == "first"

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 
+import virtsnap
 import virtsnap.aio as aio
 from aio_helpers import Ticker, drain, pairs
 from helpers import QEMU_URI
@@ -13,6 +14,9 @@ from qemu_guest import guest_fixture
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 
 running = guest_fixture("aio", running=True)
+# Reverting a running guest to a running snapshot: 9.0 and 11.3 restart qemu, 7.0
+# loads the snapshot in place (the change lies between the two).
+REVERT_RESTARTS_QEMU = virtsnap.libvirt_version() >= (9, 0, 0)
 
 
 def test_revert_events_and_ticks_on_a_qemu_guest(running):
@@ -25,11 +29,21 @@ def test_revert_events_and_ticks_on_a_qemu_guest(running):
                     await snap.revert_to()
                 got = await drain(events)
                 print(f"revert: {pairs(got)}; {ticker.ticks} ticks")
-                assert ticker.ticks >= 5
-                # libvirt 9.0 restarts qemu: stopped, started (paused), resumed, and
-                # the definition restored, all from the snapshot.
-                assert pairs(got) == [("STOPPED", "FROM_SNAPSHOT"), ("STARTED", "FROM_SNAPSHOT"),
-                                      ("RESUMED", "FROM_SNAPSHOT"), ("DEFINED", "FROM_SNAPSHOT")]
+                if REVERT_RESTARTS_QEMU:
+                    # stopped, started (paused), resumed, and the definition restored,
+                    # all from the snapshot; the loop ticks while qemu restarts.
+                    assert ticker.ticks >= 5
+                    assert pairs(got) == [("STOPPED", "FROM_SNAPSHOT"),
+                                          ("STARTED", "FROM_SNAPSHOT"),
+                                          ("RESUMED", "FROM_SNAPSHOT"),
+                                          ("DEFINED", "FROM_SNAPSHOT")]
+                else:
+                    # 7.0 loads the snapshot into the running qemu (about 20 ms, 4 ticks
+                    # seen); a loop blocked by the call would tick at most once.
+                    assert ticker.ticks >= 2
+                    assert pairs(got) == [("SUSPENDED", "FROM_SNAPSHOT"),
+                                          ("RESUMED", "FROM_SNAPSHOT"),
+                                          ("DEFINED", "FROM_SNAPSHOT")]
                 assert all(e.domain == running.name and e.uuid == dom.uuid for e in got)
             await snap.delete()
     asyncio.run(main())
