@@ -51,10 +51,15 @@ async def serve(uri: str, domain_name: str, port: int) -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", port)
         print(f"listening on {server.sockets[0].getsockname()[1]}", flush=True)
         try:
-            async with server:
-                await server.serve_forever()
+            await asyncio.Event().wait()            # until Ctrl-C cancels us
         finally:
+            # Close the clients too: from Python 3.12 wait_closed() (and serve_forever()
+            # when cancelled) waits for every connection to end.
             events.cancel()
+            server.close()
+            for writer in list(clients):
+                writer.close()
+            await server.wait_closed()
 
 
 def main() -> None:
