@@ -20,10 +20,11 @@ async def serve(uri: str, domain_name: str, port: int) -> None:
         clients: "set[asyncio.StreamWriter]" = set()
 
         async def broadcast_events() -> None:
-            async for event in conn.domain_events(dom):
-                line = f"event {event.event.name} {event.detail_name}\n".encode()
-                for writer in list(clients):
-                    writer.write(line)
+            async with conn.domain_events(dom) as stream:   # released when cancelled
+                async for event in stream:
+                    line = f"event {event.event.name} {event.detail_name}\n".encode()
+                    for writer in list(clients):
+                        writer.write(line)
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             clients.add(writer)
@@ -60,6 +61,7 @@ async def serve(uri: str, domain_name: str, port: int) -> None:
             for writer in list(clients):
                 writer.close()
             await server.wait_closed()
+            await asyncio.gather(events, return_exceptions=True)
 
 
 def main() -> None:
