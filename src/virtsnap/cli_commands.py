@@ -7,7 +7,6 @@ the function that runs it.
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import virtsnap
@@ -16,6 +15,7 @@ from virtsnap.cli_text import Output, escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
+    import argparse
     from typing import Any, Dict, List, Optional
 
     from virtsnap.info import SnapshotInfo
