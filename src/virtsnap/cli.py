@@ -30,6 +30,7 @@ import sys
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
 __all__ = ["SUBCOMMANDS", "CommandError", "Interrupted", "UsageError", "build_parser", "main", "register"]
 
@@ -277,7 +278,7 @@ def _main(argv: "list[str]") -> int:
 
         return _write_or_fail(f"virtsnap {__version__}\n")
     stdout_closed = _guard_stdout()
-    args = _quick_parse(argv)
+    args: Any = _quick_parse(argv)  # argparse.Namespace or _Namespace: the same attributes
     if args is None:  # anything beyond the simple shapes: argparse decides
         parser = build_parser(_command_in(argv))
         args, unknown = parser.parse_known_args(argv)
