@@ -91,8 +91,11 @@ def _json_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _local_time(info: "SnapshotInfo") -> str:
-    """virsh's creation time: local time, "%Y-%m-%d %H:%M:%S %z"."""
-    return info.creation_time.astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+    """virsh's creation time: local time, "%Y-%m-%d %H:%M:%S %z" (the time module's
+    C calls: datetime.astimezone() looks the local zone up again for every row)."""
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(info.creation_time.timestamp()))
 
 
 def _workers(dom: Any) -> int:

@@ -67,6 +67,13 @@ def _measure_wide_char(char: str) -> Tuple[str, int]:
 
 
 def _encode(text: str) -> Tuple[str, int]:
+    """``text`` escaped, and its width: virsh's per-character rules (_encode_chars)."""
+    if text.isascii() and text.isprintable() and "\\x" not in text:  # nothing to escape
+        return text, len(text)
+    return _encode_chars(text)
+
+
+def _encode_chars(text: str) -> Tuple[str, int]:
     out = []
     columns = 0
     for index, char in enumerate(text):
