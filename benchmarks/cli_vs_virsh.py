@@ -178,10 +178,15 @@ def startup(rounds):
 
 
 def limit(row):
-    return 0.5 if row["n"] >= 10_000 and row["command"] in HALF_AT_10K else 1.0
+    """The row's target, None where the issue sets none (other rows at N=10,000)."""
+    if row["n"] < 10_000:
+        return 1.0
+    return 0.5 if row["command"] in HALF_AT_10K else None
 
 
 def verdict(row):
+    if limit(row) is None:
+        return "no target"
     return f"<= {limit(row)}: " + ("met" if row["ratio"] <= limit(row) else "MISSED")
 
 
@@ -191,6 +196,8 @@ def decisions(results):
     counted = {(row["command"], row["n"]): row for row in results.get("count_rows", [])}
     out = []
     for row in results["rows"]:
+        if limit(row) is None:
+            continue
         count = counted.get((row["command"], row["n"]))
         decider = count or row
         out.append({"command": row["command"], "n": row["n"], "limit": limit(row),
