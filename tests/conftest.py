@@ -6,6 +6,7 @@ so are the Ansible tests (marker ``ansible``) on Python before 3.11.
 """
 
 import os
+import signal
 import sys
 
 import pytest
@@ -22,10 +23,16 @@ CALLER_TERMINAL = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "CLICOLOR", "C
 
 
 def pytest_configure(config):
-    """Every test, and every process it starts, sees the same terminal whoever runs pytest."""
+    """Every test, and every process it starts, sees the same terminal whoever runs pytest.
+
+    That includes SIGINT: a shell's background job starts with it ignored, which
+    every child would inherit (no KeyboardInterrupt where the Ctrl-C tests send one).
+    """
     for name in CALLER_TERMINAL:
         os.environ.pop(name, None)
     os.environ["TERM"] = "xterm-256color"
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser):
