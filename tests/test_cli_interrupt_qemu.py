@@ -1,10 +1,12 @@
 """Ctrl-C during a real snapshot job on a QEMU guest, and job stats of that job.
 
 The memory of an external snapshot is written by a QEMU migration job into
-the memory file. Here that file is a FIFO that the test holds open and does
-not read: the job stalls once the pipe is full and stays running for as long
-as the test wants, with no timing involved. Every wait polls a condition
-with a deadline:
+the memory file (through libvirt's iohelper, which buffers about 1 MiB).
+Here that file is a FIFO that the test holds open and does not read: the
+job stalls once the pipes and that buffer are full, and stays running for as
+long as the test wants, with no timing involved. The guest has 2 GiB of
+(untouched) memory so that even its zero pages, about 9 bytes each in the
+stream, make several MiB. Every wait polls a condition with a deadline:
 
 - the job is stalled: the pipe is full and QEMU's migration is "active";
 - the abort landed: QEMU's migration is "cancelling" (asked through
@@ -28,11 +30,30 @@ import pytest
 
 import virtsnap
 from helpers import QEMU_URI, virsh
-from qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
+from qemu_guest import Guest, qemu_conn, sweep_stale  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 
-guest = guest_fixture("int", running=True, scope="function")
+MEMORY_MIB = 2048
+
+
+@pytest.fixture
+def guest(libvirtd):
+    """A running guest with MEMORY_MIB of memory; always removed."""
+    sweep_stale()
+    guest = Guest("int")
+    with open(guest.xml_path) as f:
+        xml = f.read()
+    small = "<memory unit='MiB'>64</memory>"
+    assert small in xml
+    with open(guest.xml_path, "w") as f:
+        f.write(xml.replace(small, f"<memory unit='MiB'>{MEMORY_MIB}</memory>"))
+    try:
+        guest.define()
+        guest.start()
+        yield guest
+    finally:
+        guest.remove()
 
 F_GETPIPE_SZ = 1032
 DEADLINE = 60
@@ -83,7 +104,10 @@ class StalledMemory:
                  "the memory save to fill the FIFO and block")
 
     def drain(self):
-        """Read to end of file in a thread; join() it with :meth:`join`."""
+        """Read to end of file in a thread (once); join() it with :meth:`join`."""
+        if self.reader is not None:
+            return
+
         def read_all():
             while True:
                 select.select([self.fd], [], [], DEADLINE)
@@ -98,6 +122,7 @@ class StalledMemory:
         self.reader.start()
 
     def join(self):
+        self.drain()                  # also after a failure: lets the job end
         self.reader.join(DEADLINE)
         assert not self.reader.is_alive(), "QEMU never closed the memory FIFO"
         os.close(self.fd)
@@ -136,7 +161,7 @@ def test_ctrl_c_during_create_aborts_the_job_and_exits_130(guest):
         if cli.poll() is None:
             cli.kill()
             cli.wait()
-    memory.join()
+        memory.join()
     assert cli.returncode == 130, (stdout, stderr)
     assert stdout == "" and "Traceback" not in stderr
     lines = stderr.splitlines()
@@ -166,13 +191,18 @@ def rss():
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+# virDomainGetJobStats flags: the last job's statistics, kept for later calls.
+JOB_STATS_COMPLETED, JOB_STATS_KEEP_COMPLETED = 1, 2
+
+
 def test_a_job_type_newer_than_the_headers_stays_an_int_and_leaks_nothing(
         guest, qemu_conn, monkeypatch):  # noqa: F811 - fixture
-    """A running job whose type our JobType lacks (UNBOUNDED taken out, as headers
-    older than the daemon would): get_job_stats() keeps the int, with all the
-    typed parameters, and frees them: 5,000 calls (about 10 MB of parameters)
-    grow the process by less than 2 MiB. JobType(job_type) used to raise
-    ValueError before the parameters were freed."""
+    """A job whose type our JobType lacks (taken out, as headers older than the
+    daemon would): get_job_stats() keeps the int, with all the typed parameters,
+    for the running (stalled) job and for the cancelled one; and frees them:
+    5,000 calls on the cancelled job's kept statistics (about 19 parameters of
+    96 bytes each per call, 9 MB if leaked) grow the process by less than 2 MiB.
+    JobType(job_type) used to raise ValueError before freeing the parameters."""
     from virtsnap import _snapshot
 
     dom = qemu_conn.get_domain_by_name(guest.name)
@@ -190,26 +220,38 @@ def test_a_job_type_newer_than_the_headers_stays_an_int_and_leaks_nothing(
     creator.start()
     try:
         memory.wait_until_stalled()
-        known = dom.get_job_stats()
-        assert known["type"] is virtsnap.JobType.UNBOUNDED and len(known) > 5
-        monkeypatch.setattr(_snapshot, "JobType",
-                            narrowed(virtsnap.JobType, virtsnap.JobType.UNBOUNDED))
-        stats = dom.get_job_stats()
+        running = dom.get_job_stats()
+        assert running["type"] is virtsnap.JobType.UNBOUNDED and len(running) > 5
+        with monkeypatch.context() as patch:
+            patch.setattr(_snapshot, "JobType",
+                          narrowed(virtsnap.JobType, virtsnap.JobType.UNBOUNDED))
+            stats = dom.get_job_stats()
         assert type(stats["type"]) is int and stats["type"] == 2
-        assert stats.keys() == known.keys()
-        for _ in range(500):
-            dom.get_job_stats()
-        before = rss()
-        for _ in range(5000):
-            dom.get_job_stats()
-        growth = rss() - before
-        monkeypatch.undo()
-        assert growth < 2 * 1024 * 1024, f"grew {growth} bytes"
+        assert stats.keys() == running.keys()
     finally:
-        dom.abort_job()
-        wait_for(lambda: migration_status(guest) == "cancelling", "libvirt to cancel the save")
-        memory.drain()
-        creator.join(DEADLINE)
-        memory.join()
+        try:
+            dom.abort_job()
+            wait_for(lambda: migration_status(guest) == "cancelling",
+                     "libvirt to cancel the save")
+        finally:
+            memory.drain()
+            creator.join(DEADLINE)
+            memory.join()
     assert isinstance(outcome.get("error"), virtsnap.LibvirtError), outcome
     assert_nothing_was_made(guest, disk_before)
+
+    flags = JOB_STATS_COMPLETED | JOB_STATS_KEEP_COMPLETED
+    kept = dom.get_job_stats(flags)
+    assert isinstance(kept["type"], virtsnap.JobType) and len(kept) > 5, kept
+    monkeypatch.setattr(_snapshot, "JobType", narrowed(virtsnap.JobType, kept["type"]))
+    unknown = dom.get_job_stats(flags)
+    assert type(unknown["type"]) is int and unknown["type"] == kept["type"]
+    assert unknown.keys() == kept.keys()
+    for _ in range(500):
+        dom.get_job_stats(flags)
+    before = rss()
+    for _ in range(5000):
+        dom.get_job_stats(flags)
+    growth = rss() - before
+    assert 5000 * 96 * len(kept) > 4 * 2 * 1024 * 1024      # a leak would show
+    assert growth < 2 * 1024 * 1024, f"grew {growth} bytes"
