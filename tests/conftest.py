@@ -5,6 +5,7 @@ Long variants (marker ``slow``) are deselected, not skipped, unless --run-slow.
 """
 
 import os
+import signal
 
 import pytest
 
@@ -20,10 +21,16 @@ CALLER_TERMINAL = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "CLICOLOR", "C
 
 
 def pytest_configure(config):
-    """Every test, and every process it starts, sees the same terminal whoever runs pytest."""
+    """Every test, and every process it starts, sees the same terminal whoever runs pytest.
+
+    That includes SIGINT: a shell's background job starts with it ignored, which
+    every child would inherit (no KeyboardInterrupt where the Ctrl-C tests send one).
+    """
     for name in CALLER_TERMINAL:
         os.environ.pop(name, None)
     os.environ["TERM"] = "xterm-256color"
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser):
