@@ -55,6 +55,7 @@ def guest(libvirtd):
     finally:
         guest.remove()
 
+
 F_GETPIPE_SZ = 1032
 DEADLINE = 60
 
