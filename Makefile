@@ -39,13 +39,14 @@ matrix:
 	scripts/matrix --readme
 
 # Benchmarks against raw C and libvirt-python (starts the daemon for the RPC rows):
-# wall-clock tables, then instructions per snapshot under callgrind.
+# wall-clock tables, then instructions per snapshot under callgrind; then the
+# command line against virsh, wall time and instructions (valgrind), into README.md.
 # `make bench-readme` writes the last full run's figures into README.md.
 bench: $(VENV)/.installed
 	scripts/bootstrap valgrind
 	scripts/libvirtd-up
 	$(VENV)/bin/python benchmarks/run.py --install --callgrind --json benchmarks/results.json
-	$(VENV)/bin/python benchmarks/cli_vs_virsh.py --json benchmarks/cli-virsh.json
+	$(VENV)/bin/python benchmarks/cli_vs_virsh.py --callgrind --json benchmarks/cli-virsh.json
 	$(VENV)/bin/python benchmarks/readme_virsh_table.py benchmarks/cli-virsh.json README.md
 
 bench-quick: $(VENV)/.installed

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The virtsnap command line against virsh, whole processes, over a daemon (issue 11).
 
-    python benchmarks/cli_vs_virsh.py [--quick] [--json FILE] [--rounds N] [--sizes 1000,10000]
+    python benchmarks/cli_vs_virsh.py [--quick] [--callgrind] [--json FILE] [--rounds N]
+                                      [--sizes 1000,10000] [--count-sizes 1000]
 
 A private libvirtd (tests/private_daemon.py: its own socket, test driver
 only) serves ``test+unix:///default``; this script holds one connection open
@@ -12,9 +13,17 @@ wall time and their ratio, and whether the two outputs were byte-identical.
 Start-up: ``virtsnap --version`` against ``python -c pass``, and
 ``import virtsnap`` against ``import libvirt``. Targets are printed, never
 enforced; the exit status is non-zero only when a command fails.
+
+``--callgrind`` also runs each command once under ``valgrind --tool=callgrind``
+(virtsnap's whole process against virsh's, at the sizes of ``--count-sizes``)
+and the start-up commands, and reports instructions. Only the client process is
+counted (the daemon's work is the same for both); the count does not move with
+the machine's load, so it decides a target where there is one, wall time
+elsewhere. The package's bytecode is compiled first, as pip does on install.
 """
 
 import argparse
+import compileall
 import json
 import os
 import re
@@ -62,6 +71,60 @@ def snapshot_tree(dom, n):
                             | (virtsnap.CreateFlags.CURRENT if i == n - 1 else 0))
 
 
+def instructions(argv, env):
+    """Instructions executed by the whole process ``argv`` (callgrind), and its stdout."""
+    with tempfile.TemporaryDirectory(prefix="virtsnap-callgrind-") as workdir:
+        out = Path(workdir) / "callgrind.out"
+        result = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+                                + argv, capture_output=True, env={**env, "PYTHONHASHSEED": "0"})
+        if result.returncode != 0:
+            raise RuntimeError(f"{argv} failed under callgrind: "
+                               f"{result.stderr.decode(errors='replace')[-2000:]}")
+        for line in out.read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1]), result.stdout
+    raise RuntimeError(f"no instruction total for {argv}")
+
+
+def command_lines(uri, n):
+    """(label, virtsnap argv, virsh argv) of every row, SNAP replaced by a snapshot's name."""
+    snap = f"s{n // 2:05d}"
+    for label, ours, theirs in COMMANDS:
+        yield (label, VIRTSNAP + ["-c", uri] + [snap if w == "SNAP" else w for w in ours],
+               ["virsh", "-c", uri] + [snap if w == "SNAP" else w for w in theirs])
+
+
+def same_output(label, ours, theirs):
+    # info prints two lines more than virsh (Created, Description)
+    return ours.startswith(theirs.rstrip(b"\n")) if label == "info" else ours == theirs
+
+
+def count_commands(uri, n):
+    env = {k: v for k, v in os.environ.items() if k != "LIBVIRT_DEFAULT_URI"}
+    rows = []
+    for label, ours, theirs in command_lines(uri, n):
+        ours_count, ours_out = instructions(ours, env)
+        theirs_count, theirs_out = instructions(theirs, env)
+        rows.append({"command": label, "n": n, "virtsnap_instructions": ours_count,
+                     "virsh_instructions": theirs_count,
+                     "ratio": round(ours_count / theirs_count, 2),
+                     "identical_output": same_output(label, ours_out, theirs_out)})
+    return rows
+
+
+def startup_counts():
+    """Instructions of the start-up commands, and of what bounds a virtsnap command."""
+    python = sys.executable
+    env = dict(os.environ)
+    commands = {"python_pass": [python, "-c", "pass"],
+                "version": VIRTSNAP + ["--version"],
+                "import_virtsnap": [python, "-c", "import virtsnap"],
+                "import_virtsnap_core": [python, "-c", "import virtsnap._snapshot"],
+                "import_libvirt": [python, "-c", "import libvirt"],
+                "virsh_version": ["virsh", "--version"]}
+    return {key: instructions(argv, env)[0] for key, argv in commands.items()}
+
+
 def run(argv, env):
     start = time.perf_counter()
     result = subprocess.run(argv, capture_output=True, env=env)
@@ -74,20 +137,15 @@ def run(argv, env):
 def time_commands(uri, n, rounds):
     env = {k: v for k, v in os.environ.items() if k not in ("LIBVIRT_DEFAULT_URI",)}
     rows = []
-    for label, ours, theirs in COMMANDS:
-        ours = [f"s{n // 2:05d}" if word == "SNAP" else word for word in ours]
-        theirs = [f"s{n // 2:05d}" if word == "SNAP" else word for word in theirs]
+    for label, ours, theirs in command_lines(uri, n):
         times = {"virtsnap": [], "virsh": []}
         outputs = {}
         for _ in range(rounds):
-            for who, argv in (("virtsnap", VIRTSNAP + ["-c", uri] + ours),
-                              ("virsh", ["virsh", "-c", uri] + theirs)):
+            for who, argv in (("virtsnap", ours), ("virsh", theirs)):
                 elapsed, stdout = run(argv, env)
                 times[who].append(elapsed)
                 outputs[who] = stdout
-        # info prints two lines more than virsh (Created, Description)
-        same = (outputs["virtsnap"].startswith(outputs["virsh"].rstrip(b"\n"))
-                if label == "info" else outputs["virtsnap"] == outputs["virsh"])
+        same = same_output(label, outputs["virtsnap"], outputs["virsh"])
         ours_ms = statistics.median(times["virtsnap"]) * 1000
         theirs_ms = statistics.median(times["virsh"]) * 1000
         rows.append({"command": label, "n": n, "virtsnap_ms": round(ours_ms, 1),
@@ -119,9 +177,34 @@ def startup(rounds):
     return {key: (None if value is None else round(value, 1)) for key, value in result.items()}
 
 
+def limit(row):
+    """The row's target, None where the issue sets none (other rows at N=10,000)."""
+    if row["n"] < 10_000:
+        return 1.0
+    return 0.5 if row["command"] in HALF_AT_10K else None
+
+
 def verdict(row):
-    limit = 0.5 if row["n"] >= 10_000 and row["command"] in HALF_AT_10K else 1.0
-    return f"<= {limit}: " + ("met" if row["ratio"] <= limit else "MISSED")
+    if limit(row) is None:
+        return "no target"
+    return f"<= {limit(row)}: " + ("met" if row["ratio"] <= limit(row) else "MISSED")
+
+
+def decisions(results):
+    """Per row: the target, each measure's ratio, and the one that decides (the count
+    where there is one)."""
+    counted = {(row["command"], row["n"]): row for row in results.get("count_rows", [])}
+    out = []
+    for row in results["rows"]:
+        if limit(row) is None:
+            continue
+        count = counted.get((row["command"], row["n"]))
+        decider = count or row
+        out.append({"command": row["command"], "n": row["n"], "limit": limit(row),
+                    "wall_ratio": row["ratio"], "count_ratio": count and count["ratio"],
+                    "decided_by": "instructions" if count else "wall time",
+                    "met": decider["ratio"] <= limit(row)})
+    return out
 
 
 def report(results):
@@ -144,6 +227,31 @@ def report(results):
               "whole processes, python's own start-up included in both); "
               f"import virtsnap._snapshot (libvirt loaded) {s['import_virtsnap_core_ms']} ms: "
               f"{s['import_virtsnap_core_ms'] / s['import_libvirt_ms']:.2f}")
+    if results.get("count_rows"):
+        print("Instructions (callgrind, the client process only, PYTHONHASHSEED=0)")
+        print(f"  {'command':<15} {'N':>6} {'virtsnap':>14} {'virsh':>14} {'ratio':>6}  "
+              f"{'same bytes':<10}")
+        for row in results["count_rows"]:
+            print(f"  {row['command']:<15} {row['n']:>6} {row['virtsnap_instructions']:>14,} "
+                  f"{row['virsh_instructions']:>14,} {row['ratio']:>6}  "
+                  f"{'yes' if row['identical_output'] else 'NO':<10}")
+        c = results["startup_counts"]
+        print(f"  start-up: python -c pass {c['python_pass']:,}; virtsnap --version "
+              f"{c['version']:,} (+{c['version'] - c['python_pass']:,}); import virtsnap "
+              f"{c['import_virtsnap']:,}; import virtsnap._snapshot (libvirt loaded) "
+              f"{c['import_virtsnap_core']:,}; import libvirt {c['import_libvirt']:,}; "
+              f"virsh --version {c['virsh_version']:,}")
+        print(f"  import virtsnap._snapshot / import libvirt: whole process "
+              f"{c['import_virtsnap_core'] / c['import_libvirt']:.2f}, over python -c pass "
+              f"{(c['import_virtsnap_core'] - c['python_pass']) / (c['import_libvirt'] - c['python_pass']):.2f}"
+              f" (target <= 0.6); import virtsnap / import libvirt "
+              f"{c['import_virtsnap'] / c['import_libvirt']:.2f}")
+    print("Targets (the instruction count decides where there is one, else wall time):")
+    for row in decisions(results):
+        count = "-" if row["count_ratio"] is None else row["count_ratio"]
+        print(f"  {'met   ' if row['met'] else 'MISSED'} {row['command']:<15} N={row['n']:<6} "
+              f"<= {row['limit']}: wall {row['wall_ratio']}, instructions {count} "
+              f"(decided by {row['decided_by']})")
 
 
 def main():
@@ -152,28 +260,43 @@ def main():
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--sizes", help="comma-separated snapshot counts (default 1000,10000)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="also count instructions (valgrind) at the --count-sizes")
+    parser.add_argument("--count-sizes", default="1000",
+                        help="comma-separated snapshot counts for --callgrind (default 1000)")
     args = parser.parse_args()
     sizes = ([int(n) for n in args.sizes.split(",")] if args.sizes
              else [1000] if args.quick else [1000, 10_000])
+    count_sizes = [int(n) for n in args.count_sizes.split(",")] if args.callgrind else []
+    if args.callgrind and shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed (Debian: valgrind)")
+    # As pip does on install: without bytecode every process would compile the package.
+    compileall.compile_dir(str(Path(virtsnap.__file__).parent), quiet=1)
     rounds = args.rounds or (3 if args.quick else 5)
     if shutil.which("virsh") is None:
         sys.exit("virsh is not installed (Debian: libvirt-clients)")
     rows = []
+    count_rows = []
     with tempfile.TemporaryDirectory(prefix="virtsnap-cli-bench-") as workdir:
         daemon = PrivateDaemon(workdir).start()
         try:
             with virtsnap.open(daemon.uri()) as conn:
                 libvirt = ".".join(map(str, conn.get_lib_version()))
                 dom = conn.get_domain_by_name("test")
-                for n in sorted(sizes):
+                for n in sorted(set(sizes) | set(count_sizes)):
                     for root in dom.list_all_snapshots(virtsnap.ListFlags.ROOTS):
                         root.delete(virtsnap.DeleteFlags.CHILDREN)
                     snapshot_tree(dom, n)
-                    rows.extend(time_commands(daemon.uri(), n, rounds))
+                    if n in sizes:
+                        rows.extend(time_commands(daemon.uri(), n, rounds))
+                    if n in count_sizes:
+                        count_rows.extend(count_commands(daemon.uri(), n))
         finally:
             daemon.stop()
     results = {"uri_kind": "test+unix:///default", "libvirt": libvirt, "rounds": rounds,
                "rows": rows, "startup": startup(max(rounds, 5)),
+               **({"count_rows": count_rows, "startup_counts": startup_counts()}
+                  if args.callgrind else {}),
                "python": sys.version.split()[0], "cores": os.cpu_count(),
                "load_average": round(os.getloadavg()[0], 1)}
     report(results)

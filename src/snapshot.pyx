@@ -22,7 +22,6 @@ from libc.string cimport memcmp, strcmp, strlen
 
 from libvirt cimport *
 
-import enum as _enum
 import sys as _sys
 
 from virtsnap.errors import (
@@ -188,18 +187,46 @@ cdef dict _const_table(const virtsnap_const *entry, str owner=""):
     return out
 
 
-cdef object _flag_class(str name, const virtsnap_const *table):
-    return _enum.IntFlag(name, _const_table(table, name), module="virtsnap")
+# The enum classes are built on first use (the module's __getattr__, PEP 562):
+# the enum module and the classes cost more than the rest of the import.
+# The member tables are read here, so _newer_flags is complete at import.
+cdef dict _FLAG_MEMBERS = {
+    "CreateFlags": _const_table(virtsnap_create_flags, "CreateFlags"),
+    "DeleteFlags": _const_table(virtsnap_delete_flags, "DeleteFlags"),
+    "ListFlags": _const_table(virtsnap_list_flags, "ListFlags"),
+    "RevertFlags": _const_table(virtsnap_revert_flags, "RevertFlags"),
+    "XMLFlags": _const_table(virtsnap_xml_flags, "XMLFlags"),
+    "DomainListFlags": _const_table(virtsnap_domain_list_flags, "DomainListFlags"),
+}
+cdef dict _ENUM_MEMBERS = {
+    "DomainState": _const_table(virtsnap_domain_states),
+    "JobType": _const_table(virtsnap_job_types),
+    "DomainEventType": _const_table(virtsnap_event_types),
+}
 
 
-CreateFlags = _flag_class("CreateFlags", virtsnap_create_flags)
-DeleteFlags = _flag_class("DeleteFlags", virtsnap_delete_flags)
-ListFlags = _flag_class("ListFlags", virtsnap_list_flags)
-RevertFlags = _flag_class("RevertFlags", virtsnap_revert_flags)
-XMLFlags = _flag_class("XMLFlags", virtsnap_xml_flags)
-DomainListFlags = _flag_class("DomainListFlags", virtsnap_domain_list_flags)
-DomainState = _enum.IntEnum("DomainState", _const_table(virtsnap_domain_states), module="virtsnap")
-JobType = _enum.IntEnum("JobType", _const_table(virtsnap_job_types), module="virtsnap")
+cdef object _enum_class(str name):
+    """The IntFlag or IntEnum class ``name``, built once."""
+    cdef dict module = globals()
+    cls = module.get(name)
+    if cls is None:
+        import enum
+        if name in _FLAG_MEMBERS:
+            cls = enum.IntFlag(name, _FLAG_MEMBERS[name], module="virtsnap")
+        else:
+            cls = enum.IntEnum(name, _ENUM_MEMBERS[name], module="virtsnap")
+        module[name] = cls
+    return cls
+
+
+def __getattr__(name):
+    if name in _FLAG_MEMBERS or name in _ENUM_MEMBERS:
+        return _enum_class(name)
+    raise AttributeError(f"module 'virtsnap._snapshot' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_FLAG_MEMBERS) | set(_ENUM_MEMBERS))
 
 
 cdef object _enum_or_int(object cls, int value):
@@ -687,7 +714,7 @@ cdef class Domain:
             rc = virDomainGetState(ptr, &state, &reason, 0)
         if rc < 0:
             _raise_last_error()
-        return _enum_or_int(DomainState, state)
+        return _enum_or_int(_enum_class("DomainState"), state)
 
     def get_connect(self):
         _domain_handle(self)
@@ -705,7 +732,7 @@ cdef class Domain:
             _raise_last_error()
         cdef dict stats
         try:
-            stats = {"type": _enum_or_int(JobType, job_type)}
+            stats = {"type": _enum_or_int(_enum_class("JobType"), job_type)}
             for i in range(nparams):
                 stats[_decode_lossy(params[i].field)] = _typed_value(&params[i])
         finally:
@@ -1454,13 +1481,30 @@ cdef _SnapshotBatch _run_batch(Domain domain, int kind, object flags, object lis
 
 # ---------------------------------------------------------------- flags on DomainSnapshot
 
+@cython.internal
+cdef class _FlagMember:
+    """DomainSnapshot.CREATE_HALT and the like: the member, its class built on first use."""
+    cdef str flags
+    cdef str member
+
+    def __get__(self, instance, owner):
+        return getattr(_enum_class(self.flags), self.member)
+
+
+cdef _FlagMember _flag_member(str flags, str member):
+    cdef _FlagMember descriptor = _FlagMember.__new__(_FlagMember)
+    descriptor.flags = flags
+    descriptor.member = member
+    return descriptor
+
+
 cdef dict _snapshot_type_dict = <dict>(<_TypeObject *>DomainSnapshot).tp_dict
-for _prefix, _flags in (("CREATE_", CreateFlags), ("DELETE_", DeleteFlags), ("LIST_", ListFlags),
-                        ("REVERT_", RevertFlags), ("XML_", XMLFlags)):
-    for _name, _member in _flags.__members__.items():
-        _snapshot_type_dict[_prefix + _name] = _member
+for _prefix, _flags in (("CREATE_", "CreateFlags"), ("DELETE_", "DeleteFlags"),
+                        ("LIST_", "ListFlags"), ("REVERT_", "RevertFlags"), ("XML_", "XMLFlags")):
+    for _name in _FLAG_MEMBERS[_flags]:
+        _snapshot_type_dict[_prefix + _name] = _flag_member(_flags, _name)
 PyType_Modified(<_TypeObject *>DomainSnapshot)
-del _prefix, _flags, _name, _member
+del _prefix, _flags, _name
 
 
 # ================================================================ events (virtsnap.aio)
@@ -1472,8 +1516,6 @@ from cpython.ref cimport Py_DECREF
 
 from virtsnap.errors import EventLoopConflictError
 
-DomainEventType = _enum.IntEnum("DomainEventType", _const_table(virtsnap_event_types),
-                                module="virtsnap")
 
 
 cdef dict _detail_table():

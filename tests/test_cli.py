@@ -881,15 +881,19 @@ class Interrupter:
 
 sys.meta_path.insert(0, Interrupter())
 from virtsnap.cli import main
-sys.exit(main(["-c", "test:///default", "list", "test"]))
+sys.exit(main(["-c", "test:///default"] + sys.argv[2:]))
 """
 
 
-@pytest.mark.parametrize("module", ["argparse", "virtsnap._snapshot", "virtsnap.cli_commands",
-                                    "virtsnap.cli_text"])
-def test_ctrl_c_at_start_up_prints_no_traceback(module):
+@pytest.mark.parametrize("module, argv", [
+    ("argparse", ["list", "--topological", "test"]),  # an option first: argparse parses
+    ("virtsnap._snapshot", ["list", "test"]),
+    ("virtsnap.cli_commands", ["list", "test"]),
+    ("virtsnap.cli_text", ["list", "test"]),
+])
+def test_ctrl_c_at_start_up_prints_no_traceback(module, argv):
     """SIGINT while the command line imports what it needs: exit 130, nothing on stderr."""
-    result = subprocess.run([sys.executable, "-c", CTRL_C_DURING_IMPORT, module],
+    result = subprocess.run([sys.executable, "-c", CTRL_C_DURING_IMPORT, module, *argv],
                             capture_output=True, text=True, env=cli_env(), timeout=60)
     assert (result.returncode, result.stdout, result.stderr) == (130, "", "")
 

@@ -30,6 +30,7 @@ import sys
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
 __all__ = ["SUBCOMMANDS", "CommandError", "Interrupted", "UsageError", "build_parser", "main", "register"]
 
@@ -138,6 +139,128 @@ def build_parser(command: "str | None" = None, all_commands: bool = False
     return parser
 
 
+# ---------------------------------------------------------------- the quick parser
+# argparse, with the parser it builds, costs more than a short command itself.
+# The quick parser reads the shapes that scripts use (global options, the
+# command, its positionals, then its own options, each written out in full)
+# from the same builders, and gives the namespace argparse would give; for
+# any other argv (help, an abbreviation, --opt=value, an error) it gives None
+# and argparse parses. tests/test_cli_quick_parse.py compares the two.
+
+_GLOBAL_SWITCHES = {"-r": "readonly", "--readonly": "readonly", "-q": "quiet", "--quiet": "quiet"}
+_GLOBAL_VALUES = {"-c": "connect", "--connect": "connect"}
+
+
+class _Unsupported(Exception):
+    """A builder declared something the quick parser does not read."""
+
+
+class _Namespace:
+    """The parsed options, as attributes (argparse.Namespace's part that commands use)."""
+
+    def __init__(self, values: "dict[str, object]") -> None:
+        self.__dict__.update(values)
+
+
+class _OptionTable:
+    """Stands in for a sub-parser: records a builder's simple options, refuses the rest."""
+
+    def __init__(self) -> None:
+        self.positionals: "list[tuple[str, bool]]" = []  # (dest, required), in order
+        self.switches = dict(_GLOBAL_SWITCHES)           # option -> dest (store_true)
+        self.values = dict(_GLOBAL_VALUES)               # option -> dest (one value)
+        self.defaults: "dict[str, object]" = {}
+
+    def add_argument(self, *names: str, action: "str | None" = None, dest: "str | None" = None,
+                     default: object = None, nargs: "str | None" = None,
+                     metavar: object = None, help: object = None, **other: object) -> None:
+        if other or not names:
+            raise _Unsupported(sorted(other))
+        if not names[0].startswith("-"):
+            if len(names) > 1 or dest or action is not None or nargs not in (None, "?"):
+                raise _Unsupported(names)
+            self.positionals.append((names[0], nargs is None))
+            self.defaults[names[0]] = default
+            return
+        if dest is None:
+            long = [name for name in names if name.startswith("--")]
+            dest = (long or list(names))[0].lstrip("-").replace("-", "_")
+        if action == "store_true" and nargs is None:
+            table, self.defaults[dest] = self.switches, False if default is None else default
+        elif action is None and nargs is None:
+            table, self.defaults[dest] = self.values, default
+        else:
+            raise _Unsupported(names)
+        for name in names:
+            if name in _GLOBAL_SWITCHES or name in _GLOBAL_VALUES:
+                raise _Unsupported(name)
+            table[name] = dest
+
+    def set_defaults(self, **values: object) -> None:
+        self.defaults.update(values)
+
+    def __getattr__(self, name: str) -> object:  # add_mutually_exclusive_group, ...
+        raise _Unsupported(name)
+
+
+def _option_table(command: str) -> "_OptionTable | None":
+    import importlib
+
+    if command not in SUBCOMMANDS:
+        return None
+    module, function = SUBCOMMANDS[command][1].split(":")
+    table = _OptionTable()
+    try:
+        getattr(importlib.import_module(module), function)(table)
+    except _Unsupported:
+        return None
+    return table
+
+
+def _quick_parse(argv: "list[str]") -> "_Namespace | None":
+    """argparse's namespace for ``argv``, or None where argparse must decide."""
+    values: "dict[str, object]" = {"version": False, "connect": None, "readonly": False,
+                                   "quiet": False}
+    words = iter(argv)
+    word = next(words, None)
+    while word is not None and word.startswith("-"):   # global options
+        if word in _GLOBAL_SWITCHES:
+            values[_GLOBAL_SWITCHES[word]] = True
+        elif word in _GLOBAL_VALUES:
+            value = next(words, None)
+            if value is None or value.startswith("-"):
+                return None
+            values[_GLOBAL_VALUES[word]] = value
+        else:
+            return None
+        word = next(words, None)
+    table = None if word is None else _option_table(word)
+    if table is None:
+        return None
+    values["command"] = word
+    values.update(table.defaults)
+    rest = list(words)
+    given = 0
+    while (given < len(table.positionals) and given < len(rest)
+           and not rest[given].startswith("-")):
+        values[table.positionals[given][0]] = rest[given]
+        given += 1
+    if any(required for _, required in table.positionals[given:]):
+        return None
+    options = iter(rest[given:])
+    for word in options:
+        if word in table.switches:
+            values[table.switches[word]] = True
+        elif word in table.values:
+            value = next(options, None)
+            if value is None or value.startswith("-"):
+                return None
+            values[table.values[word]] = value
+        else:  # a positional after an option, an unknown option, help, ...
+            return None
+    return _Namespace(values)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -155,15 +278,17 @@ def _main(argv: "list[str]") -> int:
 
         return _write_or_fail(f"virtsnap {__version__}\n")
     stdout_closed = _guard_stdout()
-    parser = build_parser(_command_in(argv))
-    args, unknown = parser.parse_known_args(argv)
-    if args.version:
-        from virtsnap import __version__
+    args: Any = _quick_parse(argv)  # argparse.Namespace or _Namespace: the same attributes
+    if args is None:  # anything beyond the simple shapes: argparse decides
+        parser = build_parser(_command_in(argv))
+        args, unknown = parser.parse_known_args(argv)
+        if args.version:
+            from virtsnap import __version__
 
-        return _write_or_fail(f"virtsnap {__version__}\n")
-    subparser = _subparser(parser, args.command)
-    if unknown:
-        subparser.error(f"unrecognized arguments: {' '.join(unknown)}")
+            return _write_or_fail(f"virtsnap {__version__}\n")
+        if unknown:
+            _subparser(parser, args.command).error(
+                f"unrecognized arguments: {' '.join(unknown)}")
     from virtsnap.cli_text import Output
 
     out = Output(getattr(args, "json", False), args.quiet,
@@ -178,7 +303,7 @@ def _main(argv: "list[str]") -> int:
                 status = args.run(args, conn, out)
         out.stream.flush()
     except UsageError as exc:
-        subparser.error(str(exc))
+        _subparser(build_parser(args.command), args.command).error(str(exc))
     except _OutputError as exc:
         return _output_failed(exc.error)
     except Interrupted as exc:

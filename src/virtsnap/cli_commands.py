@@ -7,7 +7,6 @@ the function that runs it.
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import virtsnap
@@ -16,6 +15,7 @@ from virtsnap.cli_text import Output, escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
+    import argparse
     from typing import Any, Dict, List, Optional
 
     from virtsnap.info import SnapshotInfo
@@ -45,12 +45,13 @@ def _domain(conn: Any, name: str) -> Any:
                                            exc.code, exc.domain, exc.level) from None
 
 
-def _flags(enum: Any, args: argparse.Namespace, options: Dict[str, str]) -> int:
-    """The OR of enum members named by the options set in ``args``."""
+def _flags(enum: str, args: argparse.Namespace, options: Dict[str, str]) -> int:
+    """The OR of the members of flag class ``enum`` named by the options set in ``args``
+    (the class is looked up only when one is set: it is built on first use)."""
     value = 0
     for option, member in options.items():
         if getattr(args, option):
-            value |= enum[member]
+            value |= getattr(virtsnap, enum)[member]
     return value
 
 
@@ -90,8 +91,11 @@ def _json_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _local_time(info: "SnapshotInfo") -> str:
-    """virsh's creation time: local time, "%Y-%m-%d %H:%M:%S %z"."""
-    return info.creation_time.astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+    """virsh's creation time: local time, "%Y-%m-%d %H:%M:%S %z" (the time module's
+    C calls: datetime.astimezone() looks the local zone up again for every row)."""
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(info.creation_time.timestamp()))
 
 
 def _workers(dom: Any) -> int:
@@ -222,7 +226,7 @@ def cmd_list(args: argparse.Namespace, conn: Any, out: Output) -> None:
     from virtsnap.tree import virsh_sort_key
 
     dom = _domain(conn, args.domain)
-    flags = _flags(virtsnap.ListFlags, args, {option.replace("-", "_"): member
+    flags = _flags("ListFlags", args, {option.replace("-", "_"): member
                                              for option, member, _ in LIST_FILTERS})
     if args.from_ is not None:
         start = dom.get_snapshot_by_name(args.from_)
@@ -523,7 +527,7 @@ def cmd_create(args: argparse.Namespace, conn: Any, out: Output) -> None:
         out.end()
         return
     dom = _domain(conn, args.domain)
-    flags = _flags(virtsnap.CreateFlags, args, {option.replace("-", "_"): member
+    flags = _flags("CreateFlags", args, {option.replace("-", "_"): member
                                                 for option, member, _ in CREATE_SWITCHES})
 
     def call() -> Any:
@@ -628,7 +632,7 @@ def add_revert(parser: argparse.ArgumentParser) -> None:
 def cmd_revert(args: argparse.Namespace, conn: Any, out: Output) -> None:
     dom = _domain(conn, args.domain)
     snap = _lookup(dom, args)
-    flags = _flags(virtsnap.RevertFlags, args, {"running": "RUNNING", "paused": "PAUSED",
+    flags = _flags("RevertFlags", args, {"running": "RUNNING", "paused": "PAUSED",
                                                 "force": "FORCE", "reset_nvram": "RESET_NVRAM"})
     run_job(lambda: snap.revert_to(flags), dom, f"Reverting to {escape(snap.name)}", out)
     out.say(f"Domain snapshot {escape(snap.name)} reverted\n")
@@ -651,7 +655,7 @@ def cmd_delete(args: argparse.Namespace, conn: Any, out: Output) -> None:
 
     dom = _domain(conn, args.domain)
     snap = _lookup(dom, args)
-    flags = _flags(virtsnap.DeleteFlags, args, {"children": "CHILDREN",
+    flags = _flags("DeleteFlags", args, {"children": "CHILDREN",
                                                 "children_only": "CHILDREN_ONLY",
                                                 "metadata": "METADATA_ONLY"})
     run_with_progress(lambda: snap.delete(flags), dom, f"Deleting {escape(snap.name)}",

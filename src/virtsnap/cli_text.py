@@ -12,30 +12,44 @@ program prints for a person (tree, info, current, parent, the rich table).
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
-    from typing import Any, Optional, Sequence, Tuple
+    from typing import Any, Dict, Optional, Sequence, Tuple
 
     from virtsnap.cli import _Stdout
 
 __all__ = ["Output", "escape", "virsh_table", "width"]
 
 
-@lru_cache(maxsize=None)
+# Caches in plain dicts: functools (lru_cache) would cost more to import than
+# a short command takes to run.
+_LIBC: Dict[str, Any] = {}
+_WIDE_CHARS: Dict[str, Tuple[str, int]] = {}
+
+
 def _iswprint() -> Any:
-    import ctypes
-    import ctypes.util
+    if not _LIBC:
+        import ctypes
+        import ctypes.util
 
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    libc.iswprint.argtypes = [ctypes.c_uint32]
-    return libc.iswprint
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.iswprint.argtypes = [ctypes.c_uint32]
+        _LIBC["iswprint"] = libc.iswprint
+    return _LIBC["iswprint"]
 
 
-@lru_cache(maxsize=4096)
 def _wide_char(char: str) -> Tuple[str, int]:
     """The escaped form and width of one non-ASCII character, as virsh has them."""
+    known = _WIDE_CHARS.get(char)
+    if known is None:
+        if len(_WIDE_CHARS) >= 4096:
+            _WIDE_CHARS.clear()
+        known = _WIDE_CHARS[char] = _measure_wide_char(char)
+    return known
+
+
+def _measure_wide_char(char: str) -> Tuple[str, int]:
     import unicodedata
 
     code = ord(char)
@@ -53,6 +67,13 @@ def _wide_char(char: str) -> Tuple[str, int]:
 
 
 def _encode(text: str) -> Tuple[str, int]:
+    """``text`` escaped, and its width: virsh's per-character rules (_encode_chars)."""
+    if text.isascii() and text.isprintable() and "\\x" not in text:  # nothing to escape
+        return text, len(text)
+    return _encode_chars(text)
+
+
+def _encode_chars(text: str) -> Tuple[str, int]:
     out = []
     columns = 0
     for index, char in enumerate(text):

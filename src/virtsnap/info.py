@@ -18,10 +18,16 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
-import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ElementTree  # imported where a document needs it
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
+    _Fields = Tuple[Optional[str], Optional[str], str, Optional[str], int,
+                    "SnapshotMemory", Tuple["SnapshotDisk", ...]]
 
 __all__ = [
     "SnapshotDisk",
@@ -164,11 +170,11 @@ _TAIL = re.compile(
     # Where the reading stops: what libvirt writes after the disks.
     r"(?P<stop><(?:domain|inactiveDomain|cookie)[ \t\r\n/>]|<active>|</domainsnapshot>)"
 )
-_LIBVIRT_LAYOUT = re.compile(_HEAD.pattern + _TAIL.pattern)   # the documents read here
 _DISK = re.compile(f"<disk(?P<attrs>{_ATTRS}){_W}(?:/>|>(?P<body>.*?)</disk>)", re.S)
 _CHILD = re.compile(rf"<(?P<tag>[A-Za-z_][\w.-]*)(?P<attrs>{_ATTRS}){_W}/>")
 _ATTR = re.compile(r"([A-Za-z_][\w.-]*)='([^'<]*)'")
-_REFERENCE = re.compile("&(?:#([0-9]+)|#x([0-9a-fA-F]+)|(lt|gt|amp|quot|apos));")
+# Patterns that few documents need are compiled on first use (re's own cache).
+_REFERENCE = "&(?:#([0-9]+)|#x([0-9a-fA-F]+)|(lt|gt|amp|quot|apos));"
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 _ATTR_SPACE = str.maketrans("\t\n", "  ")     # attribute-value normalisation (CR stays)
 
@@ -195,9 +201,9 @@ def _is_xml_char(code: int) -> bool:
 def _text(raw: Optional[str]) -> Optional[str]:
     if not raw or "&" not in raw:
         return raw
-    if "&" in _REFERENCE.sub("", raw):   # an entity that XML does not predefine
+    if "&" in re.sub(_REFERENCE, "", raw):   # an entity that XML does not predefine
         raise _NotLibvirtLayout
-    return _REFERENCE.sub(_reference, raw)
+    return re.sub(_REFERENCE, _reference, raw)
 
 
 def _attributes(raw: str) -> Dict[str, str]:
@@ -209,8 +215,6 @@ def _attributes(raw: str) -> Dict[str, str]:
     return out
 
 
-_Fields = Tuple[Optional[str], Optional[str], str, Optional[str], int,
-                "SnapshotMemory", Tuple["SnapshotDisk", ...]]
 _AFTER_NAME = frozenset(" \t\r\n/>")
 _HEAD_GROUPS = ("name", "description", "state", "parent", "created")
 # The snapshots of a domain mostly share the text between <creationTime> and
@@ -271,15 +275,14 @@ def _disk_of_match(match: "re.Match[str]") -> "SnapshotDisk":
 
 # ---------------------------------------------------------------- any other layout
 
-_MARKUP = re.compile(
-    r"(<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>|<!DOCTYPE|<(?:[^>'\"]|'[^']*'|\"[^\"]*\")*>)",
-    re.S)
+_MARKUP = (
+    r"(<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>|<!DOCTYPE|<(?:[^>'\"]|'[^']*'|\"[^\"]*\")*>)")
 
 
 def _parse_keeping_cr(xml: str) -> ElementTree.Element:
     """ElementTree's parse, with every CR of text and attribute values kept."""
     if "\r" in xml and "<!DOCTYPE" not in xml:
-        parts = _MARKUP.split(xml)
+        parts = re.split(_MARKUP, xml, flags=re.S)
         for i, part in enumerate(parts):
             if "\r" not in part:
                 continue
@@ -292,6 +295,8 @@ def _parse_keeping_cr(xml: str) -> ElementTree.Element:
                 parts[i] = re.sub(r"'[^']*'|\"[^\"]*\"",
                                   lambda m: m[0].replace("\r", "&#13;"), part)
         xml = "".join(parts)
+    import xml.etree.ElementTree as ElementTree
+
     try:
         root = ElementTree.fromstring(xml)
     except ElementTree.ParseError as exc:
@@ -374,3 +379,12 @@ def snapshot_infos(domain: Any, list_flags: int = 0,
     domain_name = domain.name
     return [parse_snapshot_xml(xml, domain_name, name == current, name)
             for name, xml in documents.items()]
+
+
+# Hidden from type checkers, as in virtsnap/__init__.py: a misspelt name must not type-check.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        if name == "_LIBVIRT_LAYOUT":  # the documents read here (tests), compiled on demand
+            return re.compile(_HEAD.pattern + _TAIL.pattern)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,9 +10,9 @@ chain of any depth works.
 
 from __future__ import annotations
 
-import json
-from collections import deque
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 __all__ = ["SnapshotTree", "virsh_sort_key"]
 
@@ -133,6 +133,8 @@ class SnapshotTree:
 
     def topological(self) -> Iterator[str]:
         """Names level by level (breadth first): every parent before its children."""
+        from collections import deque
+
         queue = deque(self.roots)
         while queue:
             name = queue.popleft()
@@ -182,6 +184,8 @@ class SnapshotTree:
         """``json.dumps({"domain": domain, "roots": [Node, ...]}, indent=2,
         ensure_ascii=False)``, Node being ``{"name": str, "children": [Node, ...]}``
         (the ``list --tree --json`` document), byte for byte, without recursion."""
+        import json
+
         dumps = json.dumps
         parts = ['{\n  "domain": ', dumps(domain, ensure_ascii=False), ',\n  "roots": [']
         # One frame per open list of nodes: [remaining names, indentation of its items,
