@@ -104,6 +104,48 @@ def test_failing_calls_print_nothing():
     assert result.stderr == ""
 
 
+OPEN_WITH_LIBVIRT_PYTHON = r"""
+import sys
+order, handler = sys.argv[1], sys.argv[2]
+if order == "libvirt-first":
+    import libvirt, virtsnap
+else:
+    import virtsnap, libvirt
+seen = []
+if handler == "registered":
+    libvirt.registerErrorHandler(lambda ctx, err: seen.append(err[2]), None)
+conn = virtsnap.open("test:///default")
+try:
+    conn.get_domain_by_name("missing")
+except virtsnap.DomainNotFoundError:
+    pass
+try:
+    virtsnap.open("bogus:///x")
+except virtsnap.LibvirtConnectionError:
+    pass
+print(seen)
+"""
+
+
+@pytest.mark.parametrize("handler", ["registered", "none"])
+@pytest.mark.parametrize("order", ["libvirt-first", "virtsnap-first"])
+def test_a_failing_open_reaches_libvirt_pythons_handler_when_it_is_loaded(order, handler):
+    """The documented limit (README, Interop): a failed virConnectOpen has no
+    connection, so libvirt dispatches its error to the one process-wide handler
+    (virDispatchError(NULL)), which is libvirt-python's once it is imported, in
+    either order. A handler registered there sees the failed open, and without
+    one libvirt-python prints it, as it prints its own failures. A failure on a
+    connection virtsnap opened reaches neither."""
+    result = subprocess.run([sys.executable, "-c", OPEN_WITH_LIBVIRT_PYTHON, order, handler],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    failure = "no connection driver available for bogus:///x"
+    if handler == "registered":
+        assert (result.stdout, result.stderr) == (f"[{failure!r}]\n", "")
+    else:
+        assert (result.stdout, result.stderr) == ("[]\n", f"libvirt:  error : {failure}\n")
+
+
 # ---------------------------------------------------------------- input checked before C
 
 @pytest.mark.parametrize("bad", [None, 1, b"name", ["x"]])

@@ -12,7 +12,8 @@ without a bound.
 import queue
 import threading
 import weakref
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Protocol, Union
+from typing import (Callable, Dict, Iterator, List, NamedTuple, Optional, Protocol, TypeVar,
+                    Union)
 
 from virtsnap._snapshot import (
     Connection,
@@ -138,25 +139,50 @@ def _uuid_of(domain: Optional[Domain]) -> Optional[str]:
     return domain.uuid
 
 
-class DomainEventStream:
-    """A blocking iterator over lifecycle events, from its creation until :meth:`close`.
+_Self = TypeVar("_Self", bound="_Subscription")
 
-    Use it as a context manager, or close it; a ``for`` loop left with
-    ``break`` leaves it open until then.
-    """
 
+class _Subscription:
+    """What the sync subscribers share: a place on a hub, from _subscribe() to close()."""
+
+    uuid: Optional[str]
     _hub: Optional[_Hub] = None               # also while __init__ has not set it
 
-    def __init__(self, conn: Connection, domain: Optional[Domain] = None) -> None:
-        self.uuid = _uuid_of(domain)
-        check_event_loop()
-        self._queue: "queue.SimpleQueue[DomainEvent]" = queue.SimpleQueue()
+    def _subscribe(self, conn: Connection) -> None:
         self._hub = attach(conn, self)
         try:
             ensure_registered(self._hub)
         except BaseException:
             self.close()
             raise
+
+    def push(self, event: DomainEvent) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        hub, self._hub = self._hub, None
+        if hub is not None and detach(hub, self):
+            release(hub)
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class DomainEventStream(_Subscription):
+    """A blocking iterator over lifecycle events, from its creation until :meth:`close`.
+
+    Use it as a context manager, or close it; a ``for`` loop left with
+    ``break`` leaves it open until then.
+    """
+
+    def __init__(self, conn: Connection, domain: Optional[Domain] = None) -> None:
+        self.uuid = _uuid_of(domain)
+        check_event_loop()
+        self._queue: "queue.SimpleQueue[DomainEvent]" = queue.SimpleQueue()
+        self._subscribe(conn)
 
     def push(self, event: DomainEvent) -> None:
         self._queue.put(event)
@@ -177,26 +203,13 @@ class DomainEventStream:
     def closed(self) -> bool:
         return self._hub is None
 
-    def close(self) -> None:
-        hub, self._hub = self._hub, None
-        if hub is not None and detach(hub, self):
-            release(hub)
-
-    def __enter__(self) -> "DomainEventStream":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def __del__(self) -> None:
         self.close()
 
 
-class DomainEventCallback:
+class DomainEventCallback(_Subscription):
     """``callback(event)`` for every lifecycle event, on the event loop's thread, until
     :meth:`close`. Exceptions it raises are logged (logger ``virtsnap.events``)."""
-
-    _hub: Optional[_Hub] = None
 
     def __init__(self, conn: Connection, callback: Callable[[DomainEvent], object],
                  domain: Optional[Domain] = None) -> None:
@@ -206,12 +219,7 @@ class DomainEventCallback:
         check_event_loop()
         self._callback = callback
         _live_callbacks.add(self)             # until close(), dropped or not
-        self._hub = attach(conn, self)
-        try:
-            ensure_registered(self._hub)
-        except BaseException:
-            self.close()
-            raise
+        self._subscribe(conn)
 
     def push(self, event: DomainEvent) -> None:
         try:
@@ -221,16 +229,8 @@ class DomainEventCallback:
             logging.getLogger("virtsnap.events").exception("error in a domain event callback")
 
     def close(self) -> None:
-        hub, self._hub = self._hub, None
         _live_callbacks.discard(self)
-        if hub is not None and detach(hub, self):
-            release(hub)
-
-    def __enter__(self) -> "DomainEventCallback":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        super().close()
 
 
 _live_callbacks: "set[DomainEventCallback]" = set()
