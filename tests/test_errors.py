@@ -121,9 +121,10 @@ except virtsnap.DomainNotFoundError:
     pass
 try:
     virtsnap.open("bogus:///x")
-except virtsnap.LibvirtConnectionError:
-    pass
+except virtsnap.LibvirtConnectionError as exc:
+    failure = exc.message
 print(seen)
+print(failure)
 """
 
 
@@ -139,11 +140,12 @@ def test_a_failing_open_reaches_libvirt_pythons_handler_when_it_is_loaded(order,
     result = subprocess.run([sys.executable, "-c", OPEN_WITH_LIBVIRT_PYTHON, order, handler],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    failure = "no connection driver available for bogus:///x"
+    seen, failure = result.stdout.splitlines()   # libvirt 7.0 names the socket it tried
+    assert "bogus" in failure
     if handler == "registered":
-        assert (result.stdout, result.stderr) == (f"[{failure!r}]\n", "")
+        assert (seen, result.stderr) == (repr([failure]), "")
     else:
-        assert (result.stdout, result.stderr) == ("[]\n", f"libvirt:  error : {failure}\n")
+        assert (seen, result.stderr) == ("[]", f"libvirt:  error : {failure}\n")
 
 
 # ---------------------------------------------------------------- input checked before C
