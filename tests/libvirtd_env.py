@@ -55,8 +55,8 @@ def confining_security_models(capabilities_xml):
             if model.text not in ("none", "dac")]
 
 
-def guest_xml(name, disk_path, unconfined=()):
-    """Domain XML of a diskful, OS-less TCG guest (64 MiB, 1 vCPU).
+def guest_xml(name, disk_path, unconfined=(), memory_mib=64):
+    """Domain XML of a diskful, OS-less TCG guest (64 MiB unless told, 1 vCPU).
 
     qemu runs as root with no relabelling (static DAC seclabel), so the disk
     may sit in any root-only directory such as a pytest tmp_path; libvirt
@@ -70,7 +70,7 @@ def guest_xml(name, disk_path, unconfined=()):
     return """\
 <domain type='qemu'>
   <name>{name}</name>
-  <memory unit='MiB'>64</memory>
+  <memory unit='MiB'>{memory_mib}</memory>
   <vcpu>1</vcpu>
   <os>
     <type arch='x86_64'>hvm</type>
@@ -93,6 +93,7 @@ def guest_xml(name, disk_path, unconfined=()):
   </seclabel>{unconfined}
 </domain>
 """.format(name=_xml_escape(name), disk=_xml_escape(os.path.abspath(disk_path)),
+           memory_mib=int(memory_mib),
            unconfined="".join(f"\n  <seclabel type='none' model='{_xml_escape(model)}'/>"
                               for model in unconfined))
 

@@ -49,14 +49,14 @@ def confining_drivers(uri):
 class Guest:
     """One tiny guest: ``name``, ``dir`` (its own temporary directory), ``disk``."""
 
-    def __init__(self, tag, uri=QEMU_URI):
+    def __init__(self, tag, uri=QEMU_URI, memory_mib=64):
         self.uri = uri
         self.name = unique_name(tag)
         self.dir = tempfile.mkdtemp(prefix=self.name + "-")
         self.disk = make_disk(self.dir, "disk.qcow2")
         self.xml_path = os.path.join(self.dir, "domain.xml")
         with open(self.xml_path, "w") as f:
-            f.write(guest_xml(self.name, self.disk, confining_drivers(uri)))
+            f.write(guest_xml(self.name, self.disk, confining_drivers(uri), memory_mib))
 
     def virsh(self, *args):
         return virsh(*args, uri=self.uri)
@@ -155,13 +155,13 @@ def sweep_stale():
             shutil.rmtree(os.path.join(tmp, entry), ignore_errors=True)
 
 
-def guest_fixture(tag, *, running, scope="module"):
+def guest_fixture(tag, *, running, scope="module", memory_mib=64):
     """A fixture yielding a defined :class:`Guest`, running or shut off; always removed."""
 
     @pytest.fixture(scope=scope)
     def _guest(libvirtd):
         sweep_stale()
-        guest = Guest(tag)
+        guest = Guest(tag, memory_mib=memory_mib)
         try:
             guest.define()
             if running:

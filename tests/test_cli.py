@@ -23,6 +23,7 @@ import pytest
 
 import virtsnap
 from helpers import DAEMON_TEST_URI, QEMU_URI, TEST_URI, delete_all_snapshots, parse_snapshot_tree, virsh
+from qemu_guest import guest_fixture
 from test_tree import SHAPES, define_snapshots
 from test_versions import TEST_DRIVER_RESUMES_ON_REVERT
 from virtsnap.cli import SUBCOMMANDS, main
@@ -549,19 +550,8 @@ def test_delete_revert_export_import_through_the_daemon(daemon_domain, tmp_path)
 # ---------------------------------------------------------------- a real QEMU guest
 
 
-@pytest.fixture
-def qemu_guest(libvirtd):
-    """A tiny running TCG guest on qemu:///system (tests/qemu_guest.py), removed afterwards."""
-    from qemu_guest import Guest, sweep_stale
-
-    sweep_stale()
-    guest = Guest("cli")
-    try:
-        guest.define()
-        guest.start()
-        yield guest
-    finally:
-        guest.remove()
+# A tiny running TCG guest on qemu:///system (tests/qemu_guest.py), removed afterwards.
+qemu_guest = guest_fixture("cli", running=True, scope="function")
 
 
 @pytest.mark.libvirtd

@@ -32,30 +32,14 @@ import pytest
 
 import virtsnap
 from helpers import QEMU_URI, virsh
-from qemu_guest import Guest, qemu_conn, sweep_stale  # noqa: F401 - fixture
+from qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 
 MEMORY_MIB = 2048
 
 
-@pytest.fixture
-def guest(libvirtd):
-    """A running guest with MEMORY_MIB of memory; always removed."""
-    sweep_stale()
-    guest = Guest("int")
-    with open(guest.xml_path) as f:
-        xml = f.read()
-    small = "<memory unit='MiB'>64</memory>"
-    assert small in xml
-    with open(guest.xml_path, "w") as f:
-        f.write(xml.replace(small, f"<memory unit='MiB'>{MEMORY_MIB}</memory>"))
-    try:
-        guest.define()
-        guest.start()
-        yield guest
-    finally:
-        guest.remove()
+guest = guest_fixture("int", running=True, scope="function", memory_mib=MEMORY_MIB)
 
 
 F_GETPIPE_SZ = 1032
