@@ -27,7 +27,7 @@ from qemu_guest import guest_fixture
 from test_tree import SHAPES, define_snapshots
 from test_versions import TEST_DRIVER_RESUMES_ON_REVERT
 from virtsnap.cli import SUBCOMMANDS, main
-from virtsnap.cli_text import escape, virsh_table
+from virtsnap.cli.output import escape, virsh_table
 from virtsnap.progress import job_bytes, run_with_progress
 
 SCRIPT = Path(sys.executable).parent / "virtsnap"
@@ -766,7 +766,7 @@ def test_json_output_validates_against_the_schema(dom, capsys):
     """Real --json output of every command, validated with jsonschema against the one schema."""
     import jsonschema
 
-    from virtsnap.cli_schema import COMMAND_DOCUMENTS, JSON_SCHEMA
+    from virtsnap.cli.schema import COMMAND_DOCUMENTS, JSON_SCHEMA
 
     jsonschema.Draft202012Validator.check_schema(JSON_SCHEMA)
     status, printed, _ = cli(capsys, "json-schema")
@@ -892,8 +892,8 @@ sys.exit(main(["-c", "test:///default"] + sys.argv[2:]))
 @pytest.mark.parametrize("module, argv", [
     ("argparse", ["list", "--topological", "test"]),  # an option first: argparse parses
     ("virtsnap._snapshot", ["list", "test"]),
-    ("virtsnap.cli_commands", ["list", "test"]),
-    ("virtsnap.cli_text", ["list", "test"]),
+    ("virtsnap.cli.commands", ["list", "test"]),
+    ("virtsnap.cli.output", ["list", "test"]),
 ])
 def test_ctrl_c_at_start_up_prints_no_traceback(module, argv):
     """SIGINT while the command line imports what it needs: exit 130, nothing on stderr."""
@@ -947,8 +947,8 @@ def test_ctrl_c_during_a_call_tries_abort_job_and_says_what_happened(dom):
     import time
 
     from virtsnap.cli import Interrupted
-    from virtsnap.cli_commands import run_job
-    from virtsnap.cli_text import Output
+    from virtsnap.cli.commands import run_job
+    from virtsnap.cli.output import Output
 
     # SIGINT from the job itself, once run_job waits for it: a timer started before
     # run_job could fire while it still imports, before it handles Ctrl-C.

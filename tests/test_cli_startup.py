@@ -86,6 +86,6 @@ def test_everything_else_goes_to_argparse(argv):
 @settings(max_examples=500, deadline=None)
 @given(st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
 def test_table_cells_without_escapes_skip_the_per_character_reading(text):
-    from virtsnap.cli_text import _encode, _encode_chars
+    from virtsnap.cli.output import _encode, _encode_chars
 
     assert _encode(text) == _encode_chars(text)

@@ -19,7 +19,7 @@ from helpers import QEMU_URI
 from libvirtd_env import qemu_img_snapshots
 from qemu_guest import guest_fixture
 from virtsnap.policy import owned_time
-from virtsnap.policy_run import REPORT_SCHEMA
+from virtsnap.policy.run import REPORT_SCHEMA
 
 pytestmark = pytest.mark.libvirtd
 

@@ -37,8 +37,8 @@ from test_cli import run_on_a_terminal
 from test_policy_plan import reference_retain
 from virtsnap.cli import build_parser, main
 from virtsnap.policy import OwnedSnapshot, Retention, load_config, owned_time
-from virtsnap.policy_cli import run_auto
-from virtsnap.policy_run import REPORT_SCHEMA, DomainLock
+from virtsnap.cli.auto import run_auto
+from virtsnap.policy.run import REPORT_SCHEMA, DomainLock
 
 UTC = timezone.utc
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -54,7 +54,7 @@ def run(params, check_mode):
     ``changed`` is whether the plan creates or deletes anything (check mode)
     or whether anything was created or deleted.
     """
-    from virtsnap.policy_run import run as run_policies
+    from virtsnap.policy.run import run as run_policies
 
     config = load(params)
     report = run_policies(config, labels=params["labels"], domains=params["domains"] or (),

@@ -40,7 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import virtsnap
 from virtsnap.info import parse_snapshot_xml
-from virtsnap.policy import Config, OwnedSnapshot, Policy, owned_time, plan, select
+from virtsnap.policy.plan import Config, OwnedSnapshot, Policy, owned_time, plan, select
 
 __all__ = [
     "REPORT_SCHEMA",

@@ -11,7 +11,7 @@ import os
 
 import virtsnap
 from virtsnap.cli import CommandError, Interrupted, UsageError
-from virtsnap.cli_text import Output, escape
+from virtsnap.cli.output import Output, escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
@@ -767,6 +767,6 @@ def add_json_schema(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_json_schema(args: argparse.Namespace, conn: Any, out: Output) -> None:
-    from virtsnap.cli_schema import JSON_SCHEMA
+    from virtsnap.cli.schema import JSON_SCHEMA
 
     out.document(JSON_SCHEMA)

@@ -5,7 +5,7 @@
 ``virtsnap.cli.main`` would open (``auto`` opens one per URI of its
 policies, ``prune`` its own, read-only with ``-r``).
 
-Output: ``--json`` prints the report (:data:`virtsnap.policy_run.REPORT_SCHEMA`);
+Output: ``--json`` prints the report (:data:`virtsnap.policy.run.REPORT_SCHEMA`);
 ``--dry-run`` prints the plan. Otherwise, on a terminal a progress display
 runs on stderr and a summary follows on stdout; on a pipe (cron, systemd)
 only warnings and errors are printed, on stderr, unless ``--verbose``.
@@ -25,8 +25,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import virtsnap
-from virtsnap.policy import ConfigError, Policy, Retention, load_config
-from virtsnap.policy_run import (DomainReport, Event, HostReport, Report, default_lock_dir,
+from virtsnap.policy.config import ConfigError, load_config
+from virtsnap.policy.plan import Policy, Retention
+from virtsnap.policy.run import (DomainReport, Event, HostReport, Report, default_lock_dir,
                                  run, run_domain)
 
 __all__ = ["add_auto", "add_prune", "cmd_auto", "cmd_prune", "run_auto", "run_prune"]

@@ -4,7 +4,7 @@ Text output follows virsh: ``list`` prints the columns of ``virsh
 snapshot-list`` and ``list --tree`` its tree, byte for byte when stdout is
 not a terminal (on a terminal, with rich installed, the table is drawn by
 rich); ``--quiet`` acts like ``virsh -q``. ``--json`` prints documents
-that follow :data:`virtsnap.cli_schema.JSON_SCHEMA` (``virtsnap json-schema``).
+that follow :data:`virtsnap.cli.schema.JSON_SCHEMA` (``virtsnap json-schema``).
 
 Exit status: 0 on success, 1 when libvirt (or a file) fails, with one line
 ``error: <message>`` on stderr, 2 for a usage error (with the command's
@@ -16,7 +16,7 @@ added); the others appear in ``--help`` from their help text alone. Another
 module adds one with :func:`register`, or with a line in the table. A
 builder receives its ``argparse`` sub-parser, adds its options and calls
 ``parser.set_defaults(run=function)``, where ``function(args, conn, out)``
-gets the open connection and an :class:`virtsnap.cli_text.Output`; with
+gets the open connection and an :class:`virtsnap.cli.output.Output`; with
 ``set_defaults(needs_connection=False)`` it runs without a connection (``conn`` is
 None). A run function raises :class:`UsageError` for a usage mistake found
 after parsing, :class:`CommandError` for a one-line failure.
@@ -35,30 +35,30 @@ if TYPE_CHECKING:
 __all__ = ["SUBCOMMANDS", "CommandError", "Interrupted", "UsageError", "build_parser", "main", "register"]
 
 SUBCOMMANDS = {
-    "list": ("list a domain's snapshots (virsh snapshot-list)", "virtsnap.cli_commands:add_list"),
-    "info": ("show a snapshot's details (virsh snapshot-info)", "virtsnap.cli_commands:add_info"),
+    "list": ("list a domain's snapshots (virsh snapshot-list)", "virtsnap.cli.commands:add_list"),
+    "info": ("show a snapshot's details (virsh snapshot-info)", "virtsnap.cli.commands:add_info"),
     "dumpxml": ("print a snapshot's XML (virsh snapshot-dumpxml)",
-                "virtsnap.cli_commands:add_dumpxml"),
+                "virtsnap.cli.commands:add_dumpxml"),
     "current": ("print or set the current snapshot (virsh snapshot-current)",
-                "virtsnap.cli_commands:add_current"),
+                "virtsnap.cli.commands:add_current"),
     "parent": ("print a snapshot's parent (virsh snapshot-parent)",
-               "virtsnap.cli_commands:add_parent"),
+               "virtsnap.cli.commands:add_parent"),
     "create": ("take a snapshot (virsh snapshot-create-as, snapshot-create)",
-               "virtsnap.cli_commands:add_create"),
+               "virtsnap.cli.commands:add_create"),
     "edit": ("edit a snapshot's XML in $VISUAL/$EDITOR (virsh snapshot-edit)",
-             "virtsnap.cli_commands:add_edit"),
+             "virtsnap.cli.commands:add_edit"),
     "revert": ("revert the domain to a snapshot (virsh snapshot-revert)",
-               "virtsnap.cli_commands:add_revert"),
-    "delete": ("delete a snapshot (virsh snapshot-delete)", "virtsnap.cli_commands:add_delete"),
+               "virtsnap.cli.commands:add_revert"),
+    "delete": ("delete a snapshot (virsh snapshot-delete)", "virtsnap.cli.commands:add_delete"),
     "export": ("write all snapshots' XML and an index into DIR",
-               "virtsnap.cli_commands:add_export"),
+               "virtsnap.cli.commands:add_export"),
     "import": ("redefine the snapshots exported in DIR on DOMAIN",
-               "virtsnap.cli_commands:add_import"),
-    "demo": ("a guided tour on libvirt's test driver", "virtsnap.cli_commands:add_demo"),
+               "virtsnap.cli.commands:add_import"),
+    "demo": ("a guided tour on libvirt's test driver", "virtsnap.cli.commands:add_demo"),
     "json-schema": ("print the JSON Schema of the --json output",
-                    "virtsnap.cli_commands:add_json_schema"),
-    "auto": ("take and prune snapshots as a policy file says", "virtsnap.policy_cli:add_auto"),
-    "prune": ("prune one domain's snapshots of a label", "virtsnap.policy_cli:add_prune"),
+                    "virtsnap.cli.commands:add_json_schema"),
+    "auto": ("take and prune snapshots as a policy file says", "virtsnap.cli.auto:add_auto"),
+    "prune": ("prune one domain's snapshots of a label", "virtsnap.cli.auto:add_prune"),
 }
 
 
@@ -289,7 +289,7 @@ def _main(argv: "list[str]") -> int:
         if unknown:
             _subparser(parser, args.command).error(
                 f"unrecognized arguments: {' '.join(unknown)}")
-    from virtsnap.cli_text import Output
+    from virtsnap.cli.output import Output
 
     out = Output(getattr(args, "json", False), args.quiet,
                  _ClosedStream() if stdout_closed else _Stdout(sys.stdout))

@@ -1,0 +1,284 @@
+"""Snapshot policies: the model and the pure retention planner.
+
+``virtsnap auto`` takes snapshots on a schedule and prunes them with
+Proxmox Backup Server's retention rules. This module plans what to create
+and delete and touches nothing; :mod:`virtsnap.policy.config` reads the TOML
+configuration and :mod:`virtsnap.policy.run` applies a plan through libvirt.
+
+API (the Ansible module ``snapshot_policy`` builds on it)::
+
+    Retention(keep_last=0, keep_hourly=0, keep_daily=0, keep_weekly=0,
+              keep_monthly=0, keep_yearly=0)                 # .keeps_all
+    Policy(label, retention, interval, uris, domains, quiesce, disk_only,
+           pre_hook, post_hook, hook_timeout, timezone)       # .selects(domain_name)
+    snapshot_name(label: str, when: datetime) -> str          # auto-<label>-%Y%m%dT%H%M%SZ
+    owned_time(label: str, name: str) -> datetime | None      # the time in an owned name
+    OwnedSnapshot(name: str, time: datetime, is_current: bool = False)
+    retain(snapshots, retention, tz) -> dict[name, tuple[reason, ...]]  # kept only
+    plan(snapshots, policy, now) -> Plan                      # pure
+    select(globs, domain_name) -> bool                        # fnmatch, "!" excludes
+    Plan(label, create: str | None, keep: dict[name, reasons], delete: list[name])
+
+``snapshots`` are the label's owned snapshots (any order) with their times
+from libvirt's ``creationTime``; ``tz`` a :class:`zoneinfo.ZoneInfo`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = [
+    "PERIODS",
+    "OwnedSnapshot",
+    "Plan",
+    "Policy",
+    "Retention",
+    "owned_time",
+    "plan",
+    "retain",
+    "select",
+    "snapshot_name",
+]
+
+NAME_PREFIX = "auto-"
+TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+LABEL_RE = re.compile(r"[a-z0-9_]+\Z")
+_OWNED_TIME_RE = re.compile(r"(\d{8}T\d{6}Z)\Z")
+
+# Retention options after keep_last, in the order they apply, with the
+# period each one keeps one snapshot of (local time in the policy's zone).
+PERIODS: Tuple[Tuple[str, Callable[[datetime], str]], ...] = (
+    ("hourly", lambda t: t.strftime("%Y/%m/%d/%H")),
+    ("daily", lambda t: t.strftime("%Y/%m/%d")),
+    ("weekly", lambda t: t.strftime("%G/%V")),        # ISO weeks, Monday first
+    ("monthly", lambda t: t.strftime("%Y/%m")),
+    ("yearly", lambda t: t.strftime("%Y")),
+)
+CURRENT = "current"
+DUE_EARLY = 20  # a snapshot is due 1/DUE_EARLY of its interval early
+NEW = "new"
+
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How many snapshots (or periods) each option keeps; all zero keeps all."""
+
+    keep_last: int = 0
+    keep_hourly: int = 0
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
+
+    def __post_init__(self) -> None:
+        for key, value in self.counts().items():
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{key} must be an int, not {type(value).__name__}")
+            if value < 0:
+                raise ValueError(f"{key} must not be negative: {value}")
+
+    def counts(self) -> Dict[str, int]:
+        """``{"keep_last": N, "keep_hourly": N, ...}`` in the order they apply."""
+        return {"keep_last": self.keep_last,
+                **{f"keep_{period}": getattr(self, f"keep_{period}") for period, _ in PERIODS}}
+
+    @property
+    def keeps_all(self) -> bool:
+        return not any(self.counts().values())
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One ``[[policy]]`` table: which domains, how often, what to keep."""
+
+    label: str
+    retention: Retention = field(default_factory=Retention)
+    interval: Optional[timedelta] = None      # None: never create, only prune
+    uris: Tuple[Optional[str], ...] = (None,)  # None: libvirt's default URI
+    domains: Tuple[str, ...] = ()              # fnmatch globs, "!glob" excludes
+    quiesce: Union[bool, str] = False          # True, False or "try"
+    disk_only: bool = False
+    pre_hook: Optional[Tuple[str, ...]] = None
+    post_hook: Optional[Tuple[str, ...]] = None
+    hook_timeout: float = 60.0
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.label, str) or not LABEL_RE.match(self.label):
+            raise ValueError(f"label must match [a-z0-9_]+: {self.label!r}")
+        if self.quiesce not in (True, False, "try"):
+            raise ValueError(f'quiesce must be true, false or "try": {self.quiesce!r}')
+        if self.interval is not None and self.interval <= timedelta(0):
+            raise ValueError(f"interval must be positive: {self.interval}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+            raise ValueError(f"unknown timezone {self.timezone!r}: {exc}") from None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def selects(self, domain: str) -> bool:
+        """Whether the policy's ``domains`` globs select ``domain`` (see :func:`select`)."""
+        return select(self.domains, domain)
+
+
+def select(globs: Sequence[str], domain: str) -> bool:
+    """Whether ``domain`` matches a glob (any, when there is none) and no "!" glob."""
+    included = [glob for glob in globs if not glob.startswith("!")]
+    excluded = [glob[1:] for glob in globs if glob.startswith("!")]
+    return ((not included or any(fnmatch.fnmatchcase(domain, g) for g in included))
+            and not any(fnmatch.fnmatchcase(domain, g) for g in excluded))
+
+
+@dataclass(frozen=True)
+class Config:
+    """A parsed configuration file."""
+
+    policies: Tuple[Policy, ...]
+    filename: str = "<config>"
+    lock_dir: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class OwnedSnapshot:
+    """A snapshot owned by a label, with its time from libvirt's creationTime."""
+
+    name: str
+    time: datetime
+    is_current: bool = False
+
+
+@dataclass
+class Plan:
+    """What a run does for one domain and label.
+
+    ``keep`` maps each kept name to its reasons ("last", "hourly", ...,
+    "all" when no option is set, "current" when only being current keeps
+    it, "new" for the snapshot to create); ``delete`` is oldest first.
+    """
+
+    label: str
+    create: Optional[str]
+    keep: Dict[str, Tuple[str, ...]]
+    delete: List[str]
+
+
+# ---------------------------------------------------------------- names
+
+
+def snapshot_name(label: str, when: datetime) -> str:
+    """The name a policy gives a snapshot taken at ``when`` (aware datetime)."""
+    if when.tzinfo is None:
+        raise ValueError("snapshot_name needs an aware datetime")
+    return f"{NAME_PREFIX}{label}-{when.astimezone(timezone.utc).strftime(TIME_FORMAT)}"
+
+
+def owned_time(label: str, name: str) -> Optional[datetime]:
+    """The UTC time in ``name`` if ``label`` owns it, else None.
+
+    Ownership is by name only: ``auto-<label>-<%Y%m%dT%H%M%SZ>``.
+    """
+    prefix = f"{NAME_PREFIX}{label}-"
+    if not name.startswith(prefix):
+        return None
+    stamp = name[len(prefix):]
+    if not _OWNED_TIME_RE.match(stamp):
+        return None
+    try:
+        return datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- planner
+
+
+def _newest_first(snapshots: Sequence[OwnedSnapshot]) -> List[OwnedSnapshot]:
+    return sorted(snapshots, key=lambda snap: (snap.time, snap.name), reverse=True)
+
+
+def retain(snapshots: Sequence[OwnedSnapshot], retention: Retention,
+           tz: Any = timezone.utc) -> Dict[str, Tuple[str, ...]]:
+    """The kept names with the option that keeps each (PBS's prune rules).
+
+    Everything not in the result is to be pruned. The current snapshot
+    is kept with reason "current" when no option keeps it.
+    """
+    ordered = _newest_first(snapshots)
+    if retention.keeps_all:
+        return {snap.name: ("all",) for snap in ordered}
+    kept: Dict[str, str] = {}
+    removed: Set[str] = set()
+    for snap in ordered[:retention.keep_last]:
+        kept[snap.name] = "last"
+    for period, period_of in PERIODS:
+        count = getattr(retention, f"keep_{period}")
+        if not count:
+            continue
+        local = {snap.name: period_of(snap.time.astimezone(tz)) for snap in ordered}
+        already = {local[name] for name in kept}
+        taken: Set[str] = set()
+        for snap in ordered:
+            if snap.name in kept or snap.name in removed:
+                continue
+            here = local[snap.name]
+            if here in already:
+                continue
+            if here in taken:
+                removed.add(snap.name)
+                continue
+            if len(taken) >= count:
+                break
+            taken.add(here)
+            kept[snap.name] = period
+    result = {name: (reason,) for name, reason in kept.items()}
+    for snap in ordered:
+        if snap.is_current and snap.name not in result:
+            result[snap.name] = (CURRENT,)
+    return {snap.name: result[snap.name] for snap in ordered if snap.name in result}
+
+
+def is_due(snapshots: Sequence[OwnedSnapshot], interval: Optional[timedelta],
+           now: datetime) -> bool:
+    """Whether a new snapshot is due: none yet, or the newest is ``interval`` old.
+
+    "Old" allows 1/20 of the interval early (3 minutes of 1h), so that a
+    timer firing a little early does not skip a whole period.
+    """
+    if interval is None:
+        return False
+    if not snapshots:
+        return True
+    return now - max(snap.time for snap in snapshots) >= interval - interval / DUE_EARLY
+
+
+def plan(snapshots: Sequence[OwnedSnapshot], policy: Policy, now: datetime) -> Plan:
+    """What to create and delete for one domain under ``policy`` at ``now``.
+
+    ``snapshots`` are the label's owned snapshots. When one is due, the new
+    snapshot joins the history as the current one before the rules apply.
+    """
+    if now.tzinfo is None:
+        raise ValueError("plan needs an aware datetime for now")
+    create = None
+    history = list(snapshots)
+    if is_due(history, policy.interval, now):
+        create = snapshot_name(policy.label, now)
+        if any(snap.name == create for snap in history):
+            create = None
+        else:
+            history = [OwnedSnapshot(snap.name, snap.time) for snap in history]
+            history.append(OwnedSnapshot(create, now, is_current=True))
+    keep = retain(history, policy.retention, policy.tz)
+    if create is not None:
+        keep[create] = keep[create] + (NEW,)
+    delete = [snap.name for snap in reversed(_newest_first(history)) if snap.name not in keep]
+    return Plan(policy.label, create, keep, delete)
