@@ -3,7 +3,7 @@
 
     python benchmarks/aio.py [--quick] [--json FILE] [--publish]
 
-Over test+unix:///default of a private libvirtd (tests/private_daemon.py):
+Over test+unix:///default of a private libvirtd (tests/support/private_daemon.py):
 N snapshot creates, then N XML fetches (one call per snapshot), done
 serially with the sync API, with virtsnap.aio at concurrency 8, and with
 libvirt-python under asyncio.to_thread at concurrency 8 (without an event
@@ -208,7 +208,7 @@ def main():
         print(json.dumps(WORKERS[args.worker](args.uri, args.n, args.pid)))
         return
     import virtsnap
-    from private_daemon import PrivateDaemon
+    from support.private_daemon import PrivateDaemon
 
     n, latencies = (200, 50) if args.quick else (1000, 200)
     with tempfile.TemporaryDirectory(prefix="virtsnap-bench-aio-") as workdir:

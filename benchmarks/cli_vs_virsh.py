@@ -4,7 +4,7 @@
     python benchmarks/cli_vs_virsh.py [--quick] [--callgrind] [--json FILE] [--rounds N]
                                       [--sizes 1000,10000] [--count-sizes 1000]
 
-A private libvirtd (tests/private_daemon.py: its own socket, test driver
+A private libvirtd (tests/support/private_daemon.py: its own socket, test driver
 only) serves ``test+unix:///default``; this script holds one connection open
 so that the driver keeps its state, and redefines a tree of N snapshots on
 its running domain "test". Each command then runs as a fresh process,
@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 import virtsnap  # noqa: E402
-from private_daemon import PrivateDaemon  # noqa: E402
+from support.private_daemon import PrivateDaemon  # noqa: E402
 
 VIRTSNAP = [str(Path(sys.executable).parent / "virtsnap")]
 COMMANDS = [  # (label, virtsnap arguments, virsh arguments); SNAP is one snapshot's name

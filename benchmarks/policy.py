@@ -4,7 +4,7 @@
     python benchmarks/policy.py [--quick] [--domains N] [--snapshots N]
                                 [--workers 1,4,16] [--rounds N] [--json FILE]
 
-A private daemon (tests/private_daemon.py: test driver only, its own socket)
+A private daemon (tests/support/private_daemon.py: test driver only, its own socket)
 gets N domains, each with S owned snapshots one hour apart, redefined with
 CREATE_REDEFINE. Two runs of the real ``virtsnap auto`` program are timed
 (wall clock, median of the rounds) for every worker count:
@@ -41,7 +41,7 @@ import libvirt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from private_daemon import PrivateDaemon, domain_xml  # noqa: E402
+from support.private_daemon import PrivateDaemon, domain_xml  # noqa: E402
 
 import virtsnap  # noqa: E402
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 import virtsnap
-from helpers import TEST_URI, delete_all_snapshots
+from support.helpers import TEST_URI, delete_all_snapshots
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -71,7 +71,7 @@ def deselect(config, items, marker):
 
 
 def pytest_sessionstart(session):
-    from libvirtd_env import foreign_daemons
+    from support.libvirtd_env import foreign_daemons
 
     session.config.foreign_daemons = foreign_daemons()
 
@@ -79,7 +79,7 @@ def pytest_sessionstart(session):
 def pytest_sessionfinish(session, exitstatus):
     """Fail the run if no test was collected, if CI=true and a test was skipped, or if
     a libvirt daemon that the suite did not start was stopped, killed or restarted."""
-    from libvirtd_env import disturbed_daemons
+    from support.libvirtd_env import disturbed_daemons
 
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -119,7 +119,7 @@ def dom(conn):
 @pytest.fixture(scope="session")
 def libvirtd():
     """Start the libvirt daemon (scripts/libvirtd-up) once; fail under CI if it can't."""
-    from libvirtd_env import ensure_daemon
+    from support.libvirtd_env import ensure_daemon
 
     try:
         ensure_daemon()
@@ -131,8 +131,8 @@ def libvirtd():
 
 @pytest.fixture
 def private_daemon(tmp_path, libvirtd):
-    """A libvirtd of this test's own (tests/private_daemon.py), stopped by its PID."""
-    from private_daemon import PrivateDaemon
+    """A libvirtd of this test's own (tests/support/private_daemon.py), stopped by its PID."""
+    from support.private_daemon import PrivateDaemon
 
     daemon = PrivateDaemon(tmp_path / "libvirtd").start()
     yield daemon

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible_env import (
+from support.ansible_env import (
     COLLECTION_SRC,
     ansible_bin,
     ansible_env,

@@ -10,7 +10,7 @@ import re
 import pytest
 
 import virtsnap
-from ansible_env import COLLECTION_SRC, ROOT, ansible_bin, ansible_env, run, shared_collection
+from support.ansible_env import COLLECTION_SRC, ROOT, ansible_bin, ansible_env, run, shared_collection
 
 pytestmark = [pytest.mark.ansible, pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 

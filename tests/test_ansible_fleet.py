@@ -1,6 +1,6 @@
 """A fleet: one playbook with forks=3 over three libvirt daemons, each reached by its own URI.
 
-Each "host" is a private libvirtd (tests/private_daemon.py) serving the test
+Each "host" is a private libvirtd (tests/support/private_daemon.py) serving the test
 driver on its own socket, in the inventory as ``test+unix:///default?socket=...``.
 The test holds a connection to each for the whole run, since the test driver
 behind a daemon forgets its state when the last connection closes.
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 import virtsnap
-from ansible_env import run_playbook, shared_collection
-from private_daemon import PrivateDaemon, wait_until
+from support.ansible_env import run_playbook, shared_collection
+from support.private_daemon import PrivateDaemon, wait_until
 
 pytestmark = [pytest.mark.ansible, pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import virtsnap
-from ansible_env import ROOT, module_params
+from support.ansible_env import ROOT, module_params
 from virtsnap.tree import SnapshotTree, virsh_sort_key
 
 pytestmark = pytest.mark.ansible

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 
 import virtsnap
-from ansible_env import run_playbook, shared_collection
+from support.ansible_env import run_playbook, shared_collection
 from test_policy_run import redefine
 
 pytestmark = [pytest.mark.ansible, pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import virtsnap
-from ansible_env import run_playbook, shared_collection
-from helpers import QEMU_URI, delete_all_snapshots
-from qemu_guest import guest_fixture, qemu_conn, unique_name  # noqa: F401 - qemu_conn: fixture
+from support.ansible_env import run_playbook, shared_collection
+from support.helpers import QEMU_URI, delete_all_snapshots
+from support.qemu_guest import guest_fixture, qemu_conn, unique_name  # noqa: F401 - qemu_conn: fixture
 
 pytestmark = [pytest.mark.ansible, pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 

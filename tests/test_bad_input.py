@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import virtsnap
-from helpers import TEST_URI, delete_all_snapshots
+from support.helpers import TEST_URI, delete_all_snapshots
 from virtsnap import LibvirtConnectionError, LibvirtError
 
 ALLOWED = (TypeError, ValueError, OverflowError, LibvirtError)

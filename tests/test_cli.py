@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 import virtsnap
-from helpers import DAEMON_TEST_URI, QEMU_URI, TEST_URI, delete_all_snapshots, parse_snapshot_tree, virsh
-from qemu_guest import guest_fixture
+from support.helpers import DAEMON_TEST_URI, QEMU_URI, TEST_URI, delete_all_snapshots, parse_snapshot_tree, virsh
+from support.qemu_guest import guest_fixture
 from test_tree import SHAPES, define_snapshots
 from test_versions import TEST_DRIVER_RESUMES_ON_REVERT
 from virtsnap.cli import SUBCOMMANDS, main
@@ -550,7 +550,7 @@ def test_delete_revert_export_import_through_the_daemon(daemon_domain, tmp_path)
 # ---------------------------------------------------------------- a real QEMU guest
 
 
-# A tiny running TCG guest on qemu:///system (tests/qemu_guest.py), removed afterwards.
+# A tiny running TCG guest on qemu:///system (tests/support/qemu_guest.py), removed afterwards.
 qemu_guest = guest_fixture("cli", running=True, scope="function")
 
 
@@ -604,7 +604,7 @@ def parity(libvirtd, tmp_path_factory):
     The held connection keeps the daemon's test driver state between the
     virsh and virtsnap subprocesses.
     """
-    from private_daemon import PrivateDaemon
+    from support.private_daemon import PrivateDaemon
 
     daemon = PrivateDaemon(tmp_path_factory.mktemp("parity-daemon")).start()
     try:

@@ -31,8 +31,8 @@ import time
 import pytest
 
 import virtsnap
-from helpers import QEMU_URI, virsh
-from qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
+from support.helpers import QEMU_URI, virsh
+from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 

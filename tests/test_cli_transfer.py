@@ -7,8 +7,8 @@ import sys
 import pytest
 
 import virtsnap
-from helpers import TEST_URI
-from private_daemon import define_domain
+from support.helpers import TEST_URI
+from support.private_daemon import define_domain
 from test_tree import SHAPES, define_snapshots
 from virtsnap.cli import main
 from virtsnap.transfer import INDEX_FILE

@@ -8,7 +8,7 @@ import pytest
 import virtsnap
 from virtsnap import CreateFlags, DeleteFlags, DomainSnapshot, DomainState, ListFlags, RevertFlags
 
-from helpers import TEST_URI
+from support.helpers import TEST_URI
 from test_versions import TEST_DRIVER_RESUMES_ON_REVERT
 
 

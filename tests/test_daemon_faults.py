@@ -27,7 +27,7 @@ import time
 import pytest
 
 import virtsnap
-from private_daemon import unique, wait_until
+from support.private_daemon import unique, wait_until
 from virtsnap import LibvirtConnectionError
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]

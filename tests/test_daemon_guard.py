@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from libvirtd_env import disturbed_daemons, foreign_daemons
-from private_daemon import wait_until
+from support.libvirtd_env import disturbed_daemons, foreign_daemons
+from support.private_daemon import wait_until
 
 
 @pytest.fixture

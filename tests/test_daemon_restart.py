@@ -15,10 +15,10 @@ import pytest
 
 import virtsnap
 from conftest import IN_CI
-from helpers import QEMU_URI
-from libvirtd_env import LIBVIRTD_UP, daemon_pid, pids_started_by_the_suite
-from private_daemon import wait_until
-from qemu_guest import guest_fixture
+from support.helpers import QEMU_URI
+from support.libvirtd_env import LIBVIRTD_UP, daemon_pid, pids_started_by_the_suite
+from support.private_daemon import wait_until
+from support.qemu_guest import guest_fixture
 
 pytestmark = pytest.mark.libvirtd
 

@@ -9,7 +9,7 @@ import pytest
 import virtsnap
 from virtsnap import CreateFlags
 
-from helpers import TEST_URI
+from support.helpers import TEST_URI
 
 
 def test_snapshot_not_found(dom):

@@ -1,4 +1,4 @@
-"""The test guests' definition (tests/libvirtd_env.py) under the daemon's security drivers."""
+"""The test guests' definition (tests/support/libvirtd_env.py) under the daemon's security drivers."""
 
 import glob
 import os
@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from helpers import QEMU_URI, virsh
-from libvirtd_env import confining_security_models, guest_xml
+from support.helpers import QEMU_URI, virsh
+from support.libvirtd_env import confining_security_models, guest_xml
 
 CAPABILITIES = """<capabilities><host>
   <secmodel><model>{first}</model><doi>0</doi></secmodel>

@@ -1,11 +1,11 @@
-"""The shared test helpers (tests/helpers.py): one copy each, and virsh's tree read right."""
+"""The shared test helpers (tests/support/helpers.py): one copy each, and virsh's tree read right."""
 
 import re
 from pathlib import Path
 
 import pytest
 
-from helpers import parse_snapshot_tree
+from support.helpers import parse_snapshot_tree
 from test_tree import SHAPES, define_snapshots, needs_virsh, virsh_tree
 
 TESTS = Path(__file__).parent
@@ -14,10 +14,10 @@ TESTS = Path(__file__).parent
 @pytest.mark.parametrize("pattern", [r"^def virsh\(", r"^TEST_URI\s*=",
                                      r"^def delete_all_snapshots\(", r"^def parse_snapshot_tree\("])
 def test_each_helper_is_defined_once(pattern):
-    where = [path.name for path in sorted(TESTS.glob("*.py"))
+    where = [str(path.relative_to(TESTS)) for path in sorted(TESTS.rglob("*.py"))
              for line in path.read_text(encoding="utf-8").splitlines()
              if re.match(pattern, line)]
-    assert where == ["helpers.py"]
+    assert where == ["support/helpers.py"]
 
 
 @needs_virsh

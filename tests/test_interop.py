@@ -6,7 +6,7 @@ import pytest
 
 import virtsnap
 
-from helpers import TEST_URI
+from support.helpers import TEST_URI
 
 libvirt = pytest.importorskip("libvirt")
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 import virtsnap
-from helpers import TEST_URI, delete_all_snapshots
+from support.helpers import TEST_URI, delete_all_snapshots
 
 RSS_LIMIT = 2 * 1024 * 1024
 VALGRIND_DIR = Path(__file__).parent / "valgrind"

@@ -15,9 +15,9 @@ import time
 import jsonschema
 import pytest
 
-from helpers import QEMU_URI
-from libvirtd_env import qemu_img_snapshots
-from qemu_guest import guest_fixture
+from support.helpers import QEMU_URI
+from support.libvirtd_env import qemu_img_snapshots
+from support.qemu_guest import guest_fixture
 from virtsnap.policy import owned_time
 from virtsnap.policy.run import REPORT_SCHEMA
 

@@ -31,8 +31,8 @@ import jsonschema
 import pytest
 
 import virtsnap
-from helpers import delete_all_snapshots
-from private_daemon import PrivateDaemon, define_domain
+from support.helpers import delete_all_snapshots
+from support.private_daemon import PrivateDaemon, define_domain
 from test_cli import run_on_a_terminal
 from test_policy_plan import reference_retain
 from virtsnap.cli import build_parser, main

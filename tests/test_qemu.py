@@ -26,9 +26,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import virtsnap
-from helpers import QEMU_URI, delete_all_snapshots
-from libvirtd_env import qemu_img_snapshots
-from qemu_guest import (
+from support.helpers import QEMU_URI, delete_all_snapshots
+from support.libvirtd_env import qemu_img_snapshots
+from support.qemu_guest import (
     Guest,
     guest_fixture,
     qemu_conn,  # noqa: F401 - fixture

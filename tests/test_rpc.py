@@ -39,7 +39,7 @@ import pytest
 
 import test_core
 import virtsnap
-from helpers import DAEMON_TEST_URI, delete_all_snapshots, virsh
+from support.helpers import DAEMON_TEST_URI, delete_all_snapshots, virsh
 from virtsnap import CreateFlags, DomainState, ListFlags
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]

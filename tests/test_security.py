@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import virtsnap
-from helpers import delete_all_snapshots
+from support.helpers import delete_all_snapshots
 from test_bad_input import snapshot_state
-from private_daemon import define_domain
+from support.private_daemon import define_domain
 from virtsnap import OperationDeniedError
 
 

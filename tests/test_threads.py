@@ -23,7 +23,7 @@ import time
 import pytest
 
 import virtsnap
-from helpers import TEST_URI, delete_all_snapshots
+from support.helpers import TEST_URI, delete_all_snapshots
 from virtsnap import LibvirtError
 
 N_THREADS = 8

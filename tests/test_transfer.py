@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 
 import virtsnap
-from helpers import TEST_URI, delete_all_snapshots
+from support.helpers import TEST_URI, delete_all_snapshots
 from test_tree import SHAPES, define_snapshots
 from virtsnap.transfer import INDEX_FILE, import_snapshots, retarget_snapshot_xml
 

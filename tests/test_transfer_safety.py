@@ -10,7 +10,7 @@ import json
 import pytest
 
 import virtsnap
-from helpers import TEST_URI, delete_all_snapshots
+from support.helpers import TEST_URI, delete_all_snapshots
 from test_transfer import mode
 from test_tree import SHAPES, define_snapshots
 from virtsnap import XMLFlags

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import virtsnap
-from helpers import TEST_URI, delete_all_snapshots, virsh
+from support.helpers import TEST_URI, delete_all_snapshots, virsh
 from virtsnap.tree import SnapshotTree, virsh_sort_key
 
 BASE_TIME = 1700000000  # creation time of the first snapshot; one minute between them

@@ -14,8 +14,8 @@ import sys
 import pytest
 
 import virtsnap
-from helpers import delete_all_snapshots, virsh
-from private_daemon import define_domain
+from support.helpers import delete_all_snapshots, virsh
+from support.private_daemon import define_domain
 from virtsnap import DomainNotFoundError, LibvirtConnectionError, SnapshotNotFoundError
 
 

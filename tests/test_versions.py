@@ -13,8 +13,8 @@ import subprocess
 import pytest
 
 import virtsnap
-from libvirtd_env import qemu_img_snapshots
-from qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
+from support.libvirtd_env import qemu_img_snapshots
+from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
 from test_constants import header_constants
 from test_qemu import external_xml
 from virtsnap import (

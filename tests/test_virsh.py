@@ -21,9 +21,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from helpers import parse_snapshot_tree
-from libvirtd_env import qemu_img_snapshots
-from qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
+from support.helpers import parse_snapshot_tree
+from support.libvirtd_env import qemu_img_snapshots
+from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
 from virtsnap import CreateFlags, DeleteFlags, DomainState, ListFlags
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]

@@ -11,7 +11,7 @@ import pytest
 import virtsnap
 import virtsnap.aio as aio
 from aio_helpers import Ticker
-from private_daemon import wait_until
+from support.private_daemon import wait_until
 from virtsnap import LibvirtConnectionError, SnapshotNotFoundError
 
 SYNC_ONLY = {"from_libvirt", "to_libvirt"}     # reach them through .sync

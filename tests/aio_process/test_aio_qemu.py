@@ -8,8 +8,8 @@ import pytest
 import virtsnap
 import virtsnap.aio as aio
 from aio_helpers import Ticker, drain, pairs
-from helpers import QEMU_URI
-from qemu_guest import guest_fixture
+from support.helpers import QEMU_URI
+from support.qemu_guest import guest_fixture
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 

@@ -3,7 +3,7 @@
 Pure Python, no pytest dependency.  Needs root (scripts/libvirtd-up
 installs and starts libvirt by hand; there is no systemd here).
 
-Typical use (tests/qemu_guest.py wraps it in a fixture)::
+Typical use (tests/support/qemu_guest.py wraps it in a fixture)::
 
     ensure_daemon()
     disk = make_disk(tmp_path, "disk.qcow2")
@@ -17,7 +17,7 @@ import os
 import subprocess
 import xml.etree.ElementTree as ElementTree
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIBVIRTD_UP = os.path.join(ROOT, "scripts", "libvirtd-up")
 
 _daemon_error = None

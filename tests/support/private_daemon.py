@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import virtsnap
-from helpers import virsh
+from support.helpers import virsh
 from virtsnap import LibvirtError
 
 LIBVIRTD = shutil.which("libvirtd") or "/usr/sbin/libvirtd"

@@ -20,9 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COLLECTION_SRC = ROOT / "ansible_collections" / "virtsnap" / "libvirt"
-CALLBACKS = Path(__file__).resolve().parent / "ansible" / "callback_plugins"
+CALLBACKS = Path(__file__).resolve().parents[1] / "ansible" / "callback_plugins"
 BIN = Path(sys.executable).parent
 
 

@@ -25,8 +25,8 @@ import tempfile
 import pytest
 
 import virtsnap
-from helpers import QEMU_URI, virsh
-from libvirtd_env import confining_security_models, guest_xml, make_disk, qemu_img_snapshots
+from support.helpers import QEMU_URI, virsh
+from support.libvirtd_env import confining_security_models, guest_xml, make_disk, qemu_img_snapshots
 
 PREFIX = "vs-it"
 _NAME_RE = re.compile(rf"^{PREFIX}-(\d+)-\d+-")

@@ -1,0 +1,1 @@
+"""Shared helpers and fixtures of the test suite; no test module imports another."""
