@@ -198,6 +198,18 @@ cdef dict _FLAG_MEMBERS = {
     "XMLFlags": _const_table(virtsnap_xml_flags, "XMLFlags"),
     "DomainListFlags": _const_table(virtsnap_domain_list_flags, "DomainListFlags"),
 }
+_ENUM_DOCS = {
+    "CreateFlags": "Flags of :meth:`Domain.create_snapshot` (``VIR_DOMAIN_SNAPSHOT_CREATE_*``).",
+    "DeleteFlags": "Flags of :meth:`DomainSnapshot.delete` (``VIR_DOMAIN_SNAPSHOT_DELETE_*``).",
+    "ListFlags": "Filters of the snapshot listings and counts (``VIR_DOMAIN_SNAPSHOT_LIST_*``);"
+                 " ``DESCENDANTS`` and ``ROOTS`` share one bit.",
+    "RevertFlags": "Flags of :meth:`DomainSnapshot.revert_to` (``VIR_DOMAIN_SNAPSHOT_REVERT_*``).",
+    "XMLFlags": "Flags of :meth:`DomainSnapshot.get_xml_description` (``VIR_DOMAIN_SNAPSHOT_XML_*``).",
+    "DomainListFlags": "Filters of :meth:`Connection.list_all_domains` (``VIR_CONNECT_LIST_DOMAINS_*``).",
+    "DomainState": "What :meth:`Domain.state` returns (``VIR_DOMAIN_*`` of ``virDomainState``).",
+    "JobType": "The ``type`` of :meth:`Domain.get_job_stats` (``VIR_DOMAIN_JOB_*``).",
+    "DomainEventType": "A lifecycle event's kind (``VIR_DOMAIN_EVENT_*``), in :class:`DomainEvent`.",
+}
 cdef dict _ENUM_MEMBERS = {
     "DomainState": _const_table(virtsnap_domain_states),
     "JobType": _const_table(virtsnap_job_types),
@@ -215,6 +227,7 @@ cdef object _enum_class(str name):
             cls = enum.IntFlag(name, _FLAG_MEMBERS[name], module="virtsnap")
         else:
             cls = enum.IntEnum(name, _ENUM_MEMBERS[name], module="virtsnap")
+        cls.__doc__ = _ENUM_DOCS[name]
         module[name] = cls
     return cls
 
@@ -501,6 +514,7 @@ cdef class Connection:
 
     cdef virConnectPtr ptr
     cdef readonly bint readonly
+    """Whether the connection is read-only: it can look, never change anything."""
     cdef bint opened            # made by virtsnap.open(), not from_libvirt()
 
     def __init__(self, *args, **kwargs):
@@ -515,6 +529,7 @@ cdef class Connection:
 
     @property
     def closed(self):
+        """True once :meth:`close` has run (or for a connection that was never opened)."""
         return self.ptr == NULL
 
     def __enter__(self):
@@ -583,6 +598,12 @@ cdef class Connection:
             _conn_release(ptr)
 
     def get_domain_by_name(self, name):
+        """The domain called ``name``.
+
+        Returns a :class:`Domain`. Raises :class:`DomainNotFoundError` when the
+        driver has no such domain, :class:`TypeError` or :class:`ValueError` for a
+        name that is not text, and :class:`LibvirtConnectionError` once closed.
+        """
         cdef const char *c_name = _utf8(name, "name")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
@@ -594,6 +615,11 @@ cdef class Connection:
             _conn_release(ptr)
 
     def get_domain_by_uuid(self, uuid):
+        """The domain whose UUID is the string ``uuid`` (with or without dashes).
+
+        Returns a :class:`Domain`. Raises :class:`DomainNotFoundError` when no
+        domain has it, :class:`InvalidArgumentError` for a malformed UUID.
+        """
         cdef const char *c_uuid = _utf8(uuid, "uuid")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
@@ -605,6 +631,11 @@ cdef class Connection:
             _conn_release(ptr)
 
     def get_domain_by_id(self, id):
+        """The running domain with ID ``id`` (see :attr:`Domain.id`).
+
+        Returns a :class:`Domain`. Raises :class:`DomainNotFoundError` when no
+        running domain has that ID, :class:`OverflowError` outside C's int.
+        """
         cdef int c_id = _checked_int(id, "id")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
@@ -616,6 +647,11 @@ cdef class Connection:
             _conn_release(ptr)
 
     def list_all_domains(self, flags=0):
+        """Every domain of the connection, filtered by :class:`DomainListFlags`.
+
+        Returns a list of :class:`Domain` (0 means all, active and inactive).
+        Raises :class:`InvalidArgumentError` for flags the driver rejects.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr *doms = NULL
@@ -692,10 +728,12 @@ cdef class Domain:
 
     @property
     def name(self):
+        """The domain's name (answers after the connection is closed)."""
         return _decode(virDomainGetName(_domain_handle(self)))
 
     @property
     def uuid(self):
+        """The domain's UUID as a string (answers after the connection is closed)."""
         cdef char buf[VIR_UUID_STRING_BUFLEN]
         if virDomainGetUUIDString(_domain_handle(self), buf) < 0:
             _raise_last_error()
@@ -717,6 +755,7 @@ cdef class Domain:
         return _enum_or_int(_enum_class("DomainState"), state)
 
     def get_connect(self):
+        """The :class:`Connection` this domain was looked up on."""
         _domain_handle(self)
         return self.conn
 
@@ -768,15 +807,32 @@ cdef class Domain:
         return _checked_snapshot(snap, self)
 
     def num_of_snapshots(self, flags=0):
+        """How many snapshots match ``flags`` (:class:`ListFlags`), as an int.
+
+        A count taken now may be stale by the next call: to list, use
+        :meth:`list_snapshot_names` or :meth:`list_all_snapshots`.
+        """
         return _domain_call(self, virDomainSnapshotNum, flags)
 
     def list_snapshot_names(self, flags=0):
-        """The names, from libvirt's name listing; safe against concurrent creation
-        (see :func:`_list_names`)."""
+        """The names of the snapshots that match ``flags`` (:class:`ListFlags`).
+
+        Counts, then lists into an array with headroom, and lists again with a
+        larger array whenever libvirt reports more names than it had room for
+        (past 8,192 snapshots, where a daemon's reply could overrun the array,
+        it lists snapshot objects instead), so a snapshot created meanwhile
+        never truncates the list or overruns memory.
+        Raises :class:`InvalidArgumentError` for contradictory flags.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         return _list_names(_domain_ptr(self), NULL, c_flags)
 
     def list_all_snapshots(self, flags=0):
+        """The snapshots that match ``flags`` (:class:`ListFlags`), as
+        :class:`DomainSnapshot` handles, from one libvirt call.
+
+        Raises :class:`InvalidArgumentError` for contradictory flags.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainPtr ptr = _domain_ptr(self)
         cdef virDomainSnapshotPtr *snaps = NULL
@@ -786,6 +842,11 @@ cdef class Domain:
         return _take_snapshots(self, snaps, n)
 
     def get_snapshot_by_name(self, name, flags=0):
+        """The snapshot called ``name``, a :class:`DomainSnapshot`.
+
+        Raises :class:`SnapshotNotFoundError` when the domain has none of that
+        name, :class:`TypeError` or :class:`ValueError` for a name that is not text.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef const char *c_name = _utf8(name, "name")
         cdef virDomainPtr ptr = _domain_ptr(self)
@@ -795,6 +856,10 @@ cdef class Domain:
         return _checked_snapshot(snap, self)
 
     def has_current_snapshot(self, flags=0):
+        """Whether the domain has a current snapshot (a bool).
+
+        Raises :class:`LibvirtConnectionError` once the connection is closed.
+        """
         return _domain_call(self, virDomainHasCurrentSnapshot, flags) == 1
 
     def current_snapshot(self, flags=0):
@@ -982,9 +1047,11 @@ cdef class DomainSnapshot:
 
     @property
     def name(self):
+        """The snapshot's name (answers after the connection is closed)."""
         return _decode(virDomainSnapshotGetName(_snapshot_handle(self)))
 
     def get_name(self):
+        """The snapshot's name, as :attr:`name` (Sys::Virt's spelling)."""
         return _decode(virDomainSnapshotGetName(_snapshot_handle(self)))
 
     def get_xml_description(self, flags=0):
@@ -1022,22 +1089,42 @@ cdef class DomainSnapshot:
         _raise_last_error()
 
     def is_current(self, flags=0):
+        """Whether this is the domain's current snapshot (a bool).
+
+        Raises :class:`SnapshotNotFoundError` once the snapshot is deleted.
+        """
         return _snapshot_call(self, virDomainSnapshotIsCurrent, flags) == 1
 
     def has_metadata(self, flags=0):
+        """Whether libvirt holds metadata for this snapshot (a bool).
+
+        Raises :class:`SnapshotNotFoundError` once the snapshot is deleted.
+        """
         return _snapshot_call(self, virDomainSnapshotHasMetadata, flags) == 1
 
     def num_of_child_snapshots(self, flags=0):
+        """How many children match ``flags`` (``LIST_DESCENDANTS``: all descendants).
+
+        Raises :class:`SnapshotNotFoundError` once the snapshot is deleted.
+        """
         return _snapshot_call(self, virDomainSnapshotNumChildren, flags)
 
     def list_child_snapshot_names(self, flags=0):
-        """The children's names; safe against concurrent creation, as
-        :meth:`Domain.list_snapshot_names`."""
+        """The children's names (with ``LIST_DESCENDANTS``, every descendant's),
+        listed as safely as :meth:`Domain.list_snapshot_names` lists.
+
+        Raises :class:`SnapshotNotFoundError` once the snapshot is deleted.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         return _list_names(self.domain.ptr, ptr, c_flags)
 
     def list_all_children(self, flags=0):
+        """The children (with ``LIST_DESCENDANTS``, every descendant) as
+        :class:`DomainSnapshot` handles, from one libvirt call.
+
+        Raises :class:`SnapshotNotFoundError` once the snapshot is deleted.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef virDomainSnapshotPtr *snaps = NULL
@@ -1051,10 +1138,12 @@ cdef class DomainSnapshot:
         return self.list_all_children(flags)
 
     def get_domain(self):
+        """The :class:`Domain` this snapshot belongs to."""
         _snapshot_handle(self)
         return self.domain
 
     def get_connect(self):
+        """The :class:`Connection` of this snapshot's domain."""
         _snapshot_handle(self)
         return self.domain.conn
 
@@ -1240,7 +1329,7 @@ cdef list _list_names(virDomainPtr dom, virDomainSnapshotPtr snap, unsigned int 
 # ---------------------------------------------------------------- bulk calls
 
 # More native threads than this only add contention on the one connection:
-# see "Bulk calls and workers" in the README for the measurements.
+# docs/guides/threads-and-workers.md has the measurements (`make bench`'s daemon rows).
 MAX_WORKERS = 16
 
 cdef enum:
