@@ -47,20 +47,20 @@ docs: $(DOCSENV)/.installed
 	$(DOCSENV)/bin/python -m sphinx -b html -W --keep-going -n docs docs/_build/html
 
 # The suite on Debian 11, 12 and 13 (libvirt 7.0, 9.0, 11.3) in cached chroots;
-# a passing run writes its table into the README.
+# a passing run writes its table into docs/guides/compatibility.md.
 matrix:
 	scripts/matrix --readme
 
 # Benchmarks against raw C and libvirt-python (starts the daemon for the RPC rows):
 # wall-clock tables, then instructions per snapshot under callgrind; then the
-# command line against virsh, wall time and instructions (valgrind), into README.md.
-# `make bench-readme` writes the last full run's figures into README.md.
+# command line against virsh, wall time and instructions (valgrind), into
+# docs/guides/performance.md. `make bench-readme` writes the last full run's figures there.
 bench: $(VENV)/.installed
 	scripts/bootstrap valgrind
 	scripts/libvirtd-up
 	$(VENV)/bin/python benchmarks/run.py --install --callgrind --json benchmarks/results.json
 	$(VENV)/bin/python benchmarks/cli_vs_virsh.py --callgrind --json benchmarks/cli-virsh.json
-	$(VENV)/bin/python benchmarks/readme_virsh_table.py benchmarks/cli-virsh.json README.md
+	$(VENV)/bin/python benchmarks/readme_virsh_table.py benchmarks/cli-virsh.json
 
 bench-quick: $(VENV)/.installed
 	scripts/bootstrap valgrind

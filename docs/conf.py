@@ -62,3 +62,4 @@ html_theme_options = {"description": "libvirt domain snapshots from Python, at t
 html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
 html_show_sourcelink = False
 html_copy_source = False
+smartquotes = False  # option names keep their two hyphens

@@ -54,7 +54,7 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="change nothing, print the plan")
     parser.add_argument("--json", action="store_true",
-                        help="print the report as JSON (schema in the README)")
+                        help="print the report as JSON (schema: virtsnap.policy.run.REPORT_SCHEMA)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print a summary also when stdout is no terminal")
     parser.add_argument("--lock-wait", type=float, default=60.0, metavar="SECONDS",
