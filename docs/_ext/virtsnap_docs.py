@@ -22,10 +22,11 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.util.docutils import SphinxDirective
 
-# Options of virsh-named commands that virsh does not have. virsh's own
-# `virsh help <command>` is the oracle: tests/test_docs.py checks this set
-# against it, so the reference's marks cannot drift.
-VIRTSNAP_ONLY_OPTIONS = frozenset({"--json"})
+# Options of virsh-named commands that virsh does not have ("*": every
+# command's). virsh's own `virsh help <command>` is the oracle:
+# tests/test_docs.py checks these against it, so the marks cannot drift.
+VIRTSNAP_ONLY_OPTIONS = {"*": frozenset({"--json"}),
+                         "create": frozenset({"--xml"})}   # virsh snapshot-create: --xmlfile
 GLOBAL_OPTIONS = frozenset({"-c", "--connect", "-r", "--readonly", "-q", "--quiet", "-h", "--help"})
 
 
@@ -93,7 +94,7 @@ class Command(NamedTuple):
     name: str
     help: str
     usage: str
-    virsh: Optional[str]       # the virsh command it follows, if any
+    virsh: Tuple[str, ...]     # the virsh commands it follows, if any
     options: List[Option]
 
 
@@ -115,8 +116,8 @@ def cli_commands() -> List[Command]:
     commands = []
     for name, (help, _builder) in SUBCOMMANDS.items():
         sub = subparsers.choices[name]
-        match = re.search(r"\(virsh ([a-z-]+)", help)
-        virsh = match.group(1) if match else None
+        match = re.search(r"\(virsh ([^)]*)\)", help)
+        virsh = tuple(re.findall(r"snapshot-[a-z-]+", match.group(1))) if match else ()
         options = []
         for action in sub._actions:
             names = tuple(action.option_strings) or (action.metavar or action.dest,)
@@ -125,7 +126,8 @@ def cli_commands() -> List[Command]:
             metavar = None
             if action.option_strings and action.nargs != 0:
                 metavar = action.metavar or action.dest.upper()
-            own = virsh is None or bool(set(names) & VIRTSNAP_ONLY_OPTIONS)
+            own_options = VIRTSNAP_ONLY_OPTIONS["*"] | VIRTSNAP_ONLY_OPTIONS.get(name, frozenset())
+            own = not virsh or bool(set(names) & own_options)
             options.append(Option(names, metavar, action.help or "",
                                   bool(action.required), own))
         usage = sub.format_usage().replace("usage: ", "", 1).strip()
@@ -149,7 +151,12 @@ class CliReference(SphinxDirective):
             section += nodes.title(text=f"virtsnap {command.name}")
             section += _paragraph(nodes.Text(command.help[:1].upper() + command.help[1:] + "."))
             if command.virsh:
-                section += _paragraph(nodes.Text("Follows "), nodes.literal(text=f"virsh {command.virsh}"),
+                followed: List[nodes.Node] = []
+                for index, name in enumerate(command.virsh):
+                    if index:
+                        followed.append(nodes.Text(" and "))
+                    followed.append(nodes.literal(text=f"virsh {name}"))
+                section += _paragraph(nodes.Text("Follows "), *followed,
                                       nodes.Text(": the same options and output, except those marked "
                                                  "virtsnap's own."))
             else:

@@ -145,7 +145,7 @@ def build_parser(command: "str | None" = None, all_commands: bool = False
 # command, its positionals, then its own options, each written out in full)
 # from the same builders, and gives the namespace argparse would give; for
 # any other argv (help, an abbreviation, --opt=value, an error) it gives None
-# and argparse parses. tests/test_cli_quick_parse.py compares the two.
+# and argparse parses. tests/test_cli_startup.py compares the two.
 
 _GLOBAL_SWITCHES = {"-r": "readonly", "--readonly": "readonly", "-q": "quiet", "--quiet": "quiet"}
 _GLOBAL_VALUES = {"-c": "connect", "--connect": "connect"}
