@@ -40,7 +40,7 @@ def _count(x):
 
 
 def render(report):
-    """The README section (between the markers) for one run's JSON report."""
+    """The performance page's section (between the markers) for one run's JSON report."""
     m = report["machine"]
     out = [
         f"Run of {m['date'][:10]} (`{report['mode']}` mode, {report['rounds']} rounds), "

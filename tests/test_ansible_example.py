@@ -1,6 +1,7 @@
 """The Ansible guide's playbook (ansible_collections/virtsnap/libvirt/docs/playbook.yml), run for real.
 
-The collection's README, which is also the guide docs/guides/ansible.md, shows the file verbatim. It runs against a private libvirtd's test
+The collection's README, which is also the guide docs/guides/ansible.md, shows the
+file verbatim. It runs against a private libvirtd's test
 driver (its domain "test" standing for the guest): once with an upgrade that
 succeeds, once with one that fails, which the rescue answers with a revert.
 """

@@ -130,8 +130,9 @@ def cli_commands() -> List[Command]:
             own = not virsh or bool(set(names) & own_options)
             options.append(Option(names, metavar, action.help or "",
                                   bool(action.required), own))
+        sub.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=66)
         usage = sub.format_usage().replace("usage: ", "", 1).strip()
-        commands.append(Command(name, help, " ".join(usage.split()), virsh, options))
+        commands.append(Command(name, help, usage, virsh, options))
     return commands
 
 
@@ -167,7 +168,7 @@ class CliReference(SphinxDirective):
         return out
 
     def _table(self, options: List[Option]) -> nodes.table:
-        table = nodes.table(classes=["cli-options"])
+        table = nodes.table(classes=["cli-options"], width="100%")
         group = nodes.tgroup(cols=3)
         table += group
         for width in (30, 55, 15):
