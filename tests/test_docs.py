@@ -74,6 +74,10 @@ def test_the_inventory_lists_the_public_api(site):
                    "virtsnap.policy.plan", "virtsnap.policy.run"):
         assert module in inventory["py:module"]
     assert "virtsnap.policy.run.REPORT_SCHEMA" in inventory["py:data"]
+    for flags in ("CreateFlags", "DeleteFlags", "ListFlags", "RevertFlags", "XMLFlags",
+                  "DomainListFlags", "DomainState", "JobType", "DomainEventType"):
+        members = {f"virtsnap.{flags}.{member.name}" for member in getattr(virtsnap, flags)}
+        assert members and members <= inventory["py:attribute"], flags
 
 
 def test_signatures_of_the_core_come_from_the_stub(site):

@@ -213,7 +213,18 @@ def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: List[type]
     bases[:] = [base for base in bases if not base.__name__.startswith("_")] or [object]
 
 
+def _show_enum_members(app: Any, what: str, name: str, obj: Any, skip: bool, options: Any) -> Any:
+    """List the members of the flag and enum classes, which have no docstrings of
+    their own (their values come from libvirt's headers)."""
+    import enum
+
+    if isinstance(obj, enum.Enum) and obj.name == name:
+        return False
+    return None
+
+
 def setup(app: Any) -> Dict[str, Any]:
+    app.connect("autodoc-skip-member", _show_enum_members)
     app.connect("autodoc-process-bases", _public_bases)
     app.connect("autodoc-process-signature", _signature_from_stub)
     app.add_directive("cli-reference", CliReference)
