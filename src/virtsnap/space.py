@@ -3,9 +3,11 @@
 API::
 
     disk_usage(dom, *, use_qemu_img=None) -> DomainUsage        # virtsnap du
-    free_space(conn, path, *, local=None) -> FreeSpace | None   # the min_free guard
+    free_space(conn, path, *, local=None) -> FreeSpace | None
+    space_guard(dom, min_free) -> str | None                    # the min_free guard
     disk_sources(dom) -> list[tuple[str, str]]                  # (target, file)
     parse_size(text) -> int ; format_bytes(n) -> str            # "20GiB" <-> bytes
+    parse_threshold(text) -> ("percent", 10.0) | ("bytes", n)   # min_free
     DomainUsage.to_dict()                                       # the CLI's "du" document
 
 Each figure says where it came from (``source``), in this order:
@@ -34,7 +36,7 @@ from urllib.parse import urlsplit
 
 __all__ = ["DiskUsage", "DomainUsage", "FreeSpace", "Layer", "SnapshotUsage",
            "disk_sources", "disk_usage", "format_bytes", "free_space", "is_local_uri",
-           "parse_size"]
+           "parse_size", "parse_threshold", "space_guard"]
 
 STATS, VOLUME, QEMU_IMG = "domain-stats", "storage-volume", "qemu-img"
 
@@ -50,6 +52,22 @@ def parse_size(text: str) -> int:
     if match is None or match.group(2).lower() not in _UNITS:
         raise ValueError(f"bad size {text!r} (use e.g. 512MiB, 20GiB, 1TiB)")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def parse_threshold(text: str) -> Tuple[str, float]:
+    """``"10%"`` -> ("percent", 10.0); ``"20GiB"`` -> ("bytes", 21474836480)."""
+    if isinstance(text, str) and text.strip().endswith("%"):
+        try:
+            percent = float(text.strip()[:-1])
+        except ValueError:
+            percent = -1.0
+        if not 0 <= percent <= 100:
+            raise ValueError(f"bad percentage {text!r} (use e.g. 10%)")
+        return "percent", percent
+    try:
+        return "bytes", float(parse_size(text))
+    except ValueError:
+        raise ValueError(f"bad free space {text!r} (use e.g. 10% or 20GiB)") from None
 
 
 def format_bytes(size: Optional[int]) -> str:
@@ -378,3 +396,27 @@ def free_space(conn: Any, path: str, *, local: Optional[bool] = None) -> Optiona
     except OSError:
         return None
     return FreeSpace(path, fs.f_bavail * fs.f_frsize, fs.f_blocks * fs.f_frsize, "filesystem")
+
+
+def space_guard(dom: Any, min_free: str) -> Optional[str]:
+    """None when each disk of ``dom`` has ``min_free`` (``"10%"``, ``"20GiB"``) free.
+
+    Otherwise the reason, starting "free space", with the figures of each
+    disk that is short or whose free space cannot be determined.
+    """
+    threshold = parse_threshold(min_free)
+    conn = dom.get_connect()
+    local = is_local_uri(conn.uri)
+    problems = []
+    for target, path in disk_sources(dom):
+        space = free_space(conn, path, local=local)
+        if space is None:
+            problems.append(f"{target} ({path}): cannot be determined (no storage pool holds "
+                            "it" + ("" if local else " and the hypervisor is remote") + ")")
+        elif space.below(threshold):
+            percent = 100.0 * space.free / space.total if space.total else 0.0
+            problems.append(f"{target}: {format_bytes(space.free)} free of "
+                            f"{format_bytes(space.total)} ({percent:.1f}%) in {space.source}")
+    if not problems:
+        return None
+    return f"free space below min_free {min_free}: " + "; ".join(problems)

@@ -108,6 +108,7 @@ class Policy:
     post_hook: Optional[Tuple[str, ...]] = None
     hook_timeout: float = 60.0
     timezone: str = "UTC"
+    min_free: Optional[str] = None             # "10%" or "20GiB": no snapshot below it
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not LABEL_RE.match(self.label):
