@@ -114,3 +114,27 @@ def test_storage_volume_and_pool_free_space_match_libvirt_python(guest, snapshot
                                                            f"pool {pool_name}")
     finally:
         virsh("pool-destroy", pool_name, uri=QEMU_URI)
+
+
+def test_metrics_snapshot_bytes_is_the_vm_state_qemu_img_reports(guest, snapshotted, tmp_path):
+    """auto --metrics-file on the guest: an internal snapshot holds its vm-state."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    guest.ensure_running()
+    config = tmp_path / "policy.toml"
+    config.write_text(f'[[policy]]\nlabel = "m"\nuris = ["{QEMU_URI}"]\n'
+                      f'domains = ["{guest.name}"]\ninterval = "1h"\nmin_free = "1MiB"\n')
+    metrics = tmp_path / "virtsnap.prom"
+    result = subprocess.run([sys.executable, "-m", "virtsnap", "auto", "--config", str(config),
+                             "--json", "--metrics-file", str(metrics)], capture_output=True,
+                            text=True, timeout=300,
+                            env={**os.environ, "VIRTSNAP_LOCK_DIR": str(tmp_path / "locks")})
+    assert result.returncode == 0, result.stderr
+    [created] = [p["created"] for d in json.loads(result.stdout)["hosts"][0]["domains"]
+                 for p in d["policies"]]
+    [vmstate] = [s["vm-state-size"] for image in qemu_img(guest.disk_source())
+                 for s in image.get("snapshots", []) if s["name"] == created]
+    [family] = [f for f in text_string_to_metric_families(metrics.read_text())
+                if f.name == "virtsnap_snapshot_bytes"]
+    [sample] = family.samples
+    assert sample.labels["domain"] == guest.name and sample.value == vmstate > 0
