@@ -138,3 +138,26 @@ def test_metrics_snapshot_bytes_is_the_vm_state_qemu_img_reports(guest, snapshot
                 if f.name == "virtsnap_snapshot_bytes"]
     [sample] = family.samples
     assert sample.labels["domain"] == guest.name and sample.value == vmstate > 0
+
+
+@pytest.mark.ansible
+def test_ansible_snapshot_info_returns_the_sizes(guest, snapshotted, tmp_path):
+    from support.ansible_env import run_playbook, shared_collection
+
+    guest.ensure_running()
+    info = {"uri": QEMU_URI, "domain": guest.name, "sizes": True}
+    tasks = [{"name": "one", "virtsnap.libvirt.snapshot_info": info},
+             {"name": "all", "virtsnap.libvirt.snapshot_info": {**info, "domain": "all"}},
+             {"name": "no sizes", "virtsnap.libvirt.snapshot_info": {**info, "sizes": False}}]
+    run = run_playbook(shared_collection(), tmp_path,
+                       [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}])
+    assert run.returncode == 0, run.output
+    usage = run.result("one")["usage"]
+    jsonschema.validate(usage, {**JSON_SCHEMA, "$ref": "#/$defs/du"})
+    images = qemu_img(guest.disk_source())
+    assert [(layer["file"], layer["allocation"]) for layer in usage["disks"][0]["chain"]] == \
+        [(image["filename"], image["actual-size"]) for image in images]
+    [vmstate] = [s["vm-state-size"] for s in images[-1]["snapshots"] if s["name"] == "int1"]
+    assert {s["name"]: s["vmstate"] for s in usage["snapshots"]}["int1"] == vmstate
+    assert run.result("all")["domains"][guest.name]["usage"]["total"] == usage["total"]
+    assert "usage" not in run.result("no sizes")
