@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
+from virtsnap.errors import LibvirtError
+
 __all__ = ["DiskUsage", "DomainUsage", "FreeSpace", "Layer", "SnapshotUsage",
            "disk_sources", "disk_usage", "format_bytes", "free_space", "is_local_uri",
            "parse_size", "parse_threshold", "space_guard"]
@@ -209,7 +211,7 @@ def _stats_chains(dom: Any) -> Dict[str, List[Tuple[str, Optional[int], Optional
     try:
         stats = dom.get_block_stats(backing=True)
         active = dom.state() != 5  # anything but SHUTOFF has a qemu process
-    except Exception:  # noqa: BLE001 - a driver without statistics: fall back
+    except LibvirtError:  # a driver without statistics: other sources answer
         return {}
     size_field = "physical" if active else "allocation"
     chains: Dict[str, List[Tuple[str, Optional[int], Optional[int]]]] = {}
@@ -243,9 +245,10 @@ def _qemu_img_chain(path: str) -> Optional[List[Dict[str, Any]]]:
 
 def _volume(conn: Any, path: str, refresh: bool = False) -> Optional[Dict[str, Any]]:
     try:
-        return conn.storage_volume(path, refresh_pool=refresh)
-    except Exception:  # noqa: BLE001 - no storage driver, or no such pool: unknown
+        volume: Optional[Dict[str, Any]] = conn.storage_volume(path, refresh_pool=refresh)
+    except LibvirtError:  # no storage driver, no such pool: unknown
         return None
+    return volume
 
 
 def _snapshot_files(dom: Any) -> Tuple[Dict[str, str], Dict[str, ET.Element]]:
@@ -276,10 +279,7 @@ def disk_usage(dom: Any, *, use_qemu_img: Optional[bool] = None) -> DomainUsage:
     usage = DomainUsage(dom.name, uri)
     made, roots = _snapshot_files(dom)
     stats = _stats_chains(dom)
-    internal = any(root.find("memory") is not None and root.find("memory").get("snapshot")
-                   == "internal" or any(d.get("snapshot") == "internal"
-                                        for d in root.iterfind("disks/disk"))
-                   for root in roots.values())
+    internal = any(_is_internal(root) for root in roots.values())
     vmstates: Dict[str, int] = {}
     for target, top in disk_sources(dom):
         disk = DiskUsage(target)
@@ -323,6 +323,12 @@ def disk_usage(dom: Any, *, use_qemu_img: Optional[bool] = None) -> DomainUsage:
         usage.notes.append("internal snapshots' vm-state sizes are only known through "
                            "qemu-img on the hypervisor's machine")
     return usage
+
+
+def _is_internal(root: ET.Element) -> bool:
+    """Whether a snapshot's XML puts its memory or a disk inside a qcow2 image."""
+    return root.find("memory[@snapshot='internal']") is not None or any(
+        disk.get("snapshot") == "internal" for disk in root.iterfind("disks/disk"))
 
 
 def _snapshot_usage(name: str, root: ET.Element, made: Dict[str, str], vmstates: Dict[str, int],
