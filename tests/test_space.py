@@ -21,7 +21,8 @@ from support.space import disk_xml, pool_with_volume
 from virtsnap.policy.config import ConfigError, parse_config
 from virtsnap.policy.plan import snapshot_name
 from virtsnap.policy.run import REPORT_SCHEMA, run
-from virtsnap.space import format_bytes, free_space, parse_size, parse_threshold, space_guard
+from virtsnap.space import (disk_usage, format_bytes, free_space, parse_size, parse_threshold,
+                            space_guard)
 
 GiB = 2 ** 30
 
@@ -159,3 +160,33 @@ def test_the_filesystem_answers_for_a_local_file(tmp_path):
         assert space.source == "filesystem" and 0 < space.total
         assert 0 <= space.free <= space.total
         assert free_space(conn, str(tmp_path / "disk.qcow2"), local=False) is None
+
+
+def test_du_falls_back_to_qemu_img_where_libvirt_has_no_answer(tmp_path):
+    """The test driver reports no block sizes: a local qcow2 chain is read with qemu-img."""
+    base, top = tmp_path / "base.qcow2", tmp_path / "top.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2",
+                    str(top)], check=True)
+    images = json.loads(subprocess.run(["qemu-img", "info", "--output=json", "--backing-chain",
+                                        str(top)], check=True, capture_output=True).stdout)
+    with virtsnap.open("test:///default") as conn:
+        xml = (f"<domain type='test'><name>du-fallback</name><memory>65536</memory>"
+               f"<os><type>hvm</type></os><devices>{disk_xml(top)}</devices></domain>")
+        dom = conn.to_libvirt().defineXML(xml)
+        try:
+            usage = disk_usage(conn.get_domain_by_name("du-fallback"))
+            [disk] = usage.disks
+            assert disk.complete and usage.notes == []
+            assert [(layer.file, layer.allocation, layer.capacity, layer.source)
+                    for layer in disk.chain] == [
+                (image["filename"], image["actual-size"], image["virtual-size"], "qemu-img")
+                for image in images]
+            assert usage.total == sum(image["actual-size"] for image in images)
+            remote = disk_usage(conn.get_domain_by_name("du-fallback"), use_qemu_img=False)
+            assert [(layer.file, layer.allocation) for layer in remote.disks[0].chain] == \
+                [(str(top), None)]
+            assert not remote.disks[0].complete and remote.total is None
+            assert "qemu-img" in remote.notes[0]
+        finally:
+            dom.undefine()
