@@ -77,8 +77,9 @@ def snapshot_sizes(report: Report) -> Dict[Key, int]:
                     usage = disk_usage(conn.get_domain_by_name(domain.name))
                 except (virtsnap.LibvirtError, ValueError):
                     continue
+                made = usage.bytes_by_snapshot()
                 for policy in domain.policies:
-                    held = [usage.snapshot_bytes(name) for name in owned_after(policy)]
+                    held = [made.get(name) for name in owned_after(policy)]
                     if all(size is not None for size in held):
                         sizes[(host.uri or "", domain.name, policy.label)] = sum(
                             size for size in held if size is not None)

@@ -166,15 +166,23 @@ class DomainUsage:
         return sum(size for size in sizes.values() if size is not None)
 
     def snapshot_bytes(self, name: str) -> Optional[int]:
-        """The bytes a snapshot holds on its own: its images, memory and vm-state."""
+        """The bytes a snapshot made (see :meth:`bytes_by_snapshot`); None if unknown."""
+        return self.bytes_by_snapshot().get(name)
+
+    def bytes_by_snapshot(self) -> Dict[str, Optional[int]]:
+        """name -> bytes the snapshot made: its images, memory file and vm-state (None: unknown)."""
+        made: Dict[str, List[Optional[int]]] = {}
+        for disk in self.disks:
+            for layer in disk.chain:
+                if layer.snapshot is not None:
+                    made.setdefault(layer.snapshot, []).append(layer.allocation)
+        sizes: Dict[str, Optional[int]] = {}
         for snap in self.snapshots:
-            if snap.name == name:
-                parts: List[Optional[int]] = [snap.memory if snap.memory_file else 0,
-                                              snap.vmstate if snap.location == "internal" else 0]
-                parts += [layer.allocation for disk in self.disks for layer in disk.chain
-                          if layer.snapshot == name]
-                return None if any(p is None for p in parts) else sum(parts)  # type: ignore
-        return None
+            parts = made.get(snap.name, []) + [snap.memory if snap.memory_file else 0,
+                                               snap.vmstate if snap.location == "internal" else 0]
+            sizes[snap.name] = None if any(part is None for part in parts) else sum(
+                part for part in parts if part is not None)
+        return sizes
 
     def to_dict(self) -> Dict[str, Any]:
         return {"domain": self.domain, "uri": self.uri,
@@ -317,8 +325,12 @@ def disk_usage(dom: Any, *, use_qemu_img: Optional[bool] = None) -> DomainUsage:
     if any(not disk.complete for disk in usage.disks):
         usage.notes.append("libvirt did not report the backing chain; it is known only "
                            "through qemu-img on the hypervisor's machine")
+    layers: Dict[str, List[str]] = {}
+    for path, owner in made.items():
+        layers.setdefault(owner, []).append(path)
     for name, root in roots.items():
-        usage.snapshots.append(_snapshot_usage(name, root, made, vmstates, local, conn))
+        usage.snapshots.append(_snapshot_usage(name, root, layers.get(name, []), vmstates,
+                                               local, conn))
     if any(s.location == "internal" and s.vmstate is None for s in usage.snapshots):
         usage.notes.append("internal snapshots' vm-state sizes are only known through "
                            "qemu-img on the hypervisor's machine")
@@ -331,14 +343,14 @@ def _is_internal(root: ET.Element) -> bool:
         disk.get("snapshot") == "internal" for disk in root.iterfind("disks/disk"))
 
 
-def _snapshot_usage(name: str, root: ET.Element, made: Dict[str, str], vmstates: Dict[str, int],
+def _snapshot_usage(name: str, root: ET.Element, layers: List[str], vmstates: Dict[str, int],
                     local: bool, conn: Any) -> SnapshotUsage:
     memory = root.find("memory")
     memory_mode = memory.get("snapshot") if memory is not None else None
     disks = [disk.get("snapshot") for disk in root.iterfind("disks/disk")]
     external = memory_mode == "external" or "external" in disks
     snap = SnapshotUsage(name, "external" if external else "internal")
-    snap.layers = [path for path, owner in made.items() if owner == name]
+    snap.layers = layers
     if external:
         if memory_mode == "external" and memory is not None:
             snap.memory_file = memory.get("file")

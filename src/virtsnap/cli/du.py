@@ -33,8 +33,9 @@ def cmd_du(args: Any, conn: Any, out: Output) -> None:
             for disk in usage.disks for layer in disk.chain]
     out.table(["Disk", "File", "Size", "Made by", "Source"], rows)
     if usage.snapshots:
+        made = usage.bytes_by_snapshot()
         out.table(["Snapshot", "Location", "Holds", "Frees"],
-                  [[snap.name, snap.location, format_bytes(usage.snapshot_bytes(snap.name)),
+                  [[snap.name, snap.location, format_bytes(made[snap.name]),
                     format_bytes(snap.frees) if snap.frees is not None else
                     ("at least " + format_bytes(snap.frees_at_least)
                      if snap.frees_at_least else "unknown")]
