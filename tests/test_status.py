@@ -132,3 +132,11 @@ def test_changes_nothing_and_takes_no_lock(daemon, tmp_path):
     assert rc == 2 and "late [hourly] (newest 5.0h old" in lines[0]
     after = {s.getName(): s.getXMLDesc(0) for s in oracle.lookupByName("late").listAllSnapshots()}
     assert after == before
+
+
+def test_a_policy_that_selects_no_domain_is_a_warning(daemon, tmp_path):
+    uri, _ = daemon
+    rc, lines = status(config_file(tmp_path, uri, ["typo-*"]))
+    assert rc == 1
+    assert lines[0] == ("VIRTSNAP WARNING - warning: (no domain) [hourly] "
+                        "(the policy selects no domain here)")

@@ -313,7 +313,9 @@ def disk_usage(dom: Any, *, use_qemu_img: Optional[bool] = None) -> DomainUsage:
         for position, image in enumerate(images):
             path = image.get("filename", "")
             for snap in image.get("snapshots", []):
-                vmstates[snap.get("name")] = int(snap.get("vm-state-size", 0))
+                # the vm-state lives in one image; the other disks' entries say 0
+                name, size = snap.get("name"), int(snap.get("vm-state-size", 0))
+                vmstates[name] = max(size, vmstates.get(name, 0))
             if position >= len(disk.chain):
                 disk.chain.append(Layer(path, snapshot=made.get(path)))
             layer = disk.chain[position]

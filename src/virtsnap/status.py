@@ -11,7 +11,8 @@ the policy's ``interval``: none at all, or older than twice the interval, is
 CRITICAL. Snapshots the policy's rules no longer keep but which are still
 there (deletions that libvirt refused or that failed) are a WARNING, and so
 is a disk below the policy's ``min_free`` (the next run will take no
-snapshot). A host that cannot be reached, or a bad policy file, is UNKNOWN.
+snapshot), and so is a policy that selects no domain on a host. A host
+that cannot be reached, or a bad policy file, is UNKNOWN.
 The worst state wins, in the order OK, WARNING, UNKNOWN, CRITICAL.
 
 It changes nothing and takes no lock: read-only connections, no pool
@@ -200,10 +201,15 @@ def check(config: Any, *, now: Optional[datetime] = None, workers: int = 4,
         try:
             with virtsnap.open(shown, readonly=True) as conn:
                 checks = []
-                for dom in sorted(conn.list_all_domains(), key=lambda d: d.name):
-                    for policy in policies:
-                        if policy.selects(dom.name):
-                            checks.append(_check_domain(dom, policy, shown, now))
+                domains = sorted(conn.list_all_domains(), key=lambda d: d.name)
+                for policy in policies:
+                    chosen = [dom for dom in domains if policy.selects(dom.name)]
+                    for dom in chosen:
+                        checks.append(_check_domain(dom, policy, shown, now))
+                    if not chosen:  # a typo in a glob must not look like "all fine"
+                        nothing = Check(shown, "(no domain)", policy.label)
+                        nothing.raise_to(WARNING, "the policy selects no domain here")
+                        checks.append(nothing)
                 return checks, None
         except virtsnap.LibvirtError as exc:
             return [], f"{shown or '(default URI)'} unreachable: {exc}"
