@@ -209,8 +209,10 @@ def disk_sources(dom: Any) -> List[Tuple[str, str]]:
     return out
 
 
-def _stats_chains(dom: Any) -> Dict[str, List[Tuple[str, Optional[int], Optional[int]]]]:
-    """target -> [(path, allocation, capacity)] top first, from the block statistics.
+def _stats_chains(dom: Any) -> Tuple[Dict[str, List[Tuple[str, Optional[int], Optional[int]]]],
+                                     bool]:
+    """target -> [(path, allocation, capacity)] top first, from the block statistics;
+    and whether the guest is active.
 
     A running guest's ``physical`` is the image's actual-size (qemu's
     query-named-block-nodes); a shut-off guest's ``allocation`` is (libvirt
@@ -220,7 +222,7 @@ def _stats_chains(dom: Any) -> Dict[str, List[Tuple[str, Optional[int], Optional
         stats = dom.get_block_stats(backing=True)
         active = dom.state() != 5  # anything but SHUTOFF has a qemu process
     except LibvirtError:  # a driver without statistics: other sources answer
-        return {}
+        return {}, False
     size_field = "physical" if active else "allocation"
     chains: Dict[str, List[Tuple[str, Optional[int], Optional[int]]]] = {}
     for index in range(int(stats.get("block.count", 0))):
@@ -229,7 +231,7 @@ def _stats_chains(dom: Any) -> Dict[str, List[Tuple[str, Optional[int], Optional
         if name and path:
             chains.setdefault(name, []).append(
                 (path, stats.get(prefix + size_field), stats.get(prefix + "capacity")))
-    return chains
+    return chains, active
 
 
 def _qemu_img_chain(path: str) -> Optional[List[Dict[str, Any]]]:
@@ -286,7 +288,7 @@ def disk_usage(dom: Any, *, use_qemu_img: Optional[bool] = None) -> DomainUsage:
     local = is_local_uri(uri) if use_qemu_img is None else use_qemu_img
     usage = DomainUsage(dom.name, uri)
     made, roots = _snapshot_files(dom)
-    stats = _stats_chains(dom)
+    stats, active = _stats_chains(dom)
     internal = any(_is_internal(root) for root in roots.values())
     vmstates: Dict[str, int] = {}
     for target, top in disk_sources(dom):
@@ -297,6 +299,9 @@ def disk_usage(dom: Any, *, use_qemu_img: Optional[bool] = None) -> DomainUsage:
             disk.chain = [Layer(path, size, capacity, made.get(path),
                                 STATS if size is not None else None)
                           for path, size, capacity in from_stats]
+            # A shut-off guest's chain is probed by libvirt from its files, which
+            # older releases do not do: one image alone may be the top of more.
+            disk.complete = active or len(from_stats) > 1
         else:
             disk.chain = [Layer(top, snapshot=made.get(top))]
             disk.complete = False
