@@ -614,6 +614,54 @@ cdef class Connection:
         finally:
             _conn_release(ptr)
 
+    def storage_volume(self, path, refresh_pool=False):
+        """The storage volume at ``path`` and its pool, or None if no pool holds it.
+
+        A dict: ``pool``, ``type``, ``capacity``, ``allocation`` (the volume's, in
+        bytes) and ``pool_capacity``, ``pool_allocation``, ``pool_available``.
+        ``refresh_pool`` rescans the pool first, so that its free space is current.
+        """
+        cdef const char *c_path = _utf8(path, "path")
+        cdef virConnectPtr ptr = _conn_acquire(self)
+        cdef virStorageVolPtr vol = NULL
+        cdef virStoragePoolPtr pool = NULL
+        cdef virStorageVolInfo vol_info
+        cdef virStoragePoolInfo pool_info
+        cdef int rc = 0
+        cdef bint refresh = refresh_pool
+        try:
+            with nogil:
+                vol = virStorageVolLookupByPath(ptr, c_path)
+            if vol == NULL:
+                error = _last_error()
+                if error.code == VIR_ERR_NO_STORAGE_VOL:
+                    return None
+                raise error
+            with nogil:
+                rc = virStorageVolGetInfo(vol, &vol_info)
+                if rc == 0:
+                    pool = virStoragePoolLookupByVolume(vol)
+                    if pool == NULL:
+                        rc = -1
+                if rc == 0 and refresh:
+                    rc = virStoragePoolRefresh(pool, 0)
+                if rc == 0:
+                    rc = virStoragePoolGetInfo(pool, &pool_info)
+            if rc < 0:
+                _raise_last_error()
+            return {"pool": _decode(virStoragePoolGetName(pool)), "type": vol_info.type,
+                    "capacity": vol_info.capacity, "allocation": vol_info.allocation,
+                    "pool_capacity": pool_info.capacity,
+                    "pool_allocation": pool_info.allocation,
+                    "pool_available": pool_info.available}
+        finally:
+            with nogil:
+                if pool != NULL:
+                    virStoragePoolFree(pool)
+                if vol != NULL:
+                    virStorageVolFree(vol)
+            _conn_release(ptr)
+
     def get_domain_by_uuid(self, uuid):
         """The domain whose UUID is the string ``uuid`` (with or without dashes).
 
@@ -776,6 +824,44 @@ cdef class Domain:
                 stats[_decode_lossy(params[i].field)] = _typed_value(&params[i])
         finally:
             virTypedParamsFree(params, nparams)
+        return stats
+
+    def get_xml_description(self, flags=0):
+        """The domain's XML (virDomainGetXMLDesc); ``flags`` are libvirt's."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef char *xml
+        with nogil:
+            xml = virDomainGetXMLDesc(ptr, c_flags)
+        if xml == NULL:
+            _raise_last_error()
+        return _take_string(xml)
+
+    def get_block_stats(self, backing=True):
+        """The block statistics of virConnectGetAllDomainStats for this domain.
+
+        A dict of libvirt's fields (``block.count``, ``block.<i>.path``,
+        ``block.<i>.allocation``, ...); ``backing`` adds the backing chain
+        (``block.<i>.backingIndex``), as ``virsh domstats --block --backing``.
+        """
+        cdef virDomainPtr doms[2]
+        cdef virDomainStatsRecordPtr *records = NULL
+        cdef unsigned int c_flags = VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING if backing else 0
+        cdef int n, i
+        doms[0] = _domain_ptr(self)
+        doms[1] = NULL
+        with nogil:
+            n = virDomainListGetStats(doms, VIR_DOMAIN_STATS_BLOCK, &records, c_flags)
+        if n < 0:
+            _raise_last_error()
+        cdef dict stats = {}
+        try:
+            if n > 0:
+                for i in range(records[0].nparams):
+                    stats[_decode_lossy(records[0].params[i].field)] = \
+                        _typed_value(&records[0].params[i])
+        finally:
+            virDomainStatsRecordListFree(records)
         return stats
 
     def abort_job(self):

@@ -776,7 +776,8 @@ def test_json_output_validates_against_the_schema(dom, capsys):
                  "info": ["info", "test", "b", "--json"], "current": ["current", "test", "--json"],
                  "parent": ["parent", "test", "b", "--json"],
                  "dumpxml": ["dumpxml", "test", "b", "--json"],
-                 "create": ["create", "test", "--name", "new", "--json"]}
+                 "create": ["create", "test", "--name", "new", "--json"],
+                 "du": ["du", "test", "--json"]}
     assert set(documents) == set(COMMAND_DOCUMENTS)
     for command, argv in documents.items():
         status, printed, err = cli(capsys, *argv)

@@ -57,8 +57,11 @@ SUBCOMMANDS = {
     "demo": ("a guided tour on libvirt's test driver", "virtsnap.cli.commands:add_demo"),
     "json-schema": ("print the JSON Schema of the --json output",
                     "virtsnap.cli.commands:add_json_schema"),
+    "du": ("show the disk space a domain's images and snapshots use", "virtsnap.cli.du:add_du"),
     "auto": ("take and prune snapshots as a policy file says", "virtsnap.cli.auto:add_auto"),
     "prune": ("prune one domain's snapshots of a label", "virtsnap.cli.auto:add_prune"),
+    "status": ("check that the policies' snapshots are on time (monitoring plugin)",
+               "virtsnap.cli.status:add_status"),
 }
 
 

@@ -24,6 +24,7 @@ else:  # pragma: no cover - exercised on Python 3.9 and 3.10
     import tomli as tomllib
 
 from virtsnap.policy.plan import LABEL_RE, Config, Policy, Retention
+from virtsnap.space import parse_threshold
 
 __all__ = ["ConfigError", "config_from_document", "load_config", "parse_config", "parse_interval"]
 
@@ -41,9 +42,9 @@ class ConfigError(ValueError):
 
 _INTERVAL_RE = re.compile(r"\s*(\d+)\s*([smhdw])\s*", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-DEFAULT_KEYS = {"uri", "timezone", "hook_timeout", "lock_dir"}
+DEFAULT_KEYS = {"uri", "timezone", "hook_timeout", "lock_dir", "min_free"}
 POLICY_KEYS = {"label", "uris", "domains", "interval", "quiesce", "disk_only",
-               "pre_hook", "post_hook", "hook_timeout", "timezone",
+               "pre_hook", "post_hook", "hook_timeout", "timezone", "min_free",
                *Retention().counts()}
 
 
@@ -184,6 +185,11 @@ def _check_defaults(defaults: Mapping[str, Any], error: Callable[..., ConfigErro
             raise error(f"must be a string, not {defaults[key]!r}", key)
     if "timezone" in defaults:
         _zone(defaults["timezone"], error)
+    if "min_free" in defaults:
+        try:
+            parse_threshold(defaults["min_free"])
+        except ValueError as exc:
+            raise error(str(exc), "min_free") from None
     timeout = defaults.get("hook_timeout", 60)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise error(f"must be a positive number of seconds, not {timeout!r}", "hook_timeout")
@@ -253,8 +259,14 @@ def _policy(table: Mapping[str, Any], defaults: Mapping[str, Any],
         raise error(f"must be positive: {hook_timeout}", "hook_timeout")
     zone = get("timezone", (str,), "UTC")
     _zone(zone, error)
+    min_free = get("min_free", (str,))
+    if min_free is not None:
+        try:
+            parse_threshold(min_free)
+        except ValueError as exc:
+            raise error(str(exc), "min_free") from None
     return Policy(label=label, retention=Retention(**counts), interval=interval,
                   uris=tuple(uris), domains=tuple(domains), quiesce=quiesce,
                   disk_only=get("disk_only", (bool,), False), pre_hook=hooks["pre_hook"],
                   post_hook=hooks["post_hook"], hook_timeout=float(hook_timeout),
-                  timezone=zone)
+                  timezone=zone, min_free=min_free)

@@ -128,6 +128,7 @@ class Policy:
     hook_timeout: float = 60.0
     #: The zone in which hours, days, weeks, months and years are counted.
     timezone: str = "UTC"
+    min_free: Optional[str] = None             # "10%" or "20GiB": no snapshot below it
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not LABEL_RE.match(self.label):

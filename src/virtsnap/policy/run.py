@@ -41,6 +41,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import virtsnap
 from virtsnap.info import parse_snapshot_xml
 from virtsnap.policy.plan import Config, OwnedSnapshot, Policy, owned_time, plan, select
+from virtsnap.space import space_guard
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -132,6 +133,8 @@ class PolicyReport:
     warnings: List[str] = field(default_factory=list)
     #: The hooks that ran.
     hooks: List[HookReport] = field(default_factory=list)
+    space: Optional[str] = None   # min_free guard: "ok", "short", None when not checked
+    #                               (not in to_dict: the README documents the JSON keys)
 
     def fail(self, message: str) -> None:
         """Mark it failed, adding ``message`` to :attr:`error`."""
@@ -459,7 +462,17 @@ def _apply_policy(dom: Any, policy: Policy, uri: Optional[str], dry_run: bool,
     report.planned_delete, report.kept = first.delete, first.keep
     if dry_run:
         return report
-    if first.create is not None:
+    short = space_guard(dom, policy.min_free) if (
+        first.create is not None and policy.min_free is not None) else None
+    if policy.min_free is not None and first.create is not None:
+        report.space = "ok" if short is None else "short"
+    if short is not None:
+        report.fail(f"{short}; no snapshot taken")
+        # Pruning still frees space, by the rules applied to what exists (the
+        # first plan counted the snapshot not taken among those kept).
+        final = plan(history, replace(policy, interval=None), now)
+        report.planned_delete, report.kept = final.delete, final.keep
+    elif first.create is not None:
         if on_event:
             on_event(Event("create", uri, dom.name, policy.label, first.create))
         if not take_snapshot(dom, policy, first.create, uri=uri, report=report):
