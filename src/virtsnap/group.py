@@ -136,13 +136,14 @@ class Members(List[Any]):
 
 
 def open_members(members: Sequence[str], default_uri: Optional[str] = None, *,
-                 conn: Any = None, lookup: Optional[Callable[[Any, str], Any]] = None
-                 ) -> Members:
+                 conn: Any = None, lookup: Optional[Callable[[Any, str], Any]] = None,
+                 readonly: bool = False) -> Members:
     """Open one connection per URI and look up every member (see :func:`parse_member`).
 
     Plain names live on ``conn`` when given (it is not closed), else on
     ``default_uri`` (None: libvirt's default). ``lookup(conn, name)`` finds a
-    domain (default: by name). On failure the connections opened are closed.
+    domain (default: by name). ``readonly`` opens read-only connections (enough
+    for :func:`group_list`). On failure the connections opened are closed.
     """
     specs = [parse_member(text) for text in members]
     if not specs:
@@ -159,7 +160,7 @@ def open_members(members: Sequence[str], default_uri: Optional[str] = None, *,
                 if key is None and conn is not None:
                     opened[key] = conn
                 else:
-                    opened[key] = virtsnap.open(uri)
+                    opened[key] = virtsnap.open(uri, readonly=readonly)
                     owned.append(opened[key])
             domains.append(find(opened[key], spec.name))
     except BaseException:
@@ -346,7 +347,13 @@ class _Calls:
     def shielded(self, call: Callable[..., Any], *args: Any) -> Tuple[Any, Optional[BaseException]]:
         """``call(*args)`` in a worker, waited for whatever interrupts: (future, interruption)."""
         future = self.submit(call, *args)
-        return future, self.settle()
+        interrupted: Optional[BaseException] = None
+        while True:
+            try:
+                wait_all([future])
+                return future, interrupted
+            except BaseException as exc:  # noqa: BLE001 - kept, re-raised by the caller
+                interrupted = interrupted or exc
 
     def close(self) -> None:
         self.pool.shutdown(wait=False)
@@ -418,14 +425,13 @@ class _Creation:
 
     def release(self, index: int) -> None:
         """Resume or thaw one member; the step callback cannot stop that."""
-        how = self.stopped[index]
+        with self.lock:
+            how = self.stopped.pop(index)     # tried once, whatever the outcome
         dom = self.domains[index]
         if how == "frozen":
             dom.fs_thaw()
         else:
             dom.resume()
-        with self.lock:
-            del self.stopped[index]
         report = self.reports[index]
         report.stopped = how
         report.stopped_for = time.monotonic() - self.started[index]
@@ -493,9 +499,12 @@ def _create(run: _Creation, calls: _Calls, name: str, description: Optional[str]
                                      index) for index in members])
     except BaseException as exc:  # noqa: BLE001 - undone below, then re-raised
         interrupted = exc
-    # Whatever happened: wait for the calls in flight, then resume every member.
-    interrupted = calls.settle() or interrupted
+    # Whatever happened: resume every member stopped, wait for the calls still
+    # in flight (a pause may yet succeed), then resume the members they stopped.
     unreleased, stopped_by = _release_all(run, calls)
+    interrupted = calls.settle() or stopped_by or interrupted
+    more, stopped_by = _release_all(run, calls)
+    unreleased += more
     interrupted = interrupted or stopped_by
     problems = [problem for _, problem in unreleased]
     if interrupted is not None or run.failures:
@@ -619,12 +628,16 @@ def _one_by_one(domains: Sequence[Any], name: str, action: str,
             future, interrupted = calls.shielded(call, snapshot, record)
             if future.exception() is None:
                 result.members.append(GroupMember(label, str(record.get("state", ""))))
+            past = "reverted" if action == "revert" else "deleted"
             if interrupted is not None:
-                raise interrupted
+                done = [member.member for member in result.members]
+                raise GroupError(
+                    f"group {action} of '{name}' interrupted after member {label}; "
+                    f"{past}: {', '.join(done) if done else 'none'}", label, interrupted,
+                    done) from interrupted
             if future.exception() is not None:
                 exc = future.exception()
                 done = [member.member for member in result.members]
-                past = "reverted" if action == "revert" else "deleted"
                 raise GroupError(
                     f"group {action} of '{name}' stopped at member {label}: {_error_text(exc)}; "
                     f"{past}: {', '.join(done) if done else 'none'}", label, exc, done) from exc
@@ -638,7 +651,8 @@ def group_revert(domains: Sequence[Any], name: str) -> GroupResult:
 
     Each member comes back in the state recorded before the group's pause.
     Stops at the first member that fails; :class:`GroupError` ``.done`` lists
-    the members already reverted.
+    the members already reverted. An interruption (KeyboardInterrupt) stops
+    after the member in progress, with a GroupError whose ``error`` it is.
     """
     return _one_by_one(domains, name, "revert",
                        lambda snapshot, record: revert_snapshot(snapshot, _revert_flags(record)))

@@ -59,6 +59,8 @@ SUBCOMMANDS = {
                     "virtsnap.cli.commands:add_json_schema"),
     "auto": ("take and prune snapshots as a policy file says", "virtsnap.cli.auto:add_auto"),
     "prune": ("prune one domain's snapshots of a label", "virtsnap.cli.auto:add_prune"),
+    "group": ("snapshots of several domains at one point in time (create, list, revert, delete)",
+              "virtsnap.cli.group:add_group"),
 }
 
 
