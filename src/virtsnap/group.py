@@ -519,10 +519,10 @@ def _create(run: _Creation, calls: _Calls, name: str, description: Optional[str]
         raise GroupError(f"group snapshot '{name}' interrupted; {outcome}", None, interrupted,
                          problems=problems) from interrupted
     if run.failures:
-        index, exc = min(run.failures, key=lambda failure: failure[0])
+        index, failure = min(run.failures, key=lambda found: found[0])
         raise GroupError(f"group snapshot '{name}': member {run.labels[index]}: "
-                         f"{_error_text(exc)}; {outcome}", run.labels[index], exc,
-                         problems=problems) from exc
+                         f"{_error_text(failure)}; {outcome}", run.labels[index], failure,
+                         problems=problems) from failure
     if unreleased:  # every snapshot is taken and kept; a member could not run again
         label = unreleased[0][0]
         raise GroupError(f"group snapshot '{name}' taken on every member, but "
