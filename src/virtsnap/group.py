@@ -156,13 +156,17 @@ def open_members(members: Sequence[str], default_uri: Optional[str] = None, *,
         for spec in specs:
             uri = default_uri if spec.uri is None else spec.uri
             key = None if spec.uri is None and conn is not None else uri
-            if key not in opened:
-                if key is None and conn is not None:
-                    opened[key] = conn
-                else:
-                    opened[key] = virtsnap.open(uri, readonly=readonly)
-                    owned.append(opened[key])
-            domains.append(find(opened[key], spec.name))
+            try:
+                if key not in opened:
+                    if key is None and conn is not None:
+                        opened[key] = conn
+                    else:
+                        opened[key] = virtsnap.open(uri, readonly=readonly)
+                        owned.append(opened[key])
+                domains.append(find(opened[key], spec.name))
+            except LibvirtError as exc:  # the same class, naming the member
+                raise type(exc)(f"member {spec}: {exc}", exc.code, exc.domain,
+                                exc.level) from None
     except BaseException:
         for connection in owned:
             connection.close()
