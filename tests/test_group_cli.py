@@ -21,21 +21,14 @@ from support.helpers import TEST_URI
 from support.private_daemon import PrivateDaemon, wait_until
 from support.rpc_gate import DOMAIN_SUSPEND, RpcGate
 from virtsnap.cli import main
+from virtsnap.cli.schema import JSON_SCHEMA
 from virtsnap.group import group_record
 
-RESULT_SCHEMA = {
-    "type": "object", "required": ["name", "action", "members"],
-    "properties": {
-        "name": {"type": "string"}, "action": {"enum": ["create", "revert", "delete"]},
-        "members": {"type": "array", "items": {
-            "type": "object",
-            "required": ["member", "state", "stopped", "stopped_for", "frozen_filesystems"],
-            "properties": {"member": {"type": "string"}, "state": {"type": "string"},
-                           "stopped": {"enum": ["paused", "frozen", None]},
-                           "stopped_for": {"type": ["number", "null"], "minimum": 0},
-                           "frozen_filesystems": {"type": ["integer", "null"]}}}},
-    },
-}
+
+
+def validate(document, definition):
+    """``document`` against $defs/``definition`` of ``virtsnap json-schema``'s schema."""
+    jsonschema.validate(document, {**JSON_SCHEMA, "$ref": f"#/$defs/{definition}"})
 
 
 @pytest.fixture
@@ -58,7 +51,7 @@ def test_create_list_revert_delete_with_json(conn, guests, capsys):
                            "--description", "before the release", "--json", *members)
     assert (status, err) == (0, "")
     document = json.loads(out)
-    jsonschema.validate(document, RESULT_SCHEMA)
+    validate(document, "group-result")
     assert [m["stopped"] for m in document["members"]] == ["paused"] * 3
     assert signal.getsignal(signal.SIGTERM) is handler   # restored after the run
     for name in guests + ["test"]:
@@ -69,6 +62,7 @@ def test_create_list_revert_delete_with_json(conn, guests, capsys):
 
     status, out, err = run(capsys, "group", "list", "--json", *members)
     listing = json.loads(out)
+    validate(listing, "group-list")
     assert [(g["name"], g["complete"], g["description"]) for g in listing["groups"]] == [
         ("release-1", True, "before the release")]
 
@@ -80,6 +74,7 @@ def test_create_list_revert_delete_with_json(conn, guests, capsys):
 
     status, out, err = run(capsys, "group", "delete", "release-1", "--json", *members)
     assert status == 0 and json.loads(out)["action"] == "delete"
+    validate(json.loads(out), "group-result")
     assert [snapshot_names(TEST_URI, name) for name in guests + ["test"]] == [[], [], []]
 
 

@@ -2,7 +2,9 @@
 
 The logic is :mod:`virtsnap.group`'s. A member is a domain name, ID or UUID
 on the ``-c`` URI, or ``URI/NAME`` (see :func:`virtsnap.group.parse_member`),
-with one connection per URI. While ``create``, ``revert`` or ``delete``
+with one connection per URI, kept alive with libvirt's keep-alive probes (a
+host that stops answering fails its calls after 30 seconds, and the
+clean-up goes on). While ``create``, ``revert`` or ``delete``
 runs, SIGTERM is turned into an exception as Ctrl-C is, so that the library's
 clean-up resumes every member it paused before the process exits (status
 143 after SIGTERM, 130 after Ctrl-C).
@@ -24,6 +26,9 @@ __all__ = ["add_group"]
 
 TERMINATED_STATUS = 128 + signal.SIGTERM
 INTERRUPTED_STATUS = 130
+# A host silent for KEEPALIVE_INTERVAL * (KEEPALIVE_COUNT + 1) seconds counts as lost.
+KEEPALIVE_INTERVAL = 5
+KEEPALIVE_COUNT = 5
 
 
 class Terminated(BaseException):
@@ -61,12 +66,15 @@ def cmd_group(args: argparse.Namespace, conn: Any, out: Output) -> int:
     from virtsnap.cli.commands import _domain
     from virtsnap.group import open_members
 
+    watched = _start_event_loop()
     try:
         members = open_members(args.members, args.connect, lookup=_domain,
                                readonly=args.readonly)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with members:
+        if watched:
+            _keep_alive(members.connections)
         if args.group_action == "list":
             return _list(members, out)
         with _terminable():
@@ -75,6 +83,28 @@ def cmd_group(args: argparse.Namespace, conn: Any, out: Output) -> int:
             except (Terminated, KeyboardInterrupt) as exc:  # create, fully undone
                 return _stopped(exc, f"group snapshot '{escape(args.name)}' was not taken; "
                                 "every member paused was resumed")
+
+
+def _start_event_loop() -> bool:
+    """libvirt's event loop, so that keep-alive notices a host that stops answering
+    (its calls then fail and the clean-up goes on); False if another loop runs."""
+    import virtsnap
+
+    try:
+        virtsnap.start_event_loop()
+    except virtsnap.EventLoopConflictError:
+        return False
+    return True
+
+
+def _keep_alive(connections: Any) -> None:
+    import virtsnap
+
+    for connection in connections:
+        try:
+            connection.set_keepalive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT)
+        except virtsnap.OperationUnsupportedError:  # a driver in this process
+            pass
 
 
 def _stopped(signal_exc: BaseException, what: str) -> int:
