@@ -211,7 +211,19 @@ def test_bad_arguments(conn, guests):
         group_create([], "empty")
     with pytest.raises(ValueError):
         group_create([dom], "")
+    for members, name, description in (([dom], 1, None), ([dom], "x", b"d"), (["a"], "x", None),
+                                        (dom, "x", None), ("ab", "x", None)):
+        with pytest.raises(TypeError):
+            group_create(members, name, description=description)
+    for action in (group_revert, group_delete):
+        with pytest.raises(TypeError):
+            action([dom], None)
+        with pytest.raises(TypeError):
+            action([None], "x")
+    with pytest.raises(TypeError):
+        group_list([object()])
     assert snapshot_names(TEST_URI, guests[0]) == []
+    assert states(TEST_URI, guests) == dict.fromkeys(guests, "running")
 
 
 # ---------------------------------------------------------------- list, revert, delete
