@@ -65,3 +65,22 @@ def test_two_guests_are_paused_at_once_and_run_after(first, second):
         group_delete(members, "grp-point")
         for guest in (first, second):
             assert "grp-point" not in qemu_img_snapshots(guest.disk)
+
+
+def test_quiesce_without_a_guest_agent_fails_and_changes_nothing(first, second):
+    """The tiny guests have no agent channel: the freeze of the first member fails,
+    nothing is frozen or paused, no snapshot is left, both guests run."""
+    from virtsnap.group import GroupError
+
+    with virtsnap.open(QEMU_URI) as conn:
+        members = [conn.get_domain_by_name(first.name), conn.get_domain_by_name(second.name)]
+        with pytest.raises(GroupError) as error:
+            group_create(members, "grp-quiesced", quiesce=True)
+    assert error.value.member.endswith("/" + first.name) or \
+        error.value.member.endswith("/" + second.name)
+    assert "agent" in str(error.value.error)
+    assert error.value.problems == []
+    for guest in (first, second):
+        assert guest.domstate() == "running"
+        assert "grp-quiesced" not in qemu_img_snapshots(guest.disk)
+        assert "grp-quiesced" not in guest.virsh("snapshot-list", guest.name, "--name")
