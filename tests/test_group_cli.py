@@ -119,11 +119,16 @@ def test_usage_errors_exit_2(argv, capsys):
 
 
 @pytest.mark.libvirtd
-def test_sigterm_during_the_pause_resumes_every_member(private_daemon, tmp_path):
+@pytest.mark.parametrize("signum, status, message", [
+    (signal.SIGTERM, 128 + signal.SIGTERM, "error: terminated by SIGTERM"),
+    (signal.SIGINT, 130, "error: interrupted"),
+])
+def test_sigterm_during_the_pause_resumes_every_member(private_daemon, tmp_path, signum, status,
+                                                       message):
     """Members A and B on one daemon, C on a second that hangs (SIGSTOP) when asked
-    to pause C. SIGTERM arrives while A and B are paused: the command resumes
-    them at once, resumes C once its pause completes, deletes nothing it did
-    not take, and exits 143."""
+    to pause C. SIGTERM (or Ctrl-C) arrives while A and B are paused: the command
+    resumes them at once, resumes C once its pause completes, deletes nothing it
+    did not take, and exits 143 (130)."""
     second = PrivateDaemon(tmp_path / "second").start()
     gate = None
     proc = None
@@ -142,15 +147,15 @@ def test_sigterm_during_the_pause_resumes_every_member(private_daemon, tmp_path)
         assert gate.reached.wait(60), "the command never asked to pause C"
         first = private_daemon.uri()
         assert wait_until(lambda: states(first, [a, b]) == {a: "paused", b: "paused"}, 60)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         # A and B run again while C's daemon still hangs
         assert wait_until(lambda: states(first, [a, b]) == {a: "running", b: "running"}, 60)
         assert proc.poll() is None          # still waiting for C's pause to complete
         second.resume()
         out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 128 + signal.SIGTERM, (out, err)
+        assert proc.returncode == status, (out, err)
         assert out == ""
-        assert err.startswith("error: terminated by SIGTERM") and err.count("\n") == 1, err
+        assert err.startswith(message) and err.count("\n") == 1, err
         assert "was not taken" in err
         assert state(second.uri(), c) == "running"
         assert states(first, [a, b]) == {a: "running", b: "running"}
