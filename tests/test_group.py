@@ -343,3 +343,29 @@ def test_open_members_one_connection_per_uri(conn, guests):
     assert opened.closed and not conn.closed
     with pytest.raises(virtsnap.DomainNotFoundError):
         open_members([f"{TEST_URI}/no-such-domain"])
+
+
+# ---------------------------------------------------------------- the core's pause and freeze
+
+
+def test_suspend_resume_freeze_thaw_bindings(conn, guests):
+    dom = conn.get_domain_by_name(guests[0])
+    dom.suspend()
+    assert states(TEST_URI, [guests[0]]) == {guests[0]: "paused"}
+    with pytest.raises(virtsnap.LibvirtError):
+        dom.suspend()                         # already paused
+    dom.resume()
+    assert states(TEST_URI, [guests[0]]) == {guests[0]: "running"}
+    with pytest.raises(virtsnap.LibvirtError):
+        dom.resume()                          # not paused
+    assert dom.fs_freeze() == 2               # the test driver's two filesystems
+    assert dom.fs_thaw() == 2
+    with virtsnap.open(TEST_URI) as other:
+        closed = other.get_domain_by_name(guests[0])
+    for call in (closed.suspend, closed.resume, closed.fs_freeze, closed.fs_thaw):
+        with pytest.raises(virtsnap.LibvirtConnectionError):
+            call()
+        with pytest.raises(TypeError):
+            getattr(virtsnap.Domain.__new__(virtsnap.Domain), call.__name__)()
+        with pytest.raises(TypeError):
+            call(0)

@@ -485,9 +485,12 @@ def _check_members(run: _Creation, calls: _Calls, name: str) -> None:
     def check(index: int) -> None:
         dom = run.domains[index]
         run.reports[index].state = _state_name(dom.state())
-        if name in dom.list_snapshot_names():
-            raise virtsnap.OperationInvalidError(
-                f"domain '{dom.name}' already has a snapshot named '{name}'")
+        try:
+            dom.get_snapshot_by_name(name)
+        except virtsnap.SnapshotNotFoundError:
+            return
+        raise virtsnap.OperationInvalidError(
+            f"domain '{dom.name}' already has a snapshot named '{name}'")
 
     calls.wait([calls.submit(run.guarded(check), index) for index in range(len(run.domains))])
     interrupted = calls.settle()
