@@ -64,13 +64,16 @@ def add_group(parser: argparse.ArgumentParser) -> None:
 
 def cmd_group(args: argparse.Namespace, conn: Any, out: Output) -> int:
     from virtsnap.cli.commands import _domain
+    from virtsnap.errors import LibvirtError
     from virtsnap.group import open_members
 
     watched = _start_event_loop()
     try:
         members = open_members(args.members, args.connect, lookup=_domain,
                                readonly=args.readonly)
-    except ValueError as exc:
+    except ValueError as exc:  # a member that is not NAME or URI/NAME
+        if isinstance(exc, LibvirtError):
+            raise
         raise UsageError(str(exc)) from None
     with members:
         if watched:
@@ -152,7 +155,7 @@ def _list(members: Any, out: Output) -> int:
 
     points = group_list(members)
     if out.json:
-        out.document({"members": [member_label for member_label in _labels(members)],
+        out.document({"members": list(_labels(members)),
                       "groups": [point.to_dict() for point in points]})
         return 0
     rows = [[point.name,
