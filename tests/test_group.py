@@ -11,12 +11,15 @@ import signal
 
 import libvirt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import virtsnap
 from support.group_env import lv, make_guests, remove_guests, snapshot_names, states
 from support.helpers import TEST_URI
-from virtsnap.group import (GroupError, group_create, group_delete, group_list, group_record,
-                            group_revert, member_label, open_members, parse_member)
+from virtsnap.group import (GroupError, MemberSpec, group_create, group_delete, group_list,
+                            group_record, group_revert, member_label, open_members,
+                            parse_member)
 
 
 @pytest.fixture
@@ -327,6 +330,30 @@ def test_parse_member(text, uri, name):
 def test_parse_member_refuses(text):
     with pytest.raises(ValueError):
         parse_member(text)
+
+
+NAMES = st.text(st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",)),
+                min_size=1)
+SEGMENTS = st.text(st.characters(blacklist_characters="/?#\0", blacklist_categories=("Cs",)),
+                   min_size=1)
+
+
+@given(scheme=st.sampled_from(["qemu", "qemu+ssh", "test+unix", "xen+tls"]),
+       host=st.sampled_from(["", "db1", "root@h:22"]),
+       path=st.lists(SEGMENTS, min_size=1, max_size=3),
+       query=st.one_of(st.just(""), st.lists(SEGMENTS, max_size=3).map(
+           lambda parts: "?socket=/" + "/".join(parts))),
+       name=NAMES)
+def test_parse_member_splits_at_the_last_slash_after_the_path(scheme, host, path, query, name):
+    uri = f"{scheme}://{host}/{'/'.join(path)}{query}"
+    spec = parse_member(f"{uri}/{name}")
+    assert (spec.uri, spec.name) == (uri, name)
+
+
+@given(name=st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)),
+                    min_size=1).filter(lambda text: "://" not in text))
+def test_a_plain_name_is_taken_whole(name):
+    assert parse_member(name) == MemberSpec(None, name)
 
 
 def test_parse_member_type():
