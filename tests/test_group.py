@@ -315,8 +315,8 @@ def test_delete_removes_every_member_snapshot(conn, guests):
     ("qemu:///system/db", "qemu:///system", "db"),
     ("qemu+ssh://db1/system/db", "qemu+ssh://db1/system", "db"),
     ("test:///default/test", "test:///default", "test"),
-    ("test+unix:///default?socket=/run/x/libvirt-sock/web", "test+unix:///default?socket=/run/x/libvirt-sock",
-     "web"),
+    ("test+unix:///default?socket=/run/x/libvirt-sock/web",
+     "test+unix:///default?socket=/run/x/libvirt-sock", "web"),
     ("qemu+ssh://root@h:2222/system/app-1", "qemu+ssh://root@h:2222/system", "app-1"),
 ])
 def test_parse_member(text, uri, name):

@@ -152,7 +152,8 @@ failed_member:
   returned: failure
   type: str
 done:
-  description: With O(state=reverted) or O(state=absent), the members already done when a member failed.
+  description:
+    - With O(state=reverted) or O(state=absent), the members already done when a member failed.
   returned: failure
   type: list
   elements: str
