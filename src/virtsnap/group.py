@@ -51,13 +51,18 @@ __all__ = [
     "GroupResult",
     "MemberSpec",
     "Members",
+    "StepCallback",
+    "delete_snapshot",
     "group_create",
     "group_delete",
+    "group_description",
     "group_list",
+    "group_record",
     "group_revert",
     "member_label",
     "open_members",
     "parse_member",
+    "revert_snapshot",
 ]
 
 RECORD_PREFIX = "virtsnap-group: "
