@@ -400,6 +400,7 @@ class _Creation:
         self.stopped: Dict[int, str] = {}       # index -> "paused" or "frozen"
         self.taken: Dict[int, Any] = {}         # index -> the DomainSnapshot taken
         self.failures: List[Tuple[int, BaseException]] = []
+        self.lost: List[int] = []               # connection lost during the pause call
 
     def step(self, name: str, index: int) -> None:
         if self.on_step is not None:
@@ -419,14 +420,21 @@ class _Creation:
         if self.reports[index].state != "running":
             return
         self.started[index] = time.monotonic()
+        try:
+            if self.quiesce:
+                count = dom.fs_freeze()
+            else:
+                dom.suspend()
+        except virtsnap.LibvirtConnectionError:
+            with self.lock:       # the host may still carry the request out
+                self.lost.append(index)
+            raise
         if self.quiesce:
-            count = dom.fs_freeze()
             with self.lock:
                 self.stopped[index] = "frozen"
             self.reports[index].frozen_filesystems = count
             self.step("frozen", index)
         else:
-            dom.suspend()
             with self.lock:
                 self.stopped[index] = "paused"
             self.step("paused", index)
@@ -529,6 +537,10 @@ def _create(run: _Creation, calls: _Calls, name: str, description: Optional[str]
     unreleased += more
     interrupted = interrupted or stopped_by
     problems = [problem for _, problem in unreleased]
+    how = "freeze" if run.quiesce else "pause"
+    problems += [f"member {run.labels[index]}: the connection was lost during its {how} "
+                 f"call, which its host may still carry out: check that guest"
+                 for index in sorted(run.lost)]
     if interrupted is not None or run.failures:
         undone, stopped_by = _undo(run, calls)
         interrupted = interrupted or stopped_by
