@@ -71,6 +71,12 @@ cdef extern from "libvirt/libvirt.h" nogil:
     virConnectPtr virDomainGetConnect(virDomainPtr domain)
     int virDomainGetState(virDomainPtr domain, int *state, int *reason, unsigned int flags)
     int virDomainAbortJob(virDomainPtr domain)
+    int virDomainSuspend(virDomainPtr domain)
+    int virDomainResume(virDomainPtr domain)
+    int virDomainFSFreeze(virDomainPtr dom, const char **mountpoints, unsigned int nmountpoints,
+                          unsigned int flags)
+    int virDomainFSThaw(virDomainPtr dom, const char **mountpoints, unsigned int nmountpoints,
+                        unsigned int flags)
     virDomainPtr virDomainDefineXML(virConnectPtr conn, const char *xml)
     int virDomainGetJobStats(virDomainPtr domain, int *type, virTypedParameterPtr *params,
                              int *nparams, unsigned int flags)

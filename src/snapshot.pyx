@@ -873,6 +873,46 @@ cdef class Domain:
         if rc < 0:
             _raise_last_error()
 
+    # -- pause and freeze (virtsnap.group)
+
+    def suspend(self):
+        """Pause the running domain (virDomainSuspend)."""
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef int rc
+        with nogil:
+            rc = virDomainSuspend(ptr)
+        if rc < 0:
+            _raise_last_error()
+
+    def resume(self):
+        """Resume the paused domain (virDomainResume)."""
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef int rc
+        with nogil:
+            rc = virDomainResume(ptr)
+        if rc < 0:
+            _raise_last_error()
+
+    def fs_freeze(self):
+        """Freeze every guest filesystem through the guest agent; the number frozen."""
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef int rc
+        with nogil:
+            rc = virDomainFSFreeze(ptr, NULL, 0, 0)
+        if rc < 0:
+            _raise_last_error()
+        return rc
+
+    def fs_thaw(self):
+        """Thaw the guest filesystems frozen by :meth:`fs_freeze`; the number thawed."""
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef int rc
+        with nogil:
+            rc = virDomainFSThaw(ptr, NULL, 0, 0)
+        if rc < 0:
+            _raise_last_error()
+        return rc
+
     # -- snapshots
 
     def create_snapshot(self, xml=None, flags=0, *, name=None, description=None):

@@ -777,7 +777,9 @@ def test_json_output_validates_against_the_schema(dom, capsys):
                  "parent": ["parent", "test", "b", "--json"],
                  "dumpxml": ["dumpxml", "test", "b", "--json"],
                  "create": ["create", "test", "--name", "new", "--json"],
-                 "du": ["du", "test", "--json"]}
+                 "du": ["du", "test", "--json"],
+                 "group create": ["group", "create", "--name", "g", "--json", "test"],
+                 "group list": ["group", "list", "--json", "test"]}
     assert set(documents) == set(COMMAND_DOCUMENTS)
     for command, argv in documents.items():
         status, printed, err = cli(capsys, *argv)

@@ -62,6 +62,8 @@ SUBCOMMANDS = {
     "prune": ("prune one domain's snapshots of a label", "virtsnap.cli.auto:add_prune"),
     "status": ("check that the policies' snapshots are on time (monitoring plugin)",
                "virtsnap.cli.status:add_status"),
+    "group": ("snapshots of several domains at one point in time (create, list, revert, delete)",
+              "virtsnap.cli.group:add_group"),
 }
 
 

@@ -123,10 +123,45 @@ JSON_SCHEMA = {
                                "properties": {"name": {"type": "string"},
                                               "domain": {"type": "string"}}}]},
         "du": _DU,
+        "group-result": {
+            "type": "object", "required": ["name", "action", "members"],
+            "description": "virtsnap group create|revert|delete ... --json",
+            "properties": {
+                "name": {"type": "string"},
+                "action": {"enum": ["create", "revert", "delete"]},
+                "members": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["member", "state", "stopped", "stopped_for",
+                                 "frozen_filesystems"],
+                    "properties": {
+                        "member": {"type": "string", "description": "URI/NAME"},
+                        "state": {"type": "string",
+                                  "description": "the state before the group's pause"},
+                        "stopped": {"enum": ["paused", "frozen", None]},
+                        "stopped_for": {"type": ["number", "null"], "minimum": 0,
+                                        "description": "seconds paused or frozen"},
+                        "frozen_filesystems": {"type": ["integer", "null"]}}}}}},
+        "group-list": {
+            "type": "object", "required": ["members", "groups"],
+            "description": "virtsnap group list DOMAIN... --json, oldest first",
+            "properties": {
+                "members": {"type": "array", "items": {"type": "string"}},
+                "groups": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["name", "members", "present", "complete", "creation_time",
+                                 "description"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "members": {"type": "array", "items": {"type": "string"}},
+                        "present": {"type": "array", "items": {"type": "string"}},
+                        "complete": {"type": "boolean"},
+                        "creation_time": {"type": ["string", "null"], "format": "date-time"},
+                        "description": _NULLABLE_STRING}}}}},
     },
 }
 
 # Which $defs entry describes each command's --json document.
 COMMAND_DOCUMENTS = {"list": "list", "list --tree": "tree", "info": "info",
                      "current": "snapshot", "parent": "parent", "dumpxml": "dumpxml",
-                     "create": "created", "du": "du"}
+                     "create": "created", "du": "du", "group create": "group-result",
+                     "group list": "group-list"}

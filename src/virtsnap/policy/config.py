@@ -43,7 +43,7 @@ class ConfigError(ValueError):
 _INTERVAL_RE = re.compile(r"\s*(\d+)\s*([smhdw])\s*", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DEFAULT_KEYS = {"uri", "timezone", "hook_timeout", "lock_dir", "min_free"}
-POLICY_KEYS = {"label", "uris", "domains", "interval", "quiesce", "disk_only",
+POLICY_KEYS = {"label", "uris", "domains", "interval", "quiesce", "disk_only", "group",
                "pre_hook", "post_hook", "hook_timeout", "timezone", "min_free",
                *Retention().counts()}
 
@@ -254,6 +254,9 @@ def _policy(table: Mapping[str, Any], defaults: Mapping[str, Any],
         if hook is not None and (not hook or not all(isinstance(arg, str) for arg in hook)):
             raise error("must be a command line or a non-empty list of strings", key)
         hooks[key] = None if hook is None else tuple(hook)
+    group = get("group", (bool,), False)
+    if group and (hooks["pre_hook"] or hooks["post_hook"]):
+        raise error("hooks run per domain; they cannot be combined with group = true", "group")
     hook_timeout = get("hook_timeout", (int, float), 60)
     if hook_timeout <= 0:
         raise error(f"must be positive: {hook_timeout}", "hook_timeout")
@@ -269,4 +272,4 @@ def _policy(table: Mapping[str, Any], defaults: Mapping[str, Any],
                   uris=tuple(uris), domains=tuple(domains), quiesce=quiesce,
                   disk_only=get("disk_only", (bool,), False), pre_hook=hooks["pre_hook"],
                   post_hook=hooks["post_hook"], hook_timeout=float(hook_timeout),
-                  timezone=zone, min_free=min_free)
+                  timezone=zone, min_free=min_free, group=group)

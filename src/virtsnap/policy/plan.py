@@ -10,13 +10,14 @@ API (the Ansible module ``snapshot_policy`` builds on it)::
     Retention(keep_last=0, keep_hourly=0, keep_daily=0, keep_weekly=0,
               keep_monthly=0, keep_yearly=0)                 # .keeps_all
     Policy(label, retention, interval, uris, domains, quiesce, disk_only,
-           pre_hook, post_hook, hook_timeout, timezone)       # .selects(domain_name)
+           pre_hook, post_hook, hook_timeout, timezone, group)  # .selects(domain_name)
     snapshot_name(label: str, when: datetime) -> str          # auto-<label>-%Y%m%dT%H%M%SZ
     owned_time(label: str, name: str) -> datetime | None      # the time in an owned name
     OwnedSnapshot(name: str, time: datetime, is_current: bool = False)
     retain(snapshots, retention, tz) -> dict[name, tuple[reason, ...]]  # kept only
     plan(snapshots, policy, now) -> Plan                      # pure
     select(globs, domain_name) -> bool                        # fnmatch, "!" excludes
+    group_history(histories) -> list[OwnedSnapshot]           # group = true: one per point
     Plan(label, create: str | None, keep: dict[name, reasons], delete: list[name])
 
 ``snapshots`` are the label's owned snapshots (any order) with their times
@@ -39,6 +40,7 @@ __all__ = [
     "Plan",
     "Policy",
     "Retention",
+    "group_history",
     "owned_time",
     "plan",
     "retain",
@@ -129,6 +131,7 @@ class Policy:
     #: The zone in which hours, days, weeks, months and years are counted.
     timezone: str = "UTC"
     min_free: Optional[str] = None             # "10%" or "20GiB": no snapshot below it
+    group: bool = False                        # the selected domains of a URI as one group
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not LABEL_RE.match(self.label):
@@ -231,6 +234,24 @@ def owned_time(label: str, name: str) -> Optional[datetime]:
 
 
 # ---------------------------------------------------------------- planner
+
+
+def group_history(histories: Sequence[Sequence[OwnedSnapshot]]) -> List[OwnedSnapshot]:
+    """A group's points in time from its members' histories: retention counts each once.
+
+    One snapshot per name found on any member, at the earliest of its
+    members' times, current when it is current on any member.
+    """
+    points: Dict[str, OwnedSnapshot] = {}
+    for history in histories:
+        for snap in history:
+            known = points.get(snap.name)
+            if known is None:
+                points[snap.name] = snap
+            else:
+                points[snap.name] = OwnedSnapshot(snap.name, min(known.time, snap.time),
+                                                  known.is_current or snap.is_current)
+    return list(points.values())
 
 
 def _newest_first(snapshots: Sequence[OwnedSnapshot]) -> List[OwnedSnapshot]:

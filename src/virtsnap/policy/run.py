@@ -11,6 +11,7 @@ API::
         lock_wait=60.0, now=None, on_event=None) -> Report
     run_domain(dom, policies, *, uri, dry_run=False, now=None, lock_dir=None,
                lock_wait=60.0, on_event=None) -> DomainReport
+    run_group(doms, policy, *, uri, ...same options) -> list[DomainReport]  # group = true
     owned_snapshots(dom, label) -> list[OwnedSnapshot]
     take_snapshot(dom, policy, name, *, uri, report) -> bool
     delete_snapshots(dom, names, report) -> None
@@ -33,14 +34,15 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import virtsnap
 from virtsnap.info import parse_snapshot_xml
-from virtsnap.policy.plan import Config, OwnedSnapshot, Policy, owned_time, plan, select
+from virtsnap.policy.plan import (Config, OwnedSnapshot, Policy, group_history, owned_time, plan,
+                                  select)
 from virtsnap.space import space_guard
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "owned_snapshots",
     "run",
     "run_domain",
+    "run_group",
     "take_snapshot",
 ]
 
@@ -535,6 +538,115 @@ def _guarded_run_domain(dom: Any, policies: Sequence[Policy], **options: Any) ->
         return DomainReport(dom.name, FAILED, f"internal error: {type(exc).__name__}: {exc}")
 
 
+# ---------------------------------------------------------------- a group (group = true)
+
+
+def run_group(doms: Sequence[Any], policy: Policy, *, uri: Optional[str],
+              dry_run: bool = False, now: Optional[datetime] = None,
+              lock_dir: Optional[str] = None, lock_wait: float = 60.0,
+              on_event: Optional[Callable[[Event], None]] = None) -> List[DomainReport]:
+    """Apply a ``group = true`` policy to ``doms`` as one group (virtsnap.group).
+
+    The plan counts each point in time once (:func:`group_history`); the due
+    snapshot is one group snapshot of every member, or of none; pruning
+    deletes a point in time from every member that holds it. The members'
+    locks are taken in name order. One DomainReport per member.
+    """
+    from virtsnap.group import GroupError, group_create
+
+    reports = [DomainReport(dom.name, policies=[PolicyReport(policy.label)]) for dom in doms]
+    results = [report.policies[0] for report in reports]
+    when = now or datetime.now(timezone.utc)
+
+    def fail(message: str) -> None:
+        for result in results:
+            result.fail(message)
+
+    with ExitStack() as held:
+        try:
+            if not dry_run:
+                for dom in sorted(doms, key=lambda d: d.name):
+                    held.enter_context(DomainLock(lock_dir or default_lock_dir(), uri, dom.name,
+                                                  lock_wait))
+        except LockBusy as exc:
+            for report in reports:
+                report.status, report.error = SKIPPED, str(exc)
+            return reports
+        except OSError as exc:
+            for report in reports:
+                report.status, report.error = FAILED, f"lock: {exc}"
+            return reports
+        try:
+            histories = [owned_snapshots(dom, policy.label) for dom in doms]
+            first = plan(group_history(histories), policy, when)
+            for result in results:
+                result.due, result.planned_create = first.create is not None, first.create
+                result.planned_delete, result.kept = list(first.delete), dict(first.keep)
+            if dry_run:
+                return reports
+            if first.create is not None:
+                if on_event:
+                    for dom in doms:
+                        on_event(Event("create", uri, dom.name, policy.label, first.create))
+                description = f"taken by virtsnap auto, policy {policy.label}"
+                try:
+                    try:
+                        group_create(doms, first.create, description=description,
+                                     quiesce=bool(policy.quiesce), disk_only=policy.disk_only)
+                    except GroupError as exc:
+                        if policy.quiesce != "try":
+                            raise
+                        for result in results:
+                            result.warnings.append(
+                                f"quiesce failed ({exc}); group snapshot {first.create} taken "
+                                "without quiesce: its file systems may not be consistent")
+                        group_create(doms, first.create, description=description,
+                                     disk_only=policy.disk_only)
+                except GroupError as exc:
+                    fail(f"cannot create group snapshot {first.create}: {exc}")
+                    return reports  # no pruning when the new snapshot could not be taken
+                histories = [owned_snapshots(dom, policy.label) for dom in doms]
+                final = plan(group_history(histories), replace(policy, interval=None), when)
+                if first.create in final.keep:
+                    final.keep[first.create] += ("new",)
+                for result in results:
+                    result.created = first.create
+                    result.planned_delete, result.kept = list(final.delete), dict(final.keep)
+            for dom, history, result in zip(doms, histories, results):
+                held_names = {snap.name for snap in history}
+                delete_snapshots(dom, [name for name in result.planned_delete
+                                       if name in held_names], result, on_event, uri)
+        except (virtsnap.LibvirtError, ValueError) as exc:
+            fail(str(exc))
+    if on_event:
+        for dom, result in zip(doms, results):
+            if result.error:
+                on_event(Event("error", uri, dom.name, policy.label, result.error))
+            on_event(Event("done", uri, dom.name))
+    return reports
+
+
+def _guarded_run_group(doms: Sequence[Any], policy: Policy,
+                       **options: Any) -> List[DomainReport]:
+    """:func:`run_group`, with any other failure reported so that the others go on."""
+    try:
+        return run_group(doms, policy, **options)
+    except Exception as exc:  # noqa: BLE001 - one group's bug must not end the run
+        return [DomainReport(dom.name, FAILED, f"internal error: {type(exc).__name__}: {exc}")
+                for dom in doms]
+
+
+def _add_domain(host: HostReport, report: DomainReport) -> None:
+    """One entry per domain: a group policy's report joins the domain's other policies."""
+    for known in host.domains:
+        if known.name == report.name:
+            known.policies.extend(report.policies)
+            if known.status == OK and report.status != OK:
+                known.status, known.error = report.status, report.error
+            return
+    host.domains.append(report)
+
+
 # ---------------------------------------------------------------- a whole run
 
 
@@ -582,18 +694,27 @@ def run(config: Config, *, labels: Optional[Sequence[str]] = None,
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="virtsnap-auto") as pool:
             opened = list(pool.map(connect, hosts))
-            jobs = []
+            jobs: List[Tuple[HostReport, Any]] = []
             for (host, conn, listed), policies in zip(opened, hosts.values()):
                 report.hosts.append(host)
-                for dom in sorted(listed, key=lambda d: d.name):
-                    chosen = [p for p in policies if p.selects(dom.name)]
-                    if chosen and select(domains, dom.name):
-                        jobs.append((host, pool.submit(
-                            _guarded_run_domain, dom, chosen, uri=host.uri, dry_run=dry_run,
-                            now=now, lock_dir=lock_dir, lock_wait=lock_wait,
-                            on_event=on_event)))
+                options = dict(uri=host.uri, dry_run=dry_run, now=now, lock_dir=lock_dir,
+                               lock_wait=lock_wait, on_event=on_event)
+                ordered = [dom for dom in sorted(listed, key=lambda d: d.name)
+                           if select(domains, dom.name)]
+                for dom in ordered:
+                    chosen = [p for p in policies if p.selects(dom.name) and not p.group]
+                    if chosen:
+                        jobs.append((host, pool.submit(_guarded_run_domain, dom, chosen,
+                                                       **options)))
+                for policy in policies:
+                    members = [dom for dom in ordered if policy.group and policy.selects(dom.name)]
+                    if members:
+                        jobs.append((host, pool.submit(_guarded_run_group, members, policy,
+                                                       **options)))
             for host, job in jobs:
-                host.domains.append(job.result())
+                outcome = job.result()
+                for domain_report in outcome if isinstance(outcome, list) else [outcome]:
+                    _add_domain(host, domain_report)
     finally:
         for conn in connections:
             conn.close()
