@@ -447,13 +447,6 @@ def _event_implementation():
     return {_IMPL_NONE: None, _IMPL_DEFAULT: "thread", _IMPL_ASYNCIO: "asyncio"}[_event_impl]
 
 
-def _asyncio_event_counts():
-    """(watches, timers) libvirt holds on the asyncio implementation; for tests."""
-    if _asyncio_events is None:
-        return (0, 0)
-    return (len(_asyncio_events.watches), len(_asyncio_events.timers))
-
-
 # ---------------------------------------------------------------- lifecycle events
 
 cdef int _lifecycle_event(virConnectPtr conn, virDomainPtr dom, int event, int detail,
@@ -486,11 +479,11 @@ def _domain_event_register(Connection conn, callback):
             ptr, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
             <virConnectDomainEventGenericCallback>_lifecycle_event,
             <void *>callback, _release_callback)
-    error = _last_error() if callback_id < 0 else None
-    _conn_release(ptr)
-    if error is not None:
+    try:
+        _conn_release(ptr, callback_id < 0)
+    except BaseException:
         Py_DECREF(callback)         # libvirt does not call the free callback on failure
-        raise error
+        raise
     return callback_id
 
 
@@ -499,7 +492,4 @@ def _domain_event_deregister(Connection conn, int callback_id):
     cdef int rc
     with nogil:
         rc = virConnectDomainEventDeregisterAny(ptr, callback_id)
-    error = _last_error() if rc < 0 else None
-    _conn_release(ptr)
-    if error is not None:
-        raise error
+    _conn_release(ptr, rc < 0)

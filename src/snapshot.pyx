@@ -146,10 +146,13 @@ cdef str _take_string(char *s):
         free(s)
 
 
-cdef str _escape_text(str text):
-    # A raw CR would be normalised away by the XML parser; &#13; keeps it.
+cpdef str _xml_escape(str text):
+    """``text`` for XML element text or a quoted attribute (also the CLI's).
+
+    A raw CR would be normalised away by the XML parser; &#13; keeps it.
+    """
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", "&#13;"))
+            .replace('"', "&quot;").replace("'", "&apos;").replace("\r", "&#13;"))
 
 
 cdef str _snapshot_xml(object name, object description):
@@ -158,10 +161,10 @@ cdef str _snapshot_xml(object name, object description):
         _utf8(name, "name")
         if not name:
             raise ValueError("name must not be empty (libvirt would invent one)")
-        parts.append(f"<name>{_escape_text(name)}</name>")
+        parts.append(f"<name>{_xml_escape(name)}</name>")
     if description is not None:
         _utf8(description, "description")
-        parts.append(f"<description>{_escape_text(description)}</description>")
+        parts.append(f"<description>{_xml_escape(description)}</description>")
     parts.append("</domainsnapshot>")
     return "".join(parts)
 
@@ -202,6 +205,7 @@ cdef dict _ENUM_MEMBERS = {
     "DomainState": _const_table(virtsnap_domain_states),
     "JobType": _const_table(virtsnap_job_types),
     "DomainEventType": _const_table(virtsnap_event_types),
+    "ErrorCode": _const_table(virtsnap_error_codes),
 }
 
 
@@ -370,12 +374,6 @@ cdef Domain _adopt_domain(virDomainPtr ptr):
     return _new_domain(ptr, wrapper)
 
 
-cdef Domain _checked_domain(virDomainPtr ptr, Connection conn):
-    if ptr == NULL:
-        _raise_last_error()
-    return _new_domain(ptr, conn)
-
-
 cdef DomainSnapshot _checked_snapshot(virDomainSnapshotPtr ptr, Domain domain):
     if ptr == NULL:
         _raise_last_error()
@@ -408,10 +406,17 @@ cdef virConnectPtr _conn_acquire(Connection conn) except NULL:
     return ptr
 
 
-cdef void _conn_release(virConnectPtr ptr) noexcept:
-    # Also resets this thread's libvirt error: build exceptions before this.
-    with nogil:
-        virConnectClose(ptr)
+cdef int _conn_release(virConnectPtr ptr, bint failed) except -1:
+    """Give back _conn_acquire()'s reference after one C call (made without the
+    GIL in between); raise that call's libvirt error if ``failed``."""
+    try:
+        error = _last_error() if failed else None   # before the close, which resets it
+    finally:
+        with nogil:
+            virConnectClose(ptr)
+    if error is not None:
+        raise error
+    return 0
 
 
 cdef int _raise_invalid(str cls) except -1:
@@ -529,14 +534,10 @@ cdef class Connection:
         """The canonical URI of this connection."""
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef char *uri
-        try:
-            with nogil:
-                uri = virConnectGetURI(ptr)
-            if uri == NULL:
-                _raise_last_error()
-            return _take_string(uri)
-        finally:
-            _conn_release(ptr)
+        with nogil:
+            uri = virConnectGetURI(ptr)
+        _conn_release(ptr, uri == NULL)
+        return _take_string(uri)
 
     def is_alive(self):
         """False once closed, or once the daemon behind it has gone."""
@@ -546,7 +547,7 @@ cdef class Connection:
         cdef virConnectPtr ptr = _conn_acquire(self)
         with nogil:
             rc = virConnectIsAlive(ptr)
-        _conn_release(ptr)
+        _conn_release(ptr, False)       # an error here only means "not alive"
         return rc == 1
 
     def get_lib_version(self):
@@ -554,14 +555,10 @@ cdef class Connection:
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef unsigned long version = 0
         cdef int rc
-        try:
-            with nogil:
-                rc = virConnectGetLibVersion(ptr, &version)
-            if rc < 0:
-                _raise_last_error()
-            return _version_tuple(version)
-        finally:
-            _conn_release(ptr)
+        with nogil:
+            rc = virConnectGetLibVersion(ptr, &version)
+        _conn_release(ptr, rc < 0)
+        return _version_tuple(version)
 
     def set_keepalive(self, interval, count):
         """Send keep-alive probes every ``interval`` seconds; give up after ``count`` misses.
@@ -573,60 +570,46 @@ cdef class Connection:
         cdef unsigned int c_count = _checked_int(count, "count")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef int rc
-        try:
-            with nogil:
-                rc = virConnectSetKeepAlive(ptr, c_interval, c_count)
-            if rc < 0:
-                _raise_last_error()
-            return rc == 0
-        finally:
-            _conn_release(ptr)
+        with nogil:
+            rc = virConnectSetKeepAlive(ptr, c_interval, c_count)
+        _conn_release(ptr, rc < 0)
+        return rc == 0
 
     def get_domain_by_name(self, name):
         cdef const char *c_name = _utf8(name, "name")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
-        try:
-            with nogil:
-                dom = virDomainLookupByName(ptr, c_name)
-            return _checked_domain(dom, self)
-        finally:
-            _conn_release(ptr)
+        with nogil:
+            dom = virDomainLookupByName(ptr, c_name)
+        _conn_release(ptr, dom == NULL)
+        return _new_domain(dom, self)
 
     def get_domain_by_uuid(self, uuid):
         cdef const char *c_uuid = _utf8(uuid, "uuid")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
-        try:
-            with nogil:
-                dom = virDomainLookupByUUIDString(ptr, c_uuid)
-            return _checked_domain(dom, self)
-        finally:
-            _conn_release(ptr)
+        with nogil:
+            dom = virDomainLookupByUUIDString(ptr, c_uuid)
+        _conn_release(ptr, dom == NULL)
+        return _new_domain(dom, self)
 
     def get_domain_by_id(self, id):
         cdef int c_id = _checked_int(id, "id")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
-        try:
-            with nogil:
-                dom = virDomainLookupByID(ptr, c_id)
-            return _checked_domain(dom, self)
-        finally:
-            _conn_release(ptr)
+        with nogil:
+            dom = virDomainLookupByID(ptr, c_id)
+        _conn_release(ptr, dom == NULL)
+        return _new_domain(dom, self)
 
     def list_all_domains(self, flags=0):
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr *doms = NULL
         cdef int n, i
-        try:
-            with nogil:
-                n = virConnectListAllDomains(ptr, &doms, c_flags)
-            if n < 0:
-                _raise_last_error()
-        finally:
-            _conn_release(ptr)
+        with nogil:
+            n = virConnectListAllDomains(ptr, &doms, c_flags)
+        _conn_release(ptr, n < 0)
         cdef list out = []
         try:
             for i in range(n):

@@ -106,3 +106,29 @@ def test_values_agree_with_libvirt_python():
         int(part) for part in
         (libvirt.getVersion() // 1000000, libvirt.getVersion() // 1000 % 1000,
          libvirt.getVersion() % 1000))
+
+
+def test_error_codes_come_from_virterror_h():
+    header = HEADER.with_name("virterror.h").read_text()
+    body = re.search(r"typedef enum \{([^}]*)\} virErrorNumber;", header).group(1)
+    numbers, value = {}, -1
+    for entry in re.sub(r"/\*.*?\*/|#.*", "", body, flags=re.S).split(","):
+        match = re.fullmatch(r"\s*VIR_ERR_(\w+)\s*(?:=\s*(\d+))?\s*", entry)
+        if match:   # an entry without "= N" (older headers) is the previous one plus one
+            value = int(match.group(2)) if match.group(2) else value + 1
+            numbers[match.group(1)] = value
+    assert len(numbers) > 90 and len(virtsnap.ErrorCode) >= 20
+    for code in virtsnap.ErrorCode:
+        assert code == numbers[code.name], code.name
+
+
+def test_error_codes_agree_with_libvirt_python():
+    libvirt = pytest.importorskip("libvirt")
+    for code in virtsnap.ErrorCode:
+        assert code == getattr(libvirt, f"VIR_ERR_{code.name}"), code.name
+
+
+def test_an_error_carries_its_code(conn):
+    with pytest.raises(virtsnap.DomainNotFoundError) as excinfo:
+        conn.get_domain_by_name("no-such-domain")
+    assert excinfo.value.code == virtsnap.ErrorCode.NO_DOMAIN

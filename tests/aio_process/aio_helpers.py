@@ -20,6 +20,15 @@ async def take(events, n, timeout=EVENT_WAIT_S):
     return got
 
 
+def live_event_timers():
+    """Timers libvirt holds on virtsnap.aio's event implementation: its timer
+    objects still alive (each is freed once libvirt removes it)."""
+    import gc
+
+    return sum(type(o).__name__ == "_Timer" and type(o).__module__ == "virtsnap._snapshot"
+               for o in gc.get_objects())
+
+
 def pairs(events):
     return [(e.event.name, e.detail_name) for e in events]
 
