@@ -29,18 +29,11 @@ import pytest
 
 import virtsnap
 from support.helpers import TEST_URI, delete_all_snapshots
+from support.system import rss
 
 RSS_LIMIT = 2 * 1024 * 1024
 VALGRIND_DIR = Path(__file__).parent / "valgrind"
 _libc = ctypes.CDLL("libc.so.6")
-
-
-def rss():
-    """Resident set size in bytes, after handing free heap pages back to the OS."""
-    gc.collect()
-    _libc.malloc_trim(0)
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def rss_growth(cycle, cycles):

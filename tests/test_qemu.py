@@ -35,6 +35,7 @@ from support.qemu_guest import (
     sweep_stale,
     wipe_qcow2_snapshots,
 )
+from support.snapshots import external_xml
 from virtsnap import (
     CreateFlags,
     DeleteFlags,
@@ -82,12 +83,6 @@ def off_dom(offline, qemu_conn):
 
 def parse(snap):
     return ET.fromstring(snap.get_xml_description())
-
-
-def external_xml(name, overlay):
-    return (f"<domainsnapshot><name>{name}</name><disks>"
-            f"<disk name='vda' snapshot='external'><source file='{overlay}'/></disk>"
-            f"</disks></domainsnapshot>")
 
 
 def names(dom, flags=0):

@@ -13,10 +13,10 @@ import subprocess
 import pytest
 
 import virtsnap
+from support.snapshots import external_xml
 from support.libvirtd_env import qemu_img_snapshots
 from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
-from test_constants import header_constants
-from test_qemu import external_xml
+from support.versions import TEST_DRIVER_RESUMES_ON_REVERT, header_constants
 from virtsnap import (
     CreateFlags,
     DomainState,
@@ -34,7 +34,6 @@ RESET_NVRAM_VALUE = 1 << 3
 DELETES_EXTERNAL = RUNTIME >= (9, 0, 0)
 REVERTS_EXTERNAL = RUNTIME >= (9, 9, 0)
 HAS_RESET_NVRAM = RUNTIME >= (8, 1, 0)
-TEST_DRIVER_RESUMES_ON_REVERT = RUNTIME >= (9, 0, 0)
 
 
 # ---------------------------------------------------------------- flags and the run-time libvirt

@@ -4,7 +4,6 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-import time
 
 import virtsnap
 
@@ -27,6 +26,15 @@ def live_event_timers():
 
     return sum(type(o).__name__ == "_Timer" and type(o).__module__ == "virtsnap._snapshot"
                for o in gc.get_objects())
+
+
+async def until(condition, what, timeout=EVENT_WAIT_S):
+    """Let the loop run until ``condition()`` holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 def pairs(events):
@@ -70,17 +78,6 @@ def run_python(code, timeout=120):
 def destroy(dom):
     """Destroy a test-driver domain through libvirt-python (virtsnap has no lifecycle API)."""
     dom.sync.to_libvirt().destroy() if hasattr(dom, "sync") else dom.to_libvirt().destroy()
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 
 
 async def drain(events, quiet=1.0, timeout=EVENT_WAIT_S):
