@@ -123,14 +123,3 @@ def test_the_readme_example_service_snapshots_and_streams_events(private_daemon)
         out, err = service.communicate(timeout=30)
         holder.close()
     assert service.returncode == 0, err
-
-
-def test_readme_aio_figures_are_rendered_from_the_published_run():
-    import importlib.util
-    import json
-    spec = importlib.util.spec_from_file_location("bench_aio", HERE.parent / "benchmarks" / "aio.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    report = json.loads(bench.PUBLISHED.read_text())
-    assert report["n"] == 1000 and set(report["results"]) >= {"aio", "to_thread", "latency_aio"}
-    assert bench.readme_section(bench.README.read_text()) == bench.rendered_section(report)

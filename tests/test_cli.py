@@ -952,18 +952,3 @@ def test_ctrl_c_during_a_call_tries_abort_job_and_says_what_happened(dom):
     with pytest.raises(Interrupted) as caught:
         run_job(failing_create, dom, "Creating snapshot", Output(quiet=True))
     assert "; the job stopped: " in str(caught.value)
-
-
-def test_readme_virsh_table_is_generated_from_the_benchmark_json():
-    """The README's virsh table is what benchmarks/readme_virsh_table.py makes of the JSON."""
-    root = Path(__file__).resolve().parent.parent
-    sys.path.insert(0, str(root / "benchmarks"))
-    try:
-        import readme_virsh_table
-    finally:
-        sys.path.pop(0)
-    results = json.loads((root / "benchmarks" / "cli-virsh.json").read_text())
-    readme = (root / "README.md").read_text()
-    assert readme_virsh_table.rewrite(readme, readme_virsh_table.render(results)) == readme
-    assert {row["n"] for row in results["rows"]} == {1000, 10_000}
-    assert all(row["identical_output"] for row in results["rows"])
