@@ -16,8 +16,13 @@ import pytest
 
 import virtsnap
 from support.ansible_env import run_playbook, shared_collection
-from support.helpers import QEMU_URI, delete_all_snapshots
-from support.qemu_guest import guest_fixture, qemu_conn, unique_name  # noqa: F401 - qemu_conn: fixture
+from support.helpers import QEMU_URI
+from support.qemu_guest import (  # noqa: F401 - qemu_conn: fixture
+    guest_fixture,
+    qemu_conn,
+    running_domain_without_snapshots,
+    unique_name,
+)
 from virtsnap import ErrorCode
 
 pytestmark = [pytest.mark.ansible, pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
@@ -31,11 +36,7 @@ guest = guest_fixture("ansible", running=True)
 @pytest.fixture
 def dom(guest, qemu_conn):
     """The module's running guest, with no snapshots before and after the test."""
-    guest.ensure_running()
-    domain = qemu_conn.get_domain_by_name(guest.name)
-    delete_all_snapshots(domain)
-    yield domain
-    delete_all_snapshots(domain)
+    yield from running_domain_without_snapshots(guest, qemu_conn)
 
 
 def snap_task(guest, **args):

@@ -10,6 +10,7 @@ import virtsnap
 from virtsnap import CreateFlags, DeleteFlags, DomainSnapshot, DomainState, ListFlags, RevertFlags
 
 from support.helpers import virsh
+from support.snapshots import make_branching_tree
 from support.versions import TEST_DRIVER_RESUMES_ON_REVERT
 
 
@@ -23,16 +24,6 @@ def conn(uri):
     """A fresh connection to the test driver at ``uri`` (overrides conftest's)."""
     with virtsnap.open(uri) as connection:
         yield connection
-
-
-def make_tree(dom):
-    """root -> (left -> leaf, right); returns the snapshots by name."""
-    root = dom.create_snapshot(name="root")
-    left = dom.create_snapshot(name="left")
-    leaf = dom.create_snapshot(name="leaf")
-    root.revert_to()
-    right = dom.create_snapshot(name="right")
-    return {"root": root, "left": left, "leaf": leaf, "right": right}
 
 
 # ---------------------------------------------------------------- Connection
@@ -154,7 +145,7 @@ def test_create_snapshot_xml_and_name_conflict(dom):
 
 
 def test_listing_matches_libvirt_counts(dom):
-    make_tree(dom)
+    make_branching_tree(dom)
     assert dom.num_of_snapshots() == 4
     assert sorted(dom.list_snapshot_names()) == ["leaf", "left", "right", "root"]
     assert sorted(s.name for s in dom.list_all_snapshots()) == ["leaf", "left", "right", "root"]
@@ -169,7 +160,7 @@ def test_listing_matches_libvirt_counts(dom):
 
 
 def test_topological_listing_puts_parents_first(dom):
-    make_tree(dom)
+    make_branching_tree(dom)
     for names in (dom.list_snapshot_names(ListFlags.TOPOLOGICAL),
                   [s.name for s in dom.list_all_snapshots(ListFlags.TOPOLOGICAL)]):
         assert names.index("root") < names.index("left") < names.index("leaf")
@@ -177,7 +168,7 @@ def test_topological_listing_puts_parents_first(dom):
 
 
 def test_lookup_current_and_parent(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     assert dom.has_current_snapshot()
     current = dom.current_snapshot()
     assert current == snaps["right"] and current.is_current()
@@ -196,7 +187,7 @@ def test_no_current_snapshot(dom):
 
 
 def test_children(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     root = snaps["root"]
     assert root.num_of_child_snapshots() == 2
     assert sorted(root.list_child_snapshot_names()) == ["left", "right"]
@@ -211,7 +202,7 @@ def test_children(dom):
 
 
 def test_revert_changes_current_and_state(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     snaps["leaf"].revert_to(RevertFlags.PAUSED)
     assert dom.current_snapshot() == snaps["leaf"]
     assert dom.state() is DomainState.PAUSED
@@ -223,7 +214,7 @@ def test_revert_changes_current_and_state(dom):
 
 
 def test_delete_variants(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     snaps["left"].delete(DeleteFlags.CHILDREN_ONLY)
     assert sorted(dom.list_snapshot_names()) == ["left", "right", "root"]
     snaps["root"].delete()
@@ -235,7 +226,7 @@ def test_delete_variants(dom):
 
 
 def test_redefine_restores_deleted_metadata(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     saved = {name: snap.get_xml_description() for name, snap in snaps.items()}
     current = dom.current_snapshot().name
     snaps["root"].delete(DeleteFlags.CHILDREN)
@@ -278,7 +269,7 @@ def test_xml_secure_flag_accepted(dom):
 # ---------------------------------------------------------------- bulk
 
 def test_bulk_xml_matches_per_snapshot_calls(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     expected = {name: snap.get_xml_description() for name, snap in snaps.items()}
     assert dom.snapshot_xml_descriptions() == expected
     assert dom.snapshot_xml_descriptions(workers=3) == expected
@@ -287,7 +278,7 @@ def test_bulk_xml_matches_per_snapshot_calls(dom):
 
 
 def test_bulk_parents_matches_per_snapshot_calls(dom):
-    make_tree(dom)
+    make_branching_tree(dom)
     expected = {"root": None, "left": "root", "leaf": "left", "right": "root"}
     assert dom.snapshot_parents() == expected
     assert dom.snapshot_parents(workers=4) == expected
@@ -319,7 +310,7 @@ def test_bulk_parents_routes_agree_on_a_random_tree(dom):
 
 
 def test_bulk_children_matches_per_snapshot_calls(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     expected = {name: sorted(snap.list_child_snapshot_names()) for name, snap in snaps.items()}
     for workers in (1, 3):
         assert {name: sorted(children) for name, children

@@ -32,10 +32,11 @@ from support.qemu_guest import (
     Guest,
     guest_fixture,
     qemu_conn,  # noqa: F401 - fixture
+    running_domain_without_snapshots,
     sweep_stale,
     wipe_qcow2_snapshots,
 )
-from support.snapshots import external_xml
+from support.snapshots import external_xml, make_branching_tree
 from virtsnap import (
     CreateFlags,
     DeleteFlags,
@@ -61,11 +62,7 @@ fresh_running = guest_fixture("ext", running=True, scope="function")
 @pytest.fixture
 def run_dom(running, qemu_conn):
     """The module's running guest as a virtsnap Domain, running and without snapshots."""
-    running.ensure_running()
-    dom = qemu_conn.get_domain_by_name(running.name)
-    delete_all_snapshots(dom)
-    yield dom
-    delete_all_snapshots(dom)
+    yield from running_domain_without_snapshots(running, qemu_conn)
 
 
 @pytest.fixture
@@ -242,13 +239,9 @@ def test_shut_off_guest_gets_internal_disk_snapshots(offline, off_dom):
 
 def make_offline_tree(dom):
     """a -> (b -> c, d), current d; returns the snapshots by name."""
-    a = dom.create_snapshot(name="a")
-    b = dom.create_snapshot(name="b")
-    c = dom.create_snapshot(name="c")
-    a.revert_to()
-    d = dom.create_snapshot(name="d")
+    snaps = make_branching_tree(dom, "abcd")
     assert dom.snapshot_parents() == {"a": None, "b": "a", "c": "b", "d": "a"}
-    return {"a": a, "b": b, "c": c, "d": d}
+    return snaps
 
 
 def test_delete_children(offline, off_dom):

@@ -126,6 +126,18 @@ def nested_document(domain, names):
     return {"domain": domain, "roots": [node] if node else []}
 
 
+def make_branching_tree(dom, names=("root", "left", "leaf", "right")):
+    """root -> (left -> leaf, right), made for real with a revert to root between;
+    the last one current. The snapshots by name."""
+    root, left, leaf, right = names
+    snaps = {root: dom.create_snapshot(name=root)}
+    snaps[left] = dom.create_snapshot(name=left)
+    snaps[leaf] = dom.create_snapshot(name=leaf)
+    snaps[root].revert_to()
+    snaps[right] = dom.create_snapshot(name=right)
+    return snaps
+
+
 def snapshot_state(dom, ignore_times=False):
     """Everything a snapshot operation can change: each snapshot's XML (its parent
     included), the current one, the domain's state."""

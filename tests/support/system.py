@@ -30,7 +30,7 @@ def wait_until(predicate, timeout, interval=0.05):
     return predicate()
 
 
-def wait_for(condition, what, timeout):
+def wait_for(condition, what, timeout=60):
     """Poll ``condition()`` until it is true; fail naming ``what`` after ``timeout`` s."""
     if not wait_until(condition, timeout, interval=0.02):
         raise AssertionError(f"timed out waiting for {what}")
