@@ -134,12 +134,14 @@ def ansible_sanity(home=None):
     nothing waived.
 
     ansible-test keeps its virtual environments and caches under $HOME/.ansible:
-    it gets a HOME of the project's own (``home``, by default .ansible-test-home
-    in the checkout, kept between runs as .venv-test is), never the user's. There
-    tests/ansible/get_pip.py stands in for the get-pip script ansible-test would
-    download from outside the package registries.
+    it gets a HOME of its own (``home``, by default virtsnap/ansible-test-home in
+    the user's cache directory, kept between runs so that its environments are
+    built once), never the user's ~/.ansible. There tests/ansible/get_pip.py
+    stands in for the get-pip script ansible-test would download from outside
+    the package registries.
     """
-    home = Path(home or ROOT / ".ansible-test-home")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    home = Path(home or cache / "virtsnap" / "ansible-test-home")
     collection = ROOT / "ansible_collections" / "virtsnap" / "libvirt"
     check(not list((collection / "tests" / "sanity").glob("ignore-*.txt")), "a sanity test is waived")
     script = pip_bootstrap_script(home)
