@@ -210,6 +210,7 @@ cdef extern from "flags.h" nogil:
     const virtsnap_const virtsnap_domain_states[]
     const virtsnap_const virtsnap_domain_list_flags[]
     const virtsnap_const virtsnap_job_types[]
+    const virtsnap_const virtsnap_error_codes[]
 
 
 # ---------------------------------------------------------------- events (virtsnap.aio)

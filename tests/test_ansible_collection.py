@@ -1,5 +1,6 @@
-"""The collection as a package: tarball, install, ansible-doc, ansible-test sanity,
-and the message on a managed node without (a recent enough) virtsnap.
+"""The collection as a package: tarball, install, ansible-doc, and the message on a
+managed node without (a recent enough) virtsnap. ansible-test sanity is a step of
+scripts/run-tests (scripts/checks.py ansible-sanity).
 
 ansible-core is the version pinned in pyproject.toml's test extra.
 """
@@ -7,13 +8,10 @@ ansible-core is the version pinned in pyproject.toml's test extra.
 import json
 import sys
 import tarfile
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from support.ansible_env import (
-    COLLECTION_SRC,
     ansible_bin,
     ansible_env,
     run,
@@ -22,8 +20,6 @@ from support.ansible_env import (
 )
 
 pytestmark = pytest.mark.ansible
-
-GET_PIP = Path(__file__).resolve().parent / "ansible" / "get_pip.py"
 
 # The options the issue asks for, beyond uri and readonly.
 SNAPSHOT_OPTIONS = {"uri", "readonly", "domain", "name", "state", "description", "disk_only",
@@ -75,42 +71,6 @@ def test_ansible_doc_builds_from_the_installed_copy(tmp_path):
     assert set(policy["doc"]["options"]) == {"uri", "policy", "policy_file", "labels",
                                              "domains", "workers", "lock_wait"}
     assert set(policy["return"]) == {"plan", "report", "problems"}
-
-
-def pip_bootstrap_script():
-    """Where ansible-test looks for its cached get-pip script, for this ansible-core."""
-    from ansible_test._internal.python_requirements import get_venv_packages
-
-    version = get_venv_packages(SimpleNamespace(version="%d.%d" % sys.version_info[:2]))["pip"]
-    return Path.home() / ".ansible" / "test" / "cache" / f"get_pip_{version.replace('.', '_')}.py"
-
-
-def test_ansible_test_sanity_passes():
-    """Every sanity test ansible-test has for a collection, on this Python.
-
-    ansible-test makes a virtual environment per sanity test and bootstraps pip
-    in it with a script it downloads from outside the package registries;
-    tests/ansible/get_pip.py stands in for that script (pip from ensurepip).
-    """
-    script = pip_bootstrap_script()
-    placed = not script.exists()
-    if placed:
-        script.parent.mkdir(parents=True, exist_ok=True)
-        script.write_text(GET_PIP.read_text())
-    try:
-        sanity = run([ansible_bin("ansible-test"), "sanity", "--venv", "--color", "no",
-                      "--python", "%d.%d" % sys.version_info[:2]],
-                     cwd=COLLECTION_SRC, timeout=1500)
-    finally:
-        if placed:
-            script.unlink()
-    output = sanity.stdout + sanity.stderr
-    assert sanity.returncode == 0, output[-6000:]
-    assert "ERROR" not in output
-    for test in ("ansible-doc", "compile", "import", "pep8", "pylint", "validate-modules",
-                 "yamllint"):
-        assert f'Running sanity test "{test}"' in output
-    assert not list((COLLECTION_SRC / "tests" / "sanity").glob("ignore-*.txt"))  # nothing waived
 
 
 def test_managed_node_without_virtsnap_or_with_an_old_one(tmp_path):

@@ -21,7 +21,8 @@ import pytest
 
 import virtsnap
 from support.ansible_env import run_playbook, shared_collection
-from support.private_daemon import PrivateDaemon, wait_until
+from support.private_daemon import PrivateDaemon
+from support.system import wait_until
 
 pytestmark = [pytest.mark.ansible, pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 

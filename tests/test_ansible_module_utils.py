@@ -213,7 +213,7 @@ def test_tree_nodes_of_a_deep_chain_needs_no_recursion(utils):
 
 def test_policy_check_mode_plan_is_what_the_run_does(utils, dom, tmp_path):
     policy = utils[3]
-    from test_policy_run import redefine
+    from support.snapshots import redefine
 
     old = ["auto-hourly-20260101T000000Z", "auto-hourly-20260101T010000Z"]
     redefine(dom, [(name, 1767225600 + 3600 * i, "old") for i, name in enumerate(old)])

@@ -14,7 +14,7 @@ import pytest
 
 import virtsnap
 from support.ansible_env import run_playbook, shared_collection
-from test_policy_run import redefine
+from support.snapshots import redefine
 
 pytestmark = [pytest.mark.ansible, pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 

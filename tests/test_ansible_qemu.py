@@ -16,13 +16,17 @@ import pytest
 
 import virtsnap
 from support.ansible_env import run_playbook, shared_collection
-from support.helpers import QEMU_URI, delete_all_snapshots
-from support.qemu_guest import guest_fixture, qemu_conn, unique_name  # noqa: F401 - qemu_conn: fixture
+from support.helpers import QEMU_URI
+from support.qemu_guest import (  # noqa: F401 - qemu_conn: fixture
+    guest_fixture,
+    qemu_conn,
+    running_domain_without_snapshots,
+    unique_name,
+)
+from virtsnap import ErrorCode
 
 pytestmark = [pytest.mark.ansible, pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 
-VIR_ERR_OPERATION_DENIED = 29
-VIR_ERR_NO_DOMAIN = 42
 PROBE = Path(__file__).resolve().parent / "ansible" / "probe.py"
 READ_ONLY_SOCKET_URI = "qemu+unix:///system?socket=/var/run/libvirt/libvirt-sock-ro"
 
@@ -32,11 +36,7 @@ guest = guest_fixture("ansible", running=True)
 @pytest.fixture
 def dom(guest, qemu_conn):
     """The module's running guest, with no snapshots before and after the test."""
-    guest.ensure_running()
-    domain = qemu_conn.get_domain_by_name(guest.name)
-    delete_all_snapshots(domain)
-    yield domain
-    delete_all_snapshots(domain)
+    yield from running_domain_without_snapshots(guest, qemu_conn)
 
 
 def snap_task(guest, **args):
@@ -150,7 +150,7 @@ def test_missing_domain_fails_cleanly(tmp_path):
         result = run.result(task)
         assert run.failed(task)
         assert result["msg"].startswith(f"cannot find domain '{missing}' on {QEMU_URI}: ")
-        assert result["code"] == VIR_ERR_NO_DOMAIN
+        assert result["code"] == ErrorCode.NO_DOMAIN
         assert result["exception_class"] == "DomainNotFoundError"
         assert "Traceback" not in run.output
 
@@ -188,7 +188,7 @@ def test_read_only_connections_refuse_changes(guest, dom, tmp_path):
     denied = run.result("read-only socket")
     assert run.failed("read-only socket")
     assert denied["exception_class"] == "OperationDeniedError"
-    assert denied["code"] == VIR_ERR_OPERATION_DENIED
+    assert denied["code"] == ErrorCode.OPERATION_DENIED
     assert denied["msg"].startswith(f"cannot delete snapshot 'kept' of domain '{guest.name}': ")
     assert denied["msg"].endswith("(the connection is read-only)")
 

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 import virtsnap
 from support.helpers import TEST_URI, delete_all_snapshots
+from support.snapshots import snapshot_state
 from virtsnap import LibvirtConnectionError, LibvirtError
 
 ALLOWED = (TypeError, ValueError, OverflowError, LibvirtError)
@@ -35,12 +36,6 @@ PASSWD_MARK = "root:x:0:0"
 # ---------------------------------------------------------------- the world
 
 TREE = (("a", None), ("b", "a"), ("c", "a"))  # name, parent (by creation order)
-
-
-def snapshot_state(dom):
-    """What a mutation could change: names and parents, the current one, each XML."""
-    current = dom.current_snapshot().name if dom.has_current_snapshot() else None
-    return dom.snapshot_parents(), current, dom.snapshot_xml_descriptions()
 
 
 def reset_tree(dom):
@@ -186,12 +181,12 @@ PROPERTIES = {("conn", "closed"), ("conn", "uri"), ("conn", "readonly"), ("dom",
 # methods), the flag enums, the exceptions, and the pure-Python value types
 # of info.py and tree.py (made from libvirt's output, tested with them).
 MODULE_NAMES = {"Connection", "Domain", "DomainSnapshot", "CreateFlags", "DeleteFlags", "ListFlags",
-                "RevertFlags", "XMLFlags", "DomainListFlags", "DomainState", "JobType",
+                "RevertFlags", "XMLFlags", "DomainListFlags", "DomainState", "JobType", "ErrorCode",
                 "LibvirtError", "SnapshotNotFoundError", "DomainNotFoundError",
                 "InvalidArgumentError", "XMLError", "OperationInvalidError",
                 "OperationUnsupportedError", "OperationDeniedError", "LibvirtConnectionError",
                 "SnapshotInfo", "SnapshotDisk", "SnapshotMemory", "SnapshotTree", "MAX_WORKERS",
-                "DomainEvent", "DomainEventType", "EventLoopConflictError"}
+                "DomainEvent", "DomainEventType", "EventLoopConflictError", "TransferError"}
 FLAG_PREFIXES = ("CREATE_", "DELETE_", "LIST_", "REVERT_", "XML_")
 
 
@@ -530,7 +525,7 @@ def render(node):
 
 
 @st.composite
-def snapshot_documents(draw):
+def mangled_documents(draw):
     parts = draw(st.lists(snapshot_parts, max_size=6))
     doc = "<domainsnapshot>" + "".join(render(p) for p in parts) + "</domainsnapshot>"
     mangle = draw(st.sampled_from(["none", "none", "truncate", "insert", "delete"]))
@@ -559,7 +554,7 @@ def test_fuzz_create_snapshot_xml():
 
         @settings(max_examples=300, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow])
-        @given(doc=snapshot_documents(), flags=CREATE_FLAGS)
+        @given(doc=mangled_documents(), flags=CREATE_FLAGS)
         def check(doc, flags):
             assume("\0" not in doc)
             snaps.update(reset_tree(dom))

@@ -12,7 +12,6 @@ import json
 import os
 import pty
 import re
-import shutil
 import subprocess
 import sys
 import uuid
@@ -22,18 +21,17 @@ from pathlib import Path
 import pytest
 
 import virtsnap
+from support.versions import TEST_DRIVER_RESUMES_ON_REVERT
 from support.helpers import DAEMON_TEST_URI, QEMU_URI, TEST_URI, delete_all_snapshots, parse_snapshot_tree, virsh
 from support.qemu_guest import guest_fixture
-from test_tree import SHAPES, define_snapshots
-from test_versions import TEST_DRIVER_RESUMES_ON_REVERT
+from support.snapshots import SHAPES, define_snapshots, needs_virsh, snapshot_state
+from support.system import cli, run_on_a_terminal, wait_for
 from virtsnap.cli import SUBCOMMANDS, main
 from virtsnap.cli.output import escape, virsh_table
 from virtsnap.progress import job_bytes, run_with_progress
 
 SCRIPT = Path(sys.executable).parent / "virtsnap"
 HOSTILE = "x</name>&\"' ]]><!-- $(touch {marker}); `touch {marker}` | rm -rf / \\x41"
-
-needs_virsh = pytest.mark.skipif(shutil.which("virsh") is None, reason="virsh is not installed")
 
 
 def cli_env(**changes):
@@ -66,9 +64,13 @@ def assert_one_error_line(result, status=1):
 def test_help_lists_every_command():
     result = virtsnap_run("--help", uri=None)
     assert result.returncode == 0
+    # Each command starts a line of its own (a bare substring would find "export"
+    # in import's help text).
+    listed = {line.split()[0] for line in result.stdout.splitlines()
+              if line.startswith("  ") and line.strip()}
     for command in ("list", "info", "dumpxml", "current", "parent", "create", "revert",
                     "delete", "export", "import", "demo"):
-        assert command in result.stdout
+        assert command in listed, command
 
 
 def test_console_script_is_installed():
@@ -243,26 +245,6 @@ def test_works_without_rich(tmp_path):
     assert times.sub("T", demo_output(env)) == times.sub("T", demo_output())
 
 
-def run_on_a_terminal(argv, env):
-    """Run with stdout piped and stderr on a pseudo-terminal; return (status, stdout, tty)."""
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=terminal, env=env)
-    os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # EIO: the terminal's other end closed
-            break
-        if not chunk:
-            break
-        shown += chunk
-    stdout = process.stdout.read()
-    process.wait(timeout=60)
-    os.close(controller)
-    return process.returncode, stdout.decode(), shown.decode(errors="replace")
-
-
 def test_progress_shows_on_a_terminal_only(tmp_path):
     argv = [sys.executable, "-m", "virtsnap", "demo"]
     status, stdout, shown = run_on_a_terminal(argv, cli_env(COLUMNS="100"))
@@ -275,16 +257,24 @@ def test_progress_shows_on_a_terminal_only(tmp_path):
     assert (status, shown) == (0, "")
 
 
-def test_progress_tests_pass_whatever_the_callers_terminal():
-    """conftest pins TERM and drops colour and size variables (rich reads them)."""
-    progress_tests = [f"{__file__}::test_progress_shows_on_a_terminal_only",
-                      f"{__file__}::test_run_with_progress_spins_when_the_driver_has_no_job_stats"]
+@pytest.mark.parametrize("progress_test", ["test_progress_shows_on_a_terminal_only",
+                                           "test_run_with_progress_spins_when_the_driver_has_no_job_stats"])
+def test_progress_tests_pass_whatever_the_callers_terminal(tmp_path, progress_test):
+    """conftest pins TERM and drops colour and size variables (rich reads them): each
+    progress test passes in a pytest started from a hostile terminal (its JUnit report)."""
+    import xml.etree.ElementTree as ElementTree
+
+    junit = tmp_path / "junit.xml"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *progress_tests],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+         f"{__file__}::{progress_test}"],
         capture_output=True, text=True, timeout=300,
         env=dict(os.environ, TERM="dumb", NO_COLOR="1", COLUMNS="20", FORCE_COLOR="0"))
+    [case] = ElementTree.parse(junit).iter("testcase")
+    assert case.get("name") == progress_test
+    assert [child.tag for child in case if child.tag in ("failure", "error", "skipped")] == [], \
+        result.stdout + result.stderr
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
 
 
 # ---------------------------------------------------------------- progress, in process
@@ -318,13 +308,6 @@ def test_job_bytes():
 
 
 # ---------------------------------------------------------------- in process, shared driver
-
-
-def cli(capsys, *args):
-    """Run ``main`` in this process: it shares the test driver with the ``dom`` fixture."""
-    status = main(["-c", TEST_URI] + list(args))
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 WIDTH_NAMES = {"a\u200bb": "Zeta", "e\ufe0fx": None, "\u0e01\u0e34\u0e19": "a",
@@ -617,7 +600,7 @@ def parity(libvirtd, tmp_path_factory):
 PARITY_TREE = {"a": None, "b": "a", "c": "b", "d": "a"}
 
 
-def reset_tree(dom):
+def reset_parity_tree(dom):
     delete_all_snapshots(dom)
     domain = dom.to_libvirt()
     if dom.state() == virtsnap.DomainState.PAUSED:
@@ -625,18 +608,6 @@ def reset_tree(dom):
     elif dom.state() == virtsnap.DomainState.SHUTOFF:
         domain.create()
     define_snapshots(dom, PARITY_TREE, current="c", descriptions={"b": "first"})
-
-
-def snapshot_state(dom, ignore_times=False):
-    """Everything a snapshot command can change: each snapshot's XML, the current one,
-    the domain's state."""
-    xmls = {snap.name: snap.get_xml_description(virtsnap.XMLFlags.SECURE)
-            for snap in dom.list_all_snapshots()}
-    if ignore_times:
-        xmls = {name: re.sub(r"<creationTime>\d+</creationTime>", "", xml)
-                for name, xml in xmls.items()}
-    current = dom.current_snapshot().name if dom.has_current_snapshot() else None
-    return xmls, current, dom.state()
 
 
 # virsh before 9.0 (7.0 in the matrix; the change lies between the two) differs in two
@@ -677,7 +648,7 @@ PARITY_CASES = [
 @pytest.mark.parametrize("domain_as", ["name", "id", "uuid"])
 def test_domain_by_name_id_or_uuid(parity, domain_as):
     uri, dom = parity
-    reset_tree(dom)
+    reset_parity_tree(dom)
     label = {"name": dom.name, "id": str(dom.id), "uuid": dom.uuid}[domain_as]
     for command, options in (("snapshot-list", ["--name"]), ("snapshot-info", ["b"])):
         expected = virsh(command, label, *options, uri=uri, quiet=False)
@@ -698,7 +669,7 @@ def test_option_matches_virsh(parity, tmp_path, virsh_args, virtsnap_args):
            if key != "VISUAL"}
     results = []
     for argv in (virsh_args, virtsnap_args):
-        reset_tree(dom)
+        reset_parity_tree(dom)
         xml_file.write_text(dom.get_snapshot_by_name("d").get_xml_description().replace(
             "</domainsnapshot>", "<description>redefined</description></domainsnapshot>"
             if "<description>" not in dom.get_snapshot_by_name("d").get_xml_description()
@@ -947,20 +918,27 @@ def test_ctrl_c_during_a_call_tries_abort_job_and_says_what_happened(dom):
     interrupted reliably."""
     import signal
     import threading
-    import time
 
     from virtsnap.cli import Interrupted
     from virtsnap.cli.commands import run_job
     from virtsnap.cli.output import Output
 
-    # SIGINT from the job itself, once run_job waits for it: a timer started before
-    # run_job could fire while it still imports, before it handles Ctrl-C.
-    def interrupt_soon():
-        threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+    def main_thread_runs(function):
+        frame = sys._current_frames().get(threading.main_thread().ident)
+        while frame is not None and frame.f_code.co_name != function:
+            frame = frame.f_back
+        return frame is not None
+
+    # The job interrupts its caller once the caller waits for it inside run_job's
+    # Ctrl-C handling (run_with_progress), then goes on once the caller handles the
+    # interrupt (_abort, which then waits for the job's outcome).
+    def interrupt_the_caller():
+        wait_for(lambda: main_thread_runs("run_with_progress"), "run_job to wait", 60)
+        os.kill(os.getpid(), signal.SIGINT)
+        wait_for(lambda: main_thread_runs("_abort"), "the interrupt to be handled", 60)
 
     def slow_create():
-        interrupt_soon()
-        time.sleep(0.5)
+        interrupt_the_caller()
         return dom.create_snapshot(name="made")
 
     with pytest.raises(Interrupted) as caught:
@@ -971,25 +949,9 @@ def test_ctrl_c_during_a_call_tries_abort_job_and_says_what_happened(dom):
     assert dom.list_snapshot_names() == ["made"]
 
     def failing_create():
-        interrupt_soon()
-        time.sleep(0.5)
+        interrupt_the_caller()
         return dom.create_snapshot("<domainsnapshot><name>made</name></domainsnapshot>")
 
     with pytest.raises(Interrupted) as caught:
         run_job(failing_create, dom, "Creating snapshot", Output(quiet=True))
     assert "; the job stopped: " in str(caught.value)
-
-
-def test_readme_virsh_table_is_generated_from_the_benchmark_json():
-    """The performance page's virsh table is what benchmarks/readme_virsh_table.py makes of the JSON."""
-    root = Path(__file__).resolve().parent.parent
-    sys.path.insert(0, str(root / "benchmarks"))
-    try:
-        import readme_virsh_table
-    finally:
-        sys.path.pop(0)
-    results = json.loads((root / "benchmarks" / "cli-virsh.json").read_text())
-    page = readme_virsh_table.PAGE.read_text()
-    assert readme_virsh_table.rewrite(page, readme_virsh_table.render(results)) == page
-    assert {row["n"] for row in results["rows"]} == {1000, 10_000}
-    assert all(row["identical_output"] for row in results["rows"])

@@ -13,8 +13,7 @@ import json
 
 import pytest
 
-from test_deep_trees import DRAWN, chain, nested_document
-from test_tree import snapshot_documents
+from support.snapshots import DRAWN, chain, nested_document, snapshot_documents
 from virtsnap import CreateFlags
 from virtsnap.cli import main
 

@@ -26,13 +26,13 @@ import subprocess
 import sys
 import termios
 import threading
-import time
 
 import pytest
 
 import virtsnap
 from support.helpers import QEMU_URI, virsh
 from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
+from support.system import rss, wait_for
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 
@@ -44,15 +44,6 @@ guest = guest_fixture("int", running=True, scope="function", memory_mib=MEMORY_M
 
 F_GETPIPE_SZ = 1032
 DEADLINE = 60
-
-
-def wait_for(condition, what, timeout=DEADLINE):
-    """Poll ``condition()`` until it is true; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 CANCELLED = ("cancelling", "cancelled")
@@ -170,15 +161,6 @@ def narrowed(enum_class, missing):
     return enum.IntEnum(enum_class.__name__,
                         {m.name: m.value for m in enum_class if m is not missing},
                         module="virtsnap")
-
-
-def rss():
-    import ctypes
-    import gc
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 # virDomainGetJobStats flags: the last job's statistics, kept for later calls.

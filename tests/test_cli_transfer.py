@@ -7,19 +7,12 @@ import sys
 import pytest
 
 import virtsnap
-from support.helpers import TEST_URI
 from support.private_daemon import define_domain
-from test_tree import SHAPES, define_snapshots
-from virtsnap.cli import main
+from support.snapshots import SHAPES, define_snapshots
+from support.system import cli
 from virtsnap.transfer import INDEX_FILE
 
 VNC_PASSWORD = "s3cr3t-Pa55"
-
-
-def cli(capsys, *args):
-    status = main(["-c", TEST_URI, *args])
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 def test_import_replaces_only_with_replace(dom, tmp_path, capsys):

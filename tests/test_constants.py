@@ -1,16 +1,13 @@
 """Flag values come from libvirt's C enums: checked against the installed header and libvirt-python."""
 
-import ast
-import operator
 import re
-from pathlib import Path
 
 import pytest
 
 import virtsnap
+from support.versions import HEADER, header_constants
 from virtsnap import DomainSnapshot
 
-HEADER = Path("/usr/include/libvirt/libvirt-domain-snapshot.h")
 GROUPS = {
     "CREATE": virtsnap.CreateFlags,
     "DELETE": virtsnap.DeleteFlags,
@@ -29,34 +26,6 @@ ISSUE_NAMES = SEED_NAMES + [
     "LIST_ACTIVE", "LIST_DISK_ONLY", "LIST_INTERNAL", "LIST_EXTERNAL", "LIST_TOPOLOGICAL",
     "REVERT_FORCE", "REVERT_RESET_NVRAM", "XML_SECURE",
 ]
-
-_OPERATORS = {ast.LShift: operator.lshift, ast.BitOr: operator.or_}
-
-
-def _evaluate(expr, known):
-    """Value of an enum initialiser such as ``(1 << 3)`` or ``VIR_DOMAIN_XML_SECURE``."""
-    def visit(node):
-        if isinstance(node, ast.Constant) and isinstance(node.value, int):
-            return node.value
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-            return _OPERATORS[type(node.op)](visit(node.left), visit(node.right))
-        if isinstance(node, ast.Name):
-            return known[node.id]
-        raise ValueError(f"cannot evaluate {expr!r}")
-    return visit(ast.parse(expr, mode="eval").body)
-
-
-def header_constants():
-    """{'CREATE_HALT': 8, ...} read from the installed C header."""
-    known = {}
-    domain_header = HEADER.with_name("libvirt-domain.h").read_text()
-    for name, expr in re.findall(r"^\s*(VIR_DOMAIN_XML_\w+)\s*=\s*([^,]+),", domain_header, re.M):
-        known[name] = _evaluate(expr, known)
-    found = {}
-    for name, expr in re.findall(r"^\s*VIR_DOMAIN_SNAPSHOT_(\w+)\s*=\s*([^,]+),",
-                                 HEADER.read_text(), re.M):
-        found[name] = known[f"VIR_DOMAIN_SNAPSHOT_{name}"] = _evaluate(expr, known)
-    return found
 
 
 def test_header_is_installed():
@@ -106,3 +75,29 @@ def test_values_agree_with_libvirt_python():
         int(part) for part in
         (libvirt.getVersion() // 1000000, libvirt.getVersion() // 1000 % 1000,
          libvirt.getVersion() % 1000))
+
+
+def test_error_codes_come_from_virterror_h():
+    header = HEADER.with_name("virterror.h").read_text()
+    body = re.search(r"typedef enum \{([^}]*)\} virErrorNumber;", header).group(1)
+    numbers, value = {}, -1
+    for entry in re.sub(r"/\*.*?\*/|#.*", "", body, flags=re.S).split(","):
+        match = re.fullmatch(r"\s*VIR_ERR_(\w+)\s*(?:=\s*(\d+))?\s*", entry)
+        if match:   # an entry without "= N" (older headers) is the previous one plus one
+            value = int(match.group(2)) if match.group(2) else value + 1
+            numbers[match.group(1)] = value
+    assert len(numbers) > 90 and len(virtsnap.ErrorCode) >= 20
+    for code in virtsnap.ErrorCode:
+        assert code == numbers[code.name], code.name
+
+
+def test_error_codes_agree_with_libvirt_python():
+    libvirt = pytest.importorskip("libvirt")
+    for code in virtsnap.ErrorCode:
+        assert code == getattr(libvirt, f"VIR_ERR_{code.name}"), code.name
+
+
+def test_an_error_carries_its_code(conn):
+    with pytest.raises(virtsnap.DomainNotFoundError) as excinfo:
+        conn.get_domain_by_name("no-such-domain")
+    assert excinfo.value.code == virtsnap.ErrorCode.NO_DOMAIN

@@ -1,4 +1,5 @@
-"""The core binding against libvirt's in-process test driver (test:///default)."""
+"""The core binding against libvirt's test driver: every test runs in-process
+(test:///default) and through a private daemon (the ``uri`` fixture of conftest)."""
 
 import gc
 import uuid as uuid_module
@@ -8,25 +9,28 @@ import pytest
 import virtsnap
 from virtsnap import CreateFlags, DeleteFlags, DomainSnapshot, DomainState, ListFlags, RevertFlags
 
-from support.helpers import TEST_URI
-from test_versions import TEST_DRIVER_RESUMES_ON_REVERT
+from support.helpers import virsh
+from support.snapshots import make_branching_tree
+from support.versions import TEST_DRIVER_RESUMES_ON_REVERT
 
 
-def make_tree(dom):
-    """root -> (left -> leaf, right); returns the snapshots by name."""
-    root = dom.create_snapshot(name="root")
-    left = dom.create_snapshot(name="left")
-    leaf = dom.create_snapshot(name="leaf")
-    root.revert_to()
-    right = dom.create_snapshot(name="right")
-    return {"root": root, "left": left, "leaf": leaf, "right": right}
+@pytest.fixture(autouse=True)
+def every_test_runs_in_process_and_through_a_daemon(uri):
+    """Parametrizes each test of this module by conftest's ``uri``."""
+
+
+@pytest.fixture
+def conn(uri):
+    """A fresh connection to the test driver at ``uri`` (overrides conftest's)."""
+    with virtsnap.open(uri) as connection:
+        yield connection
 
 
 # ---------------------------------------------------------------- Connection
 
-def test_open_default_uri_and_close_twice():
-    conn = virtsnap.open(TEST_URI)
-    assert conn.uri == TEST_URI
+def test_open_default_uri_and_close_twice(uri):
+    conn = virtsnap.open(uri)
+    assert conn.uri == uri
     assert conn.is_alive()
     assert not conn.closed and not conn.readonly
     conn.close()
@@ -36,23 +40,31 @@ def test_open_default_uri_and_close_twice():
     assert "closed" in repr(conn)
 
 
-def test_open_uses_libvirt_default_uri(monkeypatch):
-    monkeypatch.setenv("LIBVIRT_DEFAULT_URI", TEST_URI)
+def test_open_uses_libvirt_default_uri(monkeypatch, uri):
+    monkeypatch.setenv("LIBVIRT_DEFAULT_URI", uri)
     with virtsnap.open() as conn:
-        assert conn.uri == TEST_URI
+        assert conn.uri == uri
 
 
-def test_context_manager_closes():
-    with virtsnap.open(TEST_URI) as conn:
+def test_context_manager_closes(uri):
+    with virtsnap.open(uri) as conn:
         assert isinstance(conn, virtsnap.Connection)
-        assert repr(conn) == f"<virtsnap.Connection {TEST_URI!r}>"
+        assert repr(conn) == f"<virtsnap.Connection {uri!r}>"
     assert conn.closed
 
 
-def test_lib_version_matches_runtime(conn):
+def version_of(report, label):
+    """(major, minor, micro) from a line of ``virsh version`` such as
+    "Using library: libvirt 9.0.0"."""
+    line = next(line for line in report.splitlines() if line.startswith(label))
+    return tuple(int(part) for part in line.split()[-1].split("."))
+
+
+def test_versions_agree_with_virsh(conn, uri):
+    report = virsh("version", uri=uri)
+    # The daemon, when there is one, runs the same libvirt as this process.
+    assert virtsnap.libvirt_version() == version_of(report, "Using library:")
     assert conn.get_lib_version() == virtsnap.libvirt_version()
-    major, minor, micro = virtsnap.libvirt_version()
-    assert major >= 5 and minor >= 0 and micro >= 0
     assert virtsnap.libvirt_build_version() <= virtsnap.libvirt_version()
 
 
@@ -133,7 +145,7 @@ def test_create_snapshot_xml_and_name_conflict(dom):
 
 
 def test_listing_matches_libvirt_counts(dom):
-    make_tree(dom)
+    make_branching_tree(dom)
     assert dom.num_of_snapshots() == 4
     assert sorted(dom.list_snapshot_names()) == ["leaf", "left", "right", "root"]
     assert sorted(s.name for s in dom.list_all_snapshots()) == ["leaf", "left", "right", "root"]
@@ -148,7 +160,7 @@ def test_listing_matches_libvirt_counts(dom):
 
 
 def test_topological_listing_puts_parents_first(dom):
-    make_tree(dom)
+    make_branching_tree(dom)
     for names in (dom.list_snapshot_names(ListFlags.TOPOLOGICAL),
                   [s.name for s in dom.list_all_snapshots(ListFlags.TOPOLOGICAL)]):
         assert names.index("root") < names.index("left") < names.index("leaf")
@@ -156,7 +168,7 @@ def test_topological_listing_puts_parents_first(dom):
 
 
 def test_lookup_current_and_parent(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     assert dom.has_current_snapshot()
     current = dom.current_snapshot()
     assert current == snaps["right"] and current.is_current()
@@ -175,7 +187,7 @@ def test_no_current_snapshot(dom):
 
 
 def test_children(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     root = snaps["root"]
     assert root.num_of_child_snapshots() == 2
     assert sorted(root.list_child_snapshot_names()) == ["left", "right"]
@@ -190,7 +202,7 @@ def test_children(dom):
 
 
 def test_revert_changes_current_and_state(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     snaps["leaf"].revert_to(RevertFlags.PAUSED)
     assert dom.current_snapshot() == snaps["leaf"]
     assert dom.state() is DomainState.PAUSED
@@ -202,7 +214,7 @@ def test_revert_changes_current_and_state(dom):
 
 
 def test_delete_variants(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     snaps["left"].delete(DeleteFlags.CHILDREN_ONLY)
     assert sorted(dom.list_snapshot_names()) == ["left", "right", "root"]
     snaps["root"].delete()
@@ -214,7 +226,7 @@ def test_delete_variants(dom):
 
 
 def test_redefine_restores_deleted_metadata(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     saved = {name: snap.get_xml_description() for name, snap in snaps.items()}
     current = dom.current_snapshot().name
     snaps["root"].delete(DeleteFlags.CHILDREN)
@@ -257,7 +269,7 @@ def test_xml_secure_flag_accepted(dom):
 # ---------------------------------------------------------------- bulk
 
 def test_bulk_xml_matches_per_snapshot_calls(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     expected = {name: snap.get_xml_description() for name, snap in snaps.items()}
     assert dom.snapshot_xml_descriptions() == expected
     assert dom.snapshot_xml_descriptions(workers=3) == expected
@@ -266,7 +278,7 @@ def test_bulk_xml_matches_per_snapshot_calls(dom):
 
 
 def test_bulk_parents_matches_per_snapshot_calls(dom):
-    make_tree(dom)
+    make_branching_tree(dom)
     expected = {"root": None, "left": "root", "leaf": "left", "right": "root"}
     assert dom.snapshot_parents() == expected
     assert dom.snapshot_parents(workers=4) == expected
@@ -298,7 +310,7 @@ def test_bulk_parents_routes_agree_on_a_random_tree(dom):
 
 
 def test_bulk_children_matches_per_snapshot_calls(dom):
-    snaps = make_tree(dom)
+    snaps = make_branching_tree(dom)
     expected = {name: sorted(snap.list_child_snapshot_names()) for name, snap in snaps.items()}
     for workers in (1, 3):
         assert {name: sorted(children) for name, children
@@ -333,15 +345,15 @@ def test_equality_and_hash(dom):
     assert a != "a"
 
 
-def test_snapshot_keeps_domain_and_connection_alive():
-    conn = virtsnap.open(TEST_URI)
+def test_snapshot_keeps_domain_and_connection_alive(uri):
+    conn = virtsnap.open(uri)
     dom = conn.get_domain_by_name("test")
     snap = dom.create_snapshot(name="orphan")
     del conn, dom
     gc.collect()
     assert snap.get_xml_description().startswith("<domainsnapshot>")
     assert snap.get_domain().name == "test"
-    assert snap.get_connect().uri == TEST_URI
+    assert snap.get_connect().uri == uri
     snap.delete()
 
 

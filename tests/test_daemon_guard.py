@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from support.libvirtd_env import disturbed_daemons, foreign_daemons
-from support.private_daemon import wait_until
+from support.system import wait_until
 
 
 @pytest.fixture

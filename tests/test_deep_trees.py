@@ -14,24 +14,11 @@ from pathlib import Path
 
 from hypothesis import given
 
-from test_tree import SHAPES, define_snapshots, forests, needs_virsh, virsh_tree
+from support.snapshots import (DRAWN, SHAPES, chain, define_snapshots, forests, needs_virsh,
+                               nested_document, virsh_tree)
 from virtsnap.tree import SnapshotTree
 
 WALKED = 100_000
-DRAWN = 1_200
-
-
-def chain(depth):
-    """name -> parent of a chain s0 <- s1 <- ... (parents first)."""
-    return {f"s{i}": (f"s{i - 1}" if i else None) for i in range(depth)}
-
-
-def nested_document(domain, names):
-    """The list --tree --json document of a chain, built bottom-up (no recursion)."""
-    node = None
-    for name in reversed(names):
-        node = {"name": name, "children": [node] if node else []}
-    return {"domain": domain, "roots": [node] if node else []}
 
 
 def test_walks_of_a_100000_level_chain():

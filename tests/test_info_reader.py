@@ -120,7 +120,7 @@ def attribute(draw, key, markup):
 
 
 @st.composite
-def snapshot_document(draw):
+def drawn_documents(draw):
     """A <domainsnapshot> document: libvirt's layout, or with markup ElementTree must read."""
     markup = draw(st.booleans())
     space = st.sampled_from(["", "\n  ", " ", "\t"])
@@ -189,7 +189,7 @@ def elementtree_record(xml, domain):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(snapshot_document())
+@given(drawn_documents())
 def test_reader_agrees_with_elementtree(xml):
     expected = elementtree_record(xml, "dom")
     if not expected.name:
@@ -200,7 +200,7 @@ def test_reader_agrees_with_elementtree(xml):
 
 
 @settings(max_examples=80, deadline=None)
-@given(snapshot_document())
+@given(drawn_documents())
 def test_libvirt_layout_is_read_by_the_fast_path(xml):
     # Without comments, CDATA, a declaration or double quotes, the regular
     # expression must take the document (so the test above covers both paths).

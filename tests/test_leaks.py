@@ -8,18 +8,16 @@
   exceptions are not kept alive by the module.
 - tracemalloc: no growth of the Python allocations made during virtsnap
   calls.
-- valgrind: tests/valgrind/run.sh runs a focused workload under memcheck;
-  no "definitely lost" block and no memcheck error may pass through
-  virtsnap's compiled module. A libvirt version's own suppression file
-  (libvirt-X.Y.supp) may hide only one-time blocks: fewer than the rounds.
+- valgrind (scripts/checks.py valgrind, a step of scripts/run-tests):
+  tests/valgrind/run.sh runs a focused workload under memcheck; no
+  "definitely lost" block and no memcheck error may pass through virtsnap's
+  compiled module. A libvirt version's own suppression file (libvirt-X.Y.supp)
+  may hide only one-time blocks: fewer than the rounds. Its parser is tested here.
 """
 
 import ctypes
 import gc
-import os
-import re
-import shutil
-import subprocess
+import importlib.util
 import sys
 import tracemalloc
 import weakref
@@ -29,18 +27,10 @@ import pytest
 
 import virtsnap
 from support.helpers import TEST_URI, delete_all_snapshots
+from support.system import rss
 
 RSS_LIMIT = 2 * 1024 * 1024
-VALGRIND_DIR = Path(__file__).parent / "valgrind"
 _libc = ctypes.CDLL("libc.so.6")
-
-
-def rss():
-    """Resident set size in bytes, after handing free heap pages back to the OS."""
-    gc.collect()
-    _libc.malloc_trim(0)
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def rss_growth(cycle, cycles):
@@ -281,32 +271,15 @@ def test_the_tracemalloc_probe_sees_a_leak(tree_dom):
 
 
 # ---------------------------------------------------------------- valgrind
+# The valgrind run itself is a step of scripts/run-tests (scripts/checks.py
+# valgrind); its log parser is tested here.
 
-LEAK_RE = re.compile(r"are definitely lost")
-VIRTSNAP_FRAME = re.compile(r"(_snapshot[.]cpython|__pyx_)")
-EVAL_FRAME = "_PyEval_EvalFrameDefault"
-
-
-def virtsnap_records(log):
-    """(leak records, error records) of a memcheck log that are virtsnap's.
-
-    A record is virtsnap's when, from the innermost frame out, a frame of the
-    compiled module comes before any frame of CPython's eval loop (the same
-    rule as run.sh).
-    """
-    leaks, errors = [], []
-    for record in re.split(r"^==\d+== *$", log, flags=re.M):
-        lines = [line for line in record.strip().splitlines() if line.startswith("==")]
-        if not lines:
-            continue
-        head, frames = lines[0], lines[1:]
-        for frame in frames:
-            if EVAL_FRAME in frame:
-                break
-            if VIRTSNAP_FRAME.search(frame):
-                (leaks if LEAK_RE.search(head) else errors).append(record.strip())
-                break
-    return leaks, errors
+def checks_module():
+    spec = importlib.util.spec_from_file_location(
+        "virtsnap_checks", Path(__file__).resolve().parent.parent / "scripts" / "checks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 SYNTHETIC_LOG = """==1== 40 bytes in 1 blocks are definitely lost in loss record 1 of 2
@@ -327,50 +300,13 @@ SYNTHETIC_LOG = """==1== 40 bytes in 1 blocks are definitely lost in loss record
 """
 
 
-VERSION_SUPPRESSION = re.compile(
-    r"used_suppression: +\d+ (libvirt-\d+\.\d+-\S+) .* suppressed: [\d,]+ bytes in ([\d,]+) blocks")
-
-
-def version_suppressed_blocks(log):
-    """{name: blocks hidden} for the entries of a libvirt-X.Y.supp file (valgrind -s)."""
-    return {m[1]: int(m[2].replace(",", "")) for m in VERSION_SUPPRESSION.finditer(log)}
-
-
 def test_the_valgrind_parser():
-    leaks, errors = virtsnap_records(SYNTHETIC_LOG)
+    checks = checks_module()
+    leaks, errors = checks.virtsnap_records(SYNTHETIC_LOG)
     assert len(leaks) == 1 and "virConnectGetURI" in leaks[0]
     assert len(errors) == 1 and "Invalid read" in errors[0]
     used = ("--9-- used_suppression:      6 libvirt-7.0-libxml2-first-parse /t/libvirt-7.0.supp:31"
             " suppressed: 1,136 bytes in 1,006 blocks\n"
             "--9-- used_suppression:    847 cpython-interpreter-init-leak /t/python-libvirt.supp:35"
             " suppressed: 142,779 bytes in 2,658 blocks\n")
-    assert version_suppressed_blocks(used) == {"libvirt-7.0-libxml2-first-parse": 1006}
-
-
-def run_valgrind(rounds, tmp_path):
-    if not shutil.which("valgrind"):
-        pytest.skip("valgrind is not installed (apt-get install valgrind)")
-    log = tmp_path / "memcheck.log"
-    env = dict(os.environ, PYTHON=sys.executable, VALGRIND_LOG=str(log))
-    proc = subprocess.run([str(VALGRIND_DIR / "run.sh"), str(rounds)], env=env,
-                          capture_output=True, text=True, timeout=1500)
-    text = log.read_text()
-    assert f"workload done: {rounds} rounds" in proc.stdout, proc.stdout + proc.stderr
-    summary = [line for line in proc.stdout.splitlines() if line.startswith("valgrind-check")]
-    print("\n" + "\n".join(summary))
-    leaks, errors = virtsnap_records(text)
-    assert leaks == [] and errors == [], "\n\n".join(leaks + errors)[:5000]
-    # A libvirt-X.Y.supp entry hides one-time allocations only, never one per round.
-    hidden = version_suppressed_blocks(text)
-    assert all(blocks < rounds for blocks in hidden.values()), hidden
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    assert re.search(r"ERROR SUMMARY: \d+ errors", text)
-
-
-def test_valgrind_finds_no_leak_through_virtsnap(tmp_path):
-    run_valgrind(300, tmp_path)        # about 6,000 calls
-
-
-@pytest.mark.slow
-def test_valgrind_finds_no_leak_through_virtsnap_long(tmp_path):
-    run_valgrind(5000, tmp_path)
+    assert checks.version_suppressed_blocks(used) == {"libvirt-7.0-libxml2-first-parse": 1006}

@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
+from datetime import datetime, timedelta, timezone
 
 import jsonschema
 import pytest
@@ -18,8 +18,8 @@ import pytest
 from support.helpers import QEMU_URI
 from support.libvirtd_env import qemu_img_snapshots
 from support.qemu_guest import guest_fixture
-from virtsnap.policy import owned_time
-from virtsnap.policy.run import REPORT_SCHEMA
+from virtsnap.policy import load_config, owned_time
+from virtsnap.policy.run import REPORT_SCHEMA, run
 
 pytestmark = pytest.mark.libvirtd
 
@@ -34,6 +34,16 @@ def auto(config):
     jsonschema.validate(report, REPORT_SCHEMA)
     [result_policy] = report["hosts"][0]["domains"][0]["policies"]
     return result.returncode, result_policy, result.stderr
+
+
+def auto_minutes_later(config, minutes):
+    """``virtsnap auto``'s run in this process with its clock ``minutes`` ahead (the
+    snapshot names carry the second: an injected clock instead of waiting for one)."""
+    now = datetime.now(timezone.utc) + timedelta(minutes=minutes)
+    report = run(load_config(config), now=now).to_dict()
+    jsonschema.validate(report, REPORT_SCHEMA)
+    [result_policy] = report["hosts"][0]["domains"][0]["policies"]
+    return result_policy
 
 
 def config_for(tmp_path, guest, label, **keys):
@@ -51,25 +61,28 @@ def config_for(tmp_path, guest, label, **keys):
 
 def test_quiesce_try_falls_back_and_prune_empties_the_qcow2(guest, tmp_path, monkeypatch):
     monkeypatch.setenv("VIRTSNAP_LOCK_DIR", str(tmp_path / "locks"))
-    config = config_for(tmp_path, guest, "qemu", keep_last=2, quiesce='"try"')
-    taken = []
-    for _ in range(3):
-        status, result, err = auto(config)
-        assert status == 0, (result, err)
-        assert result["created"] and owned_time("qemu", result["created"])
-        assert len(result["warnings"]) == 1 and "taken without quiesce" in result["warnings"][0]
-        assert f"warning: {QEMU_URI} {guest.name} [qemu]: quiesce failed" in err
-        taken.append(result["created"])
-        time.sleep(1.1)  # names carry the second
-    assert result["deleted"] == [taken[0]]
-    names = sorted(guest.virsh("snapshot-list", guest.name, "--name").split())
-    assert names == sorted(taken[1:])
-    assert sorted(qemu_img_snapshots(guest.disk)) == sorted(taken[1:])
-
     status, result, err = auto(config_for(tmp_path, guest, "qemu", keep_last=2, quiesce="true"))
     assert status == 1 and result["status"] == "failed" and result["created"] is None
     assert result["error"].startswith("cannot create snapshot auto-qemu-")
     assert "error:" in err and result["deleted"] == []
+    assert qemu_img_snapshots(guest.disk) == []
+
+    config = config_for(tmp_path, guest, "qemu", keep_last=2, quiesce='"try"')
+    taken = []
+    for minutes_later in (0, 1, 2):   # the first through the command line, at the real time
+        if minutes_later:
+            result = auto_minutes_later(config, minutes_later)
+            assert result["status"] == "ok", result
+        else:
+            status, result, err = auto(config)
+            assert status == 0, (result, err)
+            assert f"warning: {QEMU_URI} {guest.name} [qemu]: quiesce failed" in err
+        assert result["created"] and owned_time("qemu", result["created"])
+        assert len(result["warnings"]) == 1 and "taken without quiesce" in result["warnings"][0]
+        taken.append(result["created"])
+    assert result["deleted"] == [taken[0]]
+    names = sorted(guest.virsh("snapshot-list", guest.name, "--name").split())
+    assert names == sorted(taken[1:])
     assert sorted(qemu_img_snapshots(guest.disk)) == sorted(taken[1:])
 
 
@@ -79,11 +92,11 @@ def test_a_refused_external_deletion_is_reported_and_not_forced(guest, tmp_path,
     guest.virsh("snapshot-create-as", guest.name, "manual-base")  # internal, made by hand
     status, first, err = auto(path)
     assert (status, first["deleted"]) == (0, []), err
-    time.sleep(1.1)
-    status, second, err = auto(path)
+    second = auto_minutes_later(path, 1)
     names = guest.virsh("snapshot-list", guest.name, "--name").split()
     assert second["created"] in names and first["created"] in names
     # libvirt 9.0 cannot delete an external snapshot whose parent is internal
-    assert status == 1 and [r["name"] for r in second["refused"]] == [first["created"]]
-    assert second["deleted"] == [] and f"libvirt refused to delete {first['created']}" in err
+    assert second["status"] == "failed"
+    assert [r["name"] for r in second["refused"]] == [first["created"]]
+    assert second["deleted"] == [] and f"libvirt refused to delete {first['created']}" in second["error"]
     assert "manual-base" in names

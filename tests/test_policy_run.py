@@ -22,7 +22,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,10 +30,11 @@ import jsonschema
 import pytest
 
 import virtsnap
+from support.system import run_on_a_terminal
+from support.retention import reference_retain
 from support.helpers import delete_all_snapshots
 from support.private_daemon import PrivateDaemon, define_domain
-from test_cli import run_on_a_terminal
-from test_policy_plan import reference_retain
+from support.snapshots import redefine
 from virtsnap.cli import build_parser, main
 from virtsnap.policy import OwnedSnapshot, Retention, load_config, owned_time
 from virtsnap.cli.auto import run_auto
@@ -82,33 +82,6 @@ def write_config(tmp_path, text):
     path = tmp_path / "policy.toml"
     path.write_text(textwrap.dedent(text))
     return path
-
-
-def snapshot_template(dom):
-    template = dom.create_snapshot(name="virtsnap-template")
-    xml = template.get_xml_description()
-    template.delete()
-    return xml
-
-
-def redefine(dom, entries, current=None, template=None):
-    """Redefine ``entries`` ((name, unix time, description)) as one chain, oldest first."""
-    template = template or snapshot_template(dom)
-    parent = None
-    for name, when, description in sorted(entries, key=lambda entry: entry[1]):
-        root = ElementTree.fromstring(template)
-        root.find("name").text = name
-        root.find("creationTime").text = str(int(when))
-        for old in root.findall("parent") + root.findall("description"):
-            root.remove(old)
-        if parent is not None:
-            ElementTree.SubElement(ElementTree.SubElement(root, "parent"), "name").text = parent
-        ElementTree.SubElement(root, "description").text = description
-        flags = virtsnap.CreateFlags.REDEFINE
-        if name == current:
-            flags |= virtsnap.CreateFlags.CURRENT
-        dom.create_snapshot(ElementTree.tostring(root, encoding="unicode"), flags)
-        parent = name
 
 
 def history(seed, now, owned=120, days=150):

@@ -32,13 +32,16 @@ from support.qemu_guest import (
     Guest,
     guest_fixture,
     qemu_conn,  # noqa: F401 - fixture
+    running_domain_without_snapshots,
     sweep_stale,
     wipe_qcow2_snapshots,
 )
+from support.snapshots import external_xml, make_branching_tree
 from virtsnap import (
     CreateFlags,
     DeleteFlags,
     DomainState,
+    ErrorCode,
     ListFlags,
     OperationDeniedError,
     OperationInvalidError,
@@ -50,10 +53,6 @@ from virtsnap import (
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 
-VIR_ERR_OPERATION_INVALID = 55
-VIR_ERR_OPERATION_DENIED = 29
-VIR_ERR_OPERATION_UNSUPPORTED = 84
-VIR_ERR_CONFIG_UNSUPPORTED = 67
 
 running = guest_fixture("run", running=True)
 offline = guest_fixture("off", running=False)
@@ -63,11 +62,7 @@ fresh_running = guest_fixture("ext", running=True, scope="function")
 @pytest.fixture
 def run_dom(running, qemu_conn):
     """The module's running guest as a virtsnap Domain, running and without snapshots."""
-    running.ensure_running()
-    dom = qemu_conn.get_domain_by_name(running.name)
-    delete_all_snapshots(dom)
-    yield dom
-    delete_all_snapshots(dom)
+    yield from running_domain_without_snapshots(running, qemu_conn)
 
 
 @pytest.fixture
@@ -85,12 +80,6 @@ def off_dom(offline, qemu_conn):
 
 def parse(snap):
     return ET.fromstring(snap.get_xml_description())
-
-
-def external_xml(name, overlay):
-    return (f"<domainsnapshot><name>{name}</name><disks>"
-            f"<disk name='vda' snapshot='external'><source file='{overlay}'/></disk>"
-            f"</disks></domainsnapshot>")
 
 
 def names(dom, flags=0):
@@ -216,7 +205,7 @@ def test_read_only_connection_reads_but_every_mutation_is_denied(running, run_do
         for label, call in mutations.items():
             with pytest.raises(OperationDeniedError) as excinfo:
                 call()
-            assert excinfo.value.code == VIR_ERR_OPERATION_DENIED, label
+            assert excinfo.value.code == ErrorCode.OPERATION_DENIED, label
     assert observed() == before
     assert not os.path.exists(running.path("ro-e.qcow2"))
 
@@ -250,13 +239,9 @@ def test_shut_off_guest_gets_internal_disk_snapshots(offline, off_dom):
 
 def make_offline_tree(dom):
     """a -> (b -> c, d), current d; returns the snapshots by name."""
-    a = dom.create_snapshot(name="a")
-    b = dom.create_snapshot(name="b")
-    c = dom.create_snapshot(name="c")
-    a.revert_to()
-    d = dom.create_snapshot(name="d")
+    snaps = make_branching_tree(dom, "abcd")
     assert dom.snapshot_parents() == {"a": None, "b": "a", "c": "b", "d": "a"}
-    return {"a": a, "b": b, "c": c, "d": d}
+    return snaps
 
 
 def test_delete_children(offline, off_dom):
@@ -332,7 +317,7 @@ def test_redefine_restores_a_deleted_metadata_tree_exactly(offline, off_dom):
 def test_create_live_on_shut_off_guest_is_unsupported_not_invalid(offline, off_dom):
     with pytest.raises(OperationUnsupportedError, match="live snapshot") as excinfo:
         off_dom.create_snapshot(name="live", flags=CreateFlags.LIVE)
-    assert excinfo.value.code == VIR_ERR_OPERATION_UNSUPPORTED
+    assert excinfo.value.code == ErrorCode.OPERATION_UNSUPPORTED
     assert names(off_dom) == [] and qemu_img_snapshots(offline.disk) == []
 
 
@@ -357,7 +342,7 @@ def test_halt_on_transient_guest_is_operation_invalid(transient, qemu_conn):
     assert info["Persistent"].strip() == "no"
     with pytest.raises(OperationInvalidError, match="transient") as excinfo:
         dom.create_snapshot(name="halt", flags=CreateFlags.HALT)
-    assert excinfo.value.code == VIR_ERR_OPERATION_INVALID
+    assert excinfo.value.code == ErrorCode.OPERATION_INVALID
     assert dom.num_of_snapshots() == 0
     assert qemu_img_snapshots(transient.disk) == []
     assert dom.state() is DomainState.RUNNING
@@ -375,8 +360,8 @@ def delete_external(guest, dom, snap, overlay):
         snap.delete()
     except OperationUnsupportedError as exc:
         # 7.0 refuses every external deletion as a configuration it lacks (test_versions.py).
-        assert exc.code == (VIR_ERR_OPERATION_UNSUPPORTED if virtsnap.libvirt_version() >= (9, 0, 0)
-                            else VIR_ERR_CONFIG_UNSUPPORTED)
+        assert exc.code == (ErrorCode.OPERATION_UNSUPPORTED if virtsnap.libvirt_version() >= (9, 0, 0)
+                            else ErrorCode.CONFIG_UNSUPPORTED)
         assert name in dom.list_snapshot_names()  # nothing changed
         assert guest.disk_source() == overlay
         snap.delete(DeleteFlags.METADATA_ONLY)

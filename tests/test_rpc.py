@@ -1,24 +1,15 @@
-"""The core API over RPC: libvirt's test driver served by the daemon.
+"""The core API over RPC: libvirt's test driver served by the shared daemon.
 
-Every test of test_core.py runs here again against ``test+unix:///default``
-(the same test driver, reached through the daemon's UNIX socket instead of
-in-process). ``from test_core import *`` alone is not enough: the imported
-functions keep test_core's globals, so the tests that open their own
-connection with ``virtsnap.open(TEST_URI)`` would still use the in-process
-driver. So each test function of test_core is re-created here with a copy
-of test_core's globals in which ``TEST_URI`` is the RPC URI, and the
-``conn``/``dom`` fixtures below (which override conftest's for this module)
-connect over RPC as well. ``test_every_core_test_is_rerun_over_rpc`` checks
-that nothing was missed.
+(test_core.py runs each of its tests in-process and through a private daemon,
+with conftest's ``uri`` fixture.) Through the shared daemon, the test
+driver's state is shared by all client connections while at least one is
+open and is reset when the last one closes. The ``dom`` fixture therefore
+also repairs state another client may have left (snapshots, a stopped "test"
+domain). The bulk and limit tests use a domain of their own (defined with
+virsh while our connection holds the driver), so they neither see nor
+disturb "test".
 
-Through the daemon, the test driver's state is shared by all client
-connections while at least one is open and is reset when the last one
-closes. The ``dom`` fixture therefore also repairs state another client may
-have left (snapshots, a stopped "test" domain). The bulk and limit tests use
-a domain of their own (defined with virsh while our connection holds the
-driver), so they neither see nor disturb "test".
-
-Then, RPC-specific behaviour:
+RPC-specific behaviour:
 - the bulk calls with ``workers=4`` give what ``workers=1`` gives, on a seeded
   random tree of 500 snapshots;
 - listing at libvirt's RPC list limit (REMOTE_DOMAIN_SNAPSHOT_LIST_MAX, 16384
@@ -31,13 +22,11 @@ import os
 import random
 import tempfile
 import threading
-import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-import test_core
 import virtsnap
 from support.helpers import DAEMON_TEST_URI, delete_all_snapshots, virsh
 from virtsnap import CreateFlags, DomainState, ListFlags
@@ -76,46 +65,6 @@ def dom(conn):
     if not conn.closed:
         delete_all_snapshots(domain)
         _ensure_running(domain)
-
-
-# ---------------------------------------------------------------- test_core, over RPC
-
-_core_globals = dict(vars(test_core))
-_core_globals["TEST_URI"] = RPC_URI
-
-
-def _rebind(fn):
-    """``fn`` with the same code but reading the RPC copy of test_core's globals."""
-    new = types.FunctionType(fn.__code__, _core_globals, fn.__name__, fn.__defaults__,
-                             fn.__closure__)
-    new.__kwdefaults__ = fn.__kwdefaults__
-    new.__dict__.update(fn.__dict__)  # pytest marks
-    new.__doc__ = fn.__doc__
-    new.__qualname__ = fn.__qualname__
-    new.__module__ = __name__
-    return new
-
-
-CORE_TESTS = []
-for _name, _obj in vars(test_core).items():
-    if isinstance(_obj, types.FunctionType) and _obj.__module__ == test_core.__name__:
-        _core_globals[_name] = _rebind(_obj)  # helpers too (make_tree)
-        if _name.startswith("test_"):
-            globals()[_name] = _core_globals[_name]
-            CORE_TESTS.append(_name)
-del _name, _obj
-
-
-def test_every_core_test_is_rerun_over_rpc(conn):
-    core = sorted(name for name in vars(test_core) if name.startswith("test_"))
-    assert core and sorted(CORE_TESTS) == core
-    for name in core:
-        fn = globals()[name]
-        assert fn is not getattr(test_core, name)
-        assert fn.__code__ is getattr(test_core, name).__code__
-        assert fn.__globals__["TEST_URI"] == RPC_URI
-    assert conn.uri == RPC_URI
-    assert test_core.TEST_URI == "test:///default"  # the in-process run is untouched
 
 
 # ---------------------------------------------------------------- a private test-driver domain

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import virtsnap
 from support.helpers import delete_all_snapshots
-from test_bad_input import snapshot_state
 from support.private_daemon import define_domain
+from support.snapshots import snapshot_state
 from virtsnap import OperationDeniedError
 
 

@@ -193,7 +193,7 @@ def test_shared_connection_long(target):
 
 # ---------------------------------------------------------------- the GIL
 
-class Ticker(threading.Thread):
+class TickThread(threading.Thread):
     """Counts up every millisecond; needs the GIL for each tick."""
 
     def __init__(self):
@@ -222,7 +222,7 @@ def ticks_during(ticker, func):
 
 @pytest.fixture
 def ticker():
-    thread = Ticker()
+    thread = TickThread()
     thread.start()
     yield thread
     thread.stop.set()

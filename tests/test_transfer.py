@@ -3,14 +3,14 @@
 import gc
 import json
 import os
-import stat
 import xml.etree.ElementTree as ElementTree
 
 import pytest
 
 import virtsnap
 from support.helpers import TEST_URI, delete_all_snapshots
-from test_tree import SHAPES, define_snapshots
+from support.snapshots import SHAPES, define_snapshots, snapshot_outline
+from support.system import file_mode
 from virtsnap.transfer import INDEX_FILE, import_snapshots, retarget_snapshot_xml
 
 TWO_DOMAINS = """<node>
@@ -30,26 +30,15 @@ TWO_DOMAINS = """<node>
 ODD_NAMES = {"a/b": None, "../x": "a/b", "..": "../x", "q</name>&\"]]>": "a/b", ".hidden": None}
 
 
-def snapshot_state(dom):
-    """What must survive a move: names, parents, descriptions, and the current snapshot."""
-    infos = dom.snapshot_infos()
-    current = dom.current_snapshot().name if dom.has_current_snapshot() else None
-    return {info.name: (info.parent, info.description) for info in infos}, current
-
-
-def mode(path):
-    return stat.S_IMODE(os.stat(path).st_mode)
-
-
 def test_export_writes_private_files_and_a_topological_index(dom, tmp_path):
     define_snapshots(dom, SHAPES["branches"], current="c")
     target = tmp_path / "new" / "export"
     names = dom.export_snapshots(str(target))
     assert names == ["a", "b", "d", "f", "c", "e"]
-    assert mode(target) == 0o700
+    assert file_mode(target) == 0o700
     files = sorted(os.listdir(target))
     assert files == sorted([INDEX_FILE] + [f"snapshot-000{i}.xml" for i in range(1, 7)])
-    assert all(mode(target / name) == 0o600 for name in files)
+    assert all(file_mode(target / name) == 0o600 for name in files)
     index = json.loads((target / INDEX_FILE).read_text())
     assert index["format"] == "virtsnap-snapshots" and index["version"] == 1
     assert index["domain"] == {"name": "test", "uuid": dom.uuid}
@@ -76,7 +65,7 @@ def test_export_replaces_files_with_wider_modes(dom, tmp_path):
     (tmp_path / INDEX_FILE).write_text("old")
     os.chmod(tmp_path / INDEX_FILE, 0o644)
     dom.export_snapshots(tmp_path)
-    assert mode(tmp_path / INDEX_FILE) == 0o600
+    assert file_mode(tmp_path / INDEX_FILE) == 0o600
     assert json.loads((tmp_path / INDEX_FILE).read_text())["current"] == "c"
 
 
@@ -87,7 +76,7 @@ def test_migration_to_a_fresh_host(tmp_path):
         define_snapshots(dom, SHAPES["branches"], current="d",
                          descriptions={name: f"about {name}" for name in SHAPES["branches"]})
         define_snapshots(dom, {"x/../y": "e"})
-        before = snapshot_state(dom)
+        before = snapshot_outline(dom)
         xml_before = dom.snapshot_xml_descriptions()
         dom.export_snapshots(tmp_path)
         del dom
@@ -99,7 +88,7 @@ def test_migration_to_a_fresh_host(tmp_path):
         imported = dom.import_snapshots(tmp_path)
         try:
             assert sorted(imported) == sorted(before[0])
-            assert snapshot_state(dom) == before
+            assert snapshot_outline(dom) == before
             assert dom.snapshot_xml_descriptions() == xml_before
         finally:
             delete_all_snapshots(dom)
@@ -117,7 +106,7 @@ def test_import_onto_another_domain_rewrites_its_identity(tmp_path):
             alpha.create_snapshot(name=name, description=f"<{name}> & more")
         alpha.export_snapshots(tmp_path / "export")
         beta.import_snapshots(tmp_path / "export")
-        assert snapshot_state(beta) == snapshot_state(alpha)
+        assert snapshot_outline(beta) == snapshot_outline(alpha)
         for xml in beta.snapshot_xml_descriptions().values():
             embedded = ElementTree.fromstring(xml).find("domain")
             assert (embedded.findtext("name"), embedded.findtext("uuid")) == ("beta", beta.uuid)

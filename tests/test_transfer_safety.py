@@ -11,8 +11,8 @@ import pytest
 
 import virtsnap
 from support.helpers import TEST_URI, delete_all_snapshots
-from test_transfer import mode
-from test_tree import SHAPES, define_snapshots
+from support.snapshots import SHAPES, define_snapshots
+from support.system import file_mode
 from virtsnap import XMLFlags
 from virtsnap.transfer import (INDEX_FILE, SnapshotExistsError, SnapshotsChangedError,
                                export_snapshots, import_snapshots)
@@ -179,7 +179,7 @@ def test_secure_export_keeps_passwords_and_the_default_leaves_them_out(tmp_path)
         [plain] = [p for p in (tmp_path / "plain").iterdir() if p.name != INDEX_FILE]
         [secure] = [p for p in (tmp_path / "secure").iterdir() if p.name != INDEX_FILE]
         assert VNC_PASSWORD not in plain.read_text() and "<graphics type='vnc'" in plain.read_text()
-        assert f"passwd='{VNC_PASSWORD}'" in secure.read_text() and mode(secure) == 0o600
+        assert f"passwd='{VNC_PASSWORD}'" in secure.read_text() and file_mode(secure) == 0o600
         dom.get_snapshot_by_name("s").delete()
         dom.import_snapshots(tmp_path / "secure")
         assert VNC_PASSWORD in dom.get_snapshot_by_name("s").get_xml_description(XMLFlags.SECURE)

@@ -6,77 +6,15 @@ XML files fed to virsh (``snapshot-create --redefine``) give virsh's own
 drawing to compare with, byte for byte.
 """
 
-import shutil
-import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import virtsnap
-from support.helpers import TEST_URI, delete_all_snapshots, virsh
+from support.helpers import delete_all_snapshots
+from support.snapshots import BASE_TIME, SHAPES, define_snapshots, forests, needs_virsh, virsh_tree
 from virtsnap.tree import SnapshotTree, virsh_sort_key
-
-BASE_TIME = 1700000000  # creation time of the first snapshot; one minute between them
-
-needs_virsh = pytest.mark.skipif(shutil.which("virsh") is None, reason="virsh is not installed")
-
-
-def snapshot_documents(dom, parents, descriptions=None):
-    """Snapshot XML for ``parents`` (name -> parent, parents first), in ``dom``'s own
-    format: a real snapshot's XML with name, parent and creation time replaced."""
-    template = dom.create_snapshot(name="virtsnap-template")
-    xml = template.get_xml_description()
-    template.delete()
-    documents = {}
-    for number, (name, parent) in enumerate(parents.items()):
-        root = ElementTree.fromstring(xml)
-        root.find("name").text = name
-        root.find("creationTime").text = str(BASE_TIME + 60 * number)
-        for old in root.findall("parent") + root.findall("description"):
-            root.remove(old)
-        if parent is not None:
-            ElementTree.SubElement(ElementTree.SubElement(root, "parent"), "name").text = parent
-        if descriptions and name in descriptions:
-            ElementTree.SubElement(root, "description").text = descriptions[name]
-        documents[name] = ElementTree.tostring(root, encoding="unicode")
-    return documents
-
-
-def define_snapshots(dom, parents, current=None, descriptions=None):
-    """Redefine the snapshots of ``parents`` on ``dom``; make ``current`` current."""
-    documents = snapshot_documents(dom, parents, descriptions)
-    for name, xml in documents.items():
-        flags = virtsnap.CreateFlags.REDEFINE
-        if name == current:
-            flags |= virtsnap.CreateFlags.CURRENT
-        dom.create_snapshot(xml, flags)
-    return documents
-
-
-def virsh_tree(documents, tmp_path, extra=""):
-    """What virsh prints for ``snapshot-list test --tree`` after redefining ``documents``."""
-    commands = []
-    for number, xml in enumerate(documents.values()):
-        path = tmp_path / f"{number}.xml"
-        path.write_text(xml, encoding="utf-8")
-        commands.append(f"snapshot-create test {path} --redefine")
-    commands.append(f"snapshot-list test --tree {extra}")
-    return virsh("; ".join(commands), uri=TEST_URI)
-
-
-# name -> parent, parents first
-SHAPES = {
-    "chain": {"a": None, "b": "a", "c": "b"},
-    "branches": {"a": None, "b": "a", "c": "b", "d": "a", "e": "d", "f": "a"},
-    "forest": {"r1": None, "x": "r1", "r2": None, "r3": None, "y": "r3", "z": "y"},
-    "case and bytes": {"b": None, "B": "b", "a": "b", "_": "b", "Zed": "b", "é": "b",
-                       "10": "b", "9": "b"},
-    "lonely roots": {"one": None, "two": None, "three": None},
-    "deep": {f"level{i}": (f"level{i - 1}" if i else None) for i in range(8)},
-    "odd names": {"a/b": None, "../x": "a/b", "q</name>&\"]]>": "../x", "with space": "a/b"},
-}
 
 
 @needs_virsh
@@ -93,18 +31,6 @@ def test_subtree_render_matches_virsh_from(dom, tmp_path, descendants):
     tree = dom.snapshot_tree().subtree("a", None if descendants else 1)
     extra = "--from a" + (" --descendants" if descendants else "")
     assert tree.render() == virsh_tree(documents, tmp_path, extra)
-
-
-@st.composite
-def forests(draw):
-    names = draw(st.lists(st.text(st.characters(min_codepoint=0x21, max_codepoint=0x17f),
-                                  min_size=1, max_size=6),
-                          min_size=1, max_size=12, unique=True))
-    parents = {}
-    for index, name in enumerate(names):
-        choice = draw(st.integers(-1, index - 1))
-        parents[name] = names[choice] if choice >= 0 else None
-    return parents
 
 
 @needs_virsh

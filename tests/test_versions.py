@@ -13,13 +13,14 @@ import subprocess
 import pytest
 
 import virtsnap
+from support.snapshots import external_xml
 from support.libvirtd_env import qemu_img_snapshots
 from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
-from test_constants import header_constants
-from test_qemu import external_xml
+from support.versions import TEST_DRIVER_RESUMES_ON_REVERT, header_constants
 from virtsnap import (
     CreateFlags,
     DomainState,
+    ErrorCode,
     InvalidArgumentError,
     OperationUnsupportedError,
     RevertFlags,
@@ -27,15 +28,12 @@ from virtsnap import (
 )
 
 RUNTIME = virtsnap.libvirt_version()
-VIR_ERR_CONFIG_UNSUPPORTED = 67
-VIR_ERR_OPERATION_UNSUPPORTED = 84
 RESET_NVRAM_VALUE = 1 << 3
 
 # The behaviour each test asserts, by the run-time libvirt.
 DELETES_EXTERNAL = RUNTIME >= (9, 0, 0)
 REVERTS_EXTERNAL = RUNTIME >= (9, 9, 0)
 HAS_RESET_NVRAM = RUNTIME >= (8, 1, 0)
-TEST_DRIVER_RESUMES_ON_REVERT = RUNTIME >= (9, 0, 0)
 
 
 # ---------------------------------------------------------------- flags and the run-time libvirt
@@ -127,7 +125,7 @@ def test_external_snapshot_delete(running_guest, qemu_conn):  # noqa: F811
         with pytest.raises(OperationUnsupportedError,
                            match="deletion of 1 external disk snapshots not supported") as err:
             snap.delete()
-        assert err.value.code == VIR_ERR_CONFIG_UNSUPPORTED
+        assert err.value.code == ErrorCode.CONFIG_UNSUPPORTED
         assert dom.list_snapshot_names() == ["ext"]
         assert backing_chain(guest.disk_source()) == [overlay, guest.disk]
 
@@ -140,9 +138,9 @@ def test_external_child_of_an_internal_snapshot_is_not_deleted(running_guest, qe
     overlay = guest.path("child.qcow2")
     child = dom.create_snapshot(external_xml("child", overlay), CreateFlags.DISK_ONLY)
     if DELETES_EXTERNAL:
-        match, code = "internal snapshot as parent not supported", VIR_ERR_OPERATION_UNSUPPORTED
+        match, code = "internal snapshot as parent not supported", ErrorCode.OPERATION_UNSUPPORTED
     else:
-        match, code = "external disk snapshots not supported", VIR_ERR_CONFIG_UNSUPPORTED
+        match, code = "external disk snapshots not supported", ErrorCode.CONFIG_UNSUPPORTED
     with pytest.raises(OperationUnsupportedError, match=match) as err:
         child.delete()
     assert err.value.code == code
@@ -171,7 +169,7 @@ def test_external_snapshot_revert(running_guest, qemu_conn):  # noqa: F811
         with pytest.raises(OperationUnsupportedError,
                            match="revert to external snapshot not supported") as err:
             snap.revert_to()
-        assert err.value.code == VIR_ERR_CONFIG_UNSUPPORTED
+        assert err.value.code == ErrorCode.CONFIG_UNSUPPORTED
         assert dom.state() is DomainState.RUNNING
         assert backing_chain(guest.disk_source()) == [overlay, guest.disk]
 

@@ -24,6 +24,7 @@ import pytest
 from support.helpers import parse_snapshot_tree
 from support.libvirtd_env import qemu_img_snapshots
 from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
+from support.snapshots import external_xml
 from virtsnap import CreateFlags, DeleteFlags, DomainState, ListFlags
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
@@ -33,12 +34,6 @@ virsh_guest = guest_fixture("virsh", running=False)
 
 MIXED_PARENTS = {"i2": None, "i3": None, "r1": "i3", "r2": "r1", "e1": "r2", "r3": "e1"}
 ALL = set(MIXED_PARENTS)
-
-
-def external_xml(name, overlay):
-    return (f"<domainsnapshot><name>{name}</name><disks>"
-            f"<disk name='vda' snapshot='external'><source file='{overlay}'/></disk>"
-            f"</disks></domainsnapshot>")
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         DomainEventType,
         DomainSnapshot,
         DomainState,
+        ErrorCode,
         JobType,
         ListFlags,
         MAX_WORKERS,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     )
     from virtsnap.events import DomainEvent
     from virtsnap.info import SnapshotDisk, SnapshotInfo, SnapshotMemory
+    from virtsnap.transfer import TransferError
     from virtsnap.tree import SnapshotTree
 
 # Every name loads its module on first use, so `import virtsnap` (and
@@ -52,7 +54,8 @@ _LAZY = {
     **dict.fromkeys(("Connection", "CreateFlags", "DeleteFlags", "Domain", "DomainListFlags",
                      "DomainSnapshot", "DomainState", "JobType", "ListFlags", "RevertFlags",
                      "XMLFlags", "libvirt_build_version", "libvirt_version", "open",
-                     "start_event_loop", "MAX_WORKERS", "DomainEventType"), "virtsnap._snapshot"),
+                     "start_event_loop", "MAX_WORKERS", "DomainEventType", "ErrorCode"),
+                    "virtsnap._snapshot"),
     **dict.fromkeys(("DomainNotFoundError", "InvalidArgumentError", "LibvirtConnectionError",
                      "LibvirtError", "OperationDeniedError", "OperationInvalidError",
                      "OperationUnsupportedError", "SnapshotNotFoundError", "XMLError",
@@ -62,30 +65,34 @@ _LAZY = {
     "SnapshotMemory": "virtsnap.info",
     "SnapshotDisk": "virtsnap.info",
     "SnapshotTree": "virtsnap.tree",
+    "TransferError": "virtsnap.transfer",
     "DomainEvent": "virtsnap.events",
 }
 
 
 # Hidden from type checkers, which see the imports above instead: a module
 # __getattr__ would make any misspelt name (virtsnap.opne) type-check.
+# The tables are default arguments, so that the namespace holds nothing but
+# the names of __all__ (and dunders).
 if not TYPE_CHECKING:
 
-    def __getattr__(name: str) -> object:
+    def __getattr__(name, _lazy=_LAZY):
         if name in ("_snapshot", "errors"):  # submodules that used to be imported eagerly
             import importlib
 
             return importlib.import_module(f"virtsnap.{name}")
-        if name in _LAZY:
+        if name in _lazy:
             import importlib
 
-            value = getattr(importlib.import_module(_LAZY[name]), name)
+            value = getattr(importlib.import_module(_lazy[name]), name)
             globals()[name] = value  # later lookups skip this function
             return value
         raise AttributeError(f"module 'virtsnap' has no attribute {name!r}")
 
+    def __dir__(_lazy=_LAZY):
+        return sorted(set(globals()) | set(_lazy))
 
-def __dir__() -> "list[str]":
-    return sorted(set(globals()) | set(_LAZY))
+del _LAZY, TYPE_CHECKING
 
 
 __all__ = [
@@ -99,6 +106,7 @@ __all__ = [
     "DomainNotFoundError",
     "DomainSnapshot",
     "DomainState",
+    "ErrorCode",
     "EventLoopConflictError",
     "InvalidArgumentError",
     "JobType",
@@ -115,6 +123,7 @@ __all__ = [
     "SnapshotMemory",
     "SnapshotNotFoundError",
     "SnapshotTree",
+    "TransferError",
     "XMLError",
     "XMLFlags",
     "libvirt_build_version",

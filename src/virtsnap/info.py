@@ -381,6 +381,12 @@ def snapshot_info(snapshot: Any) -> SnapshotInfo:
                               snapshot.name)
 
 
+def bulk_workers(domain: Any) -> int:
+    """Requests in flight for a bulk fetch: several through a daemon (libvirtd serves 5
+    per client by default), one for a driver in this process."""
+    return 1 if domain.get_connect().uri.startswith("test:///") else 4
+
+
 def snapshot_infos(domain: Any, list_flags: int = 0,
                    workers: Optional[int] = None) -> List[SnapshotInfo]:
     """A :class:`SnapshotInfo` per snapshot of ``domain``, in libvirt's listing order.
@@ -395,7 +401,7 @@ def snapshot_infos(domain: Any, list_flags: int = 0,
     and libvirtd serves several at once.
     """
     if workers is None:
-        workers = 1 if domain.get_connect().uri.startswith("test:///") else 4
+        workers = bulk_workers(domain)
     documents = domain.snapshot_xml_descriptions(0, list_flags, workers)
     current = domain.current_snapshot().name if domain.has_current_snapshot() else None
     domain_name = domain.name

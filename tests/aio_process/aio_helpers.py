@@ -4,7 +4,6 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-import time
 
 import virtsnap
 
@@ -18,6 +17,24 @@ async def take(events, n, timeout=EVENT_WAIT_S):
     await asyncio.sleep(QUIET_S)
     assert events.pending == 0, f"unexpected extra events: {events.pending}"
     return got
+
+
+def live_event_timers():
+    """Timers libvirt holds on virtsnap.aio's event implementation: its timer
+    objects still alive (each is freed once libvirt removes it)."""
+    import gc
+
+    return sum(type(o).__name__ == "_Timer" and type(o).__module__ == "virtsnap._snapshot"
+               for o in gc.get_objects())
+
+
+async def until(condition, what, timeout=EVENT_WAIT_S):
+    """Let the loop run until ``condition()`` holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 def pairs(events):
@@ -61,17 +78,6 @@ def run_python(code, timeout=120):
 def destroy(dom):
     """Destroy a test-driver domain through libvirt-python (virtsnap has no lifecycle API)."""
     dom.sync.to_libvirt().destroy() if hasattr(dom, "sync") else dom.to_libvirt().destroy()
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 
 
 async def drain(events, quiet=1.0, timeout=EVENT_WAIT_S):

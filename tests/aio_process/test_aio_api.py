@@ -2,6 +2,7 @@
 keep-alive without a thread, and the sync API in the same process."""
 
 import asyncio
+import inspect
 import sys
 import threading
 import time
@@ -10,8 +11,8 @@ import pytest
 
 import virtsnap
 import virtsnap.aio as aio
-from aio_helpers import Ticker
-from support.private_daemon import wait_until
+from aio_helpers import Ticker, until
+from support.system import sockets_to, unread_by_peer
 from virtsnap import LibvirtConnectionError, SnapshotNotFoundError
 
 SYNC_ONLY = {"from_libvirt", "to_libvirt"}     # reach them through .sync
@@ -148,18 +149,30 @@ def test_200_concurrent_creates_over_the_daemon(private_daemon):
 
 # ---------------------------------------------------------------- cancellation
 
+async def create_on_a_frozen_daemon(conn, private_daemon, name):
+    """Freeze the daemon, then start creating snapshot ``name`` of "test": the
+    domain, the task, and the sockets to the daemon, once the request sits unread
+    in them (the caller resumes the daemon)."""
+    to_daemon = sockets_to(private_daemon.socket)
+    dom = await conn.get_domain_by_name("test")
+    private_daemon.pause()
+    task = asyncio.create_task(dom.create_snapshot(name=name))
+    await until(lambda: unread_by_peer(to_daemon) > 0, f"the create of {name} to be sent")
+    return dom, task, to_daemon
+
+
 def test_cancelling_a_create_waits_for_libvirt(private_daemon):
     """The daemon frozen mid-call: the cancelled task stays pending until libvirt
-    returns; the test driver has no job to abort, so the snapshot is made and kept."""
+    returns; the test driver has no job to abort, so the snapshot is made and kept.
+    Each step waits for its request to sit unread in the frozen daemon's socket."""
     async def main():
         async with await aio.open(private_daemon.uri()) as conn:
-            dom = await conn.get_domain_by_name("test")
-            private_daemon.pause()
             try:
-                task = asyncio.create_task(dom.create_snapshot(name="mid"))
-                await asyncio.sleep(0.3)
+                dom, task, to_daemon = await create_on_a_frozen_daemon(conn, private_daemon, "mid")
+                sent = unread_by_peer(to_daemon)
                 task.cancel()
-                await asyncio.sleep(1.0)
+                await until(lambda: unread_by_peer(to_daemon) > sent,
+                            "the cancellation's abort_job() to be sent")
                 assert not task.done(), "ended while libvirt was still in the call"
             finally:
                 private_daemon.resume()
@@ -222,13 +235,11 @@ def test_a_cancelled_call_still_queued_for_a_thread_never_runs(private_daemon):
         aio.set_max_workers(1)
         try:
             async with await aio.open(private_daemon.uri()) as conn:
-                dom = await conn.get_domain_by_name("test")
-                private_daemon.pause()
                 try:
-                    first = asyncio.create_task(dom.create_snapshot(name="first"))
-                    await asyncio.sleep(0.3)
+                    dom, first, _ = await create_on_a_frozen_daemon(conn, private_daemon, "first")
                     queued = asyncio.create_task(dom.create_snapshot(name="queued"))
-                    await asyncio.sleep(0.1)
+                    await until(lambda: inspect.getcoroutinestate(queued.get_coro())
+                                == inspect.CORO_SUSPENDED, "the second create to queue")
                     queued.cancel()
                     with pytest.raises(asyncio.CancelledError) as info:
                         await queued

@@ -10,12 +10,12 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import virtsnap
 from support.helpers import virsh
+from support.system import wait_until
 from virtsnap import LibvirtError
 
 LIBVIRTD = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
@@ -41,15 +41,6 @@ def define_domain(uri, name, tmp_path, devices=""):
     xml_file = Path(tmp_path) / f"{name}.xml"
     xml_file.write_text(domain_xml(name, devices))
     virsh("define", str(xml_file), uri=uri)
-
-
-def wait_until(predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 class PrivateDaemon:

@@ -25,7 +25,7 @@ import tempfile
 import pytest
 
 import virtsnap
-from support.helpers import QEMU_URI, virsh
+from support.helpers import QEMU_URI, delete_all_snapshots, virsh
 from support.libvirtd_env import confining_security_models, guest_xml, make_disk, qemu_img_snapshots
 
 PREFIX = "vs-it"
@@ -178,6 +178,16 @@ def qemu_conn(libvirtd):
     """A virtsnap connection to qemu:///system, shared by a module's tests."""
     with virtsnap.open(QEMU_URI) as connection:
         yield connection
+
+
+def running_domain_without_snapshots(guest, conn):
+    """A fixture's body: ``guest`` running, as a virtsnap Domain of ``conn``, with
+    no snapshots before and after the test."""
+    guest.ensure_running()
+    domain = conn.get_domain_by_name(guest.name)
+    delete_all_snapshots(domain)
+    yield domain
+    delete_all_snapshots(domain)
 
 
 def wipe_qcow2_snapshots(path):

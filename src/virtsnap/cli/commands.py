@@ -98,12 +98,6 @@ def _local_time(info: "SnapshotInfo") -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(info.creation_time.timestamp()))
 
 
-def _workers(dom: Any) -> int:
-    """Requests in flight for bulk calls: several through a daemon (libvirtd serves 5
-    per client by default), one for a driver in this process."""
-    return 1 if dom.get_connect().uri.startswith("test:///") else 4
-
-
 def _print_xml(out: Output, xml: str) -> None:
     """XML as virsh prints it: a final newline, then virsh's blank line unless quiet."""
     out.write(xml if xml.endswith("\n") else xml + "\n")
@@ -267,9 +261,10 @@ def cmd_list(args: argparse.Namespace, conn: Any, out: Output) -> None:
 
 
 def _list_tree(dom: Any, flags: int, start: Any, args: argparse.Namespace, out: Output) -> None:
+    from virtsnap.info import bulk_workers
     from virtsnap.tree import SnapshotTree
 
-    tree = SnapshotTree(dom.snapshot_parents(flags, workers=_workers(dom)))
+    tree = SnapshotTree(dom.snapshot_parents(flags, workers=bulk_workers(dom)))
     if start is not None:
         depth = None if args.descendants else 1
         tree = (tree.subtree(start.name, depth) if start.name in tree
@@ -446,11 +441,6 @@ def _virsh_split(spec: str) -> List[str]:
     return fields
 
 
-def _xml_text(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&apos;").replace("\r", "&#13;"))
-
-
 def _spec_fields(spec: str, kind: str, keys: List[str], first: Optional[str]) -> Dict[str, str]:
     """key=value fields of a virsh spec; ``first`` names a leading bare field."""
     values: Dict[str, str] = {}
@@ -473,14 +463,16 @@ def _spec_fields(spec: str, kind: str, keys: List[str], first: Optional[str]) ->
 def snapshot_xml(name: Optional[str], description: Optional[str], memspec: Optional[str],
                  diskspecs: Optional[List[str]]) -> str:
     """The <domainsnapshot> document virsh snapshot-create-as builds from its options."""
+    from virtsnap._snapshot import _xml_escape
+
     lines = ["<domainsnapshot>"]
     if name is not None:
-        lines.append(f"  <name>{_xml_text(name)}</name>")
+        lines.append(f"  <name>{_xml_escape(name)}</name>")
     if description is not None:
-        lines.append(f"  <description>{_xml_text(description)}</description>")
+        lines.append(f"  <description>{_xml_escape(description)}</description>")
     if memspec is not None:
         memory = _spec_fields(memspec, "memspec", ["snapshot", "file"], None)
-        lines.append("  <memory" + "".join(f" {key}='{_xml_text(memory[key])}'"
+        lines.append("  <memory" + "".join(f" {key}='{_xml_escape(memory[key])}'"
                                            for key in ("snapshot", "file") if key in memory)
                      + "/>")
     if diskspecs:
@@ -490,7 +482,7 @@ def snapshot_xml(name: Optional[str], description: Optional[str], memspec: Optio
             stype = disk.get("stype")
             if stype not in (None, "file", "block"):
                 raise UsageError(f"Unknown storage type: '{stype}'")
-            head = (f"    <disk name='{_xml_text(disk['name'])}'"
+            head = (f"    <disk name='{_xml_escape(disk['name'])}'"
                     + (f" snapshot='{disk['snapshot']}'" if "snapshot" in disk else "")
                     + (f" type='{stype}'" if stype else ""))
             inner = []
@@ -498,7 +490,7 @@ def snapshot_xml(name: Optional[str], description: Optional[str], memspec: Optio
                 inner.append(f"      <driver type='{disk['driver']}'/>")
             if "file" in disk:
                 attribute = "dev" if stype == "block" else "file"
-                inner.append(f"      <source {attribute}='{_xml_text(disk['file'])}'/>")
+                inner.append(f"      <source {attribute}='{_xml_escape(disk['file'])}'/>")
             lines.extend([head + ">", *inner, "    </disk>"] if inner else [head + "/>"])
         lines.append("  </disks>")
     lines.append("</domainsnapshot>")
