@@ -212,6 +212,8 @@ _ENUM_DOCS = {
     "DomainState": "What :meth:`Domain.state` returns (``VIR_DOMAIN_*`` of ``virDomainState``).",
     "JobType": "The ``type`` of :meth:`Domain.get_job_stats` (``VIR_DOMAIN_JOB_*``).",
     "DomainEventType": "A lifecycle event's kind (``VIR_DOMAIN_EVENT_*``), in :class:`DomainEvent`.",
+    "ErrorCode": "A libvirt error's number (``VIR_ERR_*`` of ``virErrorNumber``), the ``code`` of"
+                 " every :class:`LibvirtError`.",
 }
 cdef dict _ENUM_MEMBERS = {
     "DomainState": _const_table(virtsnap_domain_states),
@@ -651,7 +653,7 @@ cdef class Connection:
                     virStoragePoolFree(pool)
                 if vol != NULL:
                     virStorageVolFree(vol)
-            _conn_release(ptr)
+            _conn_release(ptr, False)   # any error was raised above, under the reference
 
     def get_domain_by_uuid(self, uuid):
         """The domain whose UUID is the string ``uuid`` (with or without dashes).

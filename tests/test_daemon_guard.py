@@ -30,7 +30,7 @@ def stand_in(tmp_path):
     proc.wait()
 
 
-def state(pid):
+def process_state(pid):
     with open(f"/proc/{pid}/stat") as stream:
         return stream.read().rsplit(")", 1)[1].split()[0]
 
@@ -47,7 +47,7 @@ def test_stopping_a_foreign_daemon_is_reported(tmp_path, stand_in):
     assert disturbed_daemons(before) == []
     os.kill(stand_in.pid, signal.SIGSTOP)
     try:
-        assert wait_until(lambda: state(stand_in.pid) in "Tt", timeout=10)
+        assert wait_until(lambda: process_state(stand_in.pid) in "Tt", timeout=10)
         assert disturbed_daemons(before) == [f"libvirtd (pid {stand_in.pid}) is stopped"]
     finally:
         os.kill(stand_in.pid, signal.SIGCONT)

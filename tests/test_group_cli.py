@@ -38,7 +38,7 @@ def guests(conn):
     remove_guests(TEST_URI, names)
 
 
-def run(capsys, *argv):
+def group_cli(capsys, *argv):
     status = main(["-c", TEST_URI, *argv])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
@@ -47,7 +47,7 @@ def run(capsys, *argv):
 def test_create_list_revert_delete_with_json(conn, guests, capsys):
     members = guests + [f"{TEST_URI}/test"]
     handler = signal.getsignal(signal.SIGTERM)
-    status, out, err = run(capsys, "group", "create", "--name", "release-1",
+    status, out, err = group_cli(capsys, "group", "create", "--name", "release-1",
                            "--description", "before the release", "--json", *members)
     assert (status, err) == (0, "")
     document = json.loads(out)
@@ -60,26 +60,26 @@ def test_create_list_revert_delete_with_json(conn, guests, capsys):
         .get_snapshot_by_name("release-1").info().description
     assert group_record(description)[0]["members"] == [m["member"] for m in document["members"]]
 
-    status, out, err = run(capsys, "group", "list", "--json", *members)
+    status, out, err = group_cli(capsys, "group", "list", "--json", *members)
     listing = json.loads(out)
     validate(listing, "group-list")
     assert [(g["name"], g["complete"], g["description"]) for g in listing["groups"]] == [
         ("release-1", True, "before the release")]
 
     lv(conn).lookupByName(guests[1]).suspend()
-    status, out, err = run(capsys, "group", "revert", "release-1", *members)
+    status, out, err = group_cli(capsys, "group", "revert", "release-1", *members)
     assert (status, err) == (0, "")
     assert "reverted on 3 member(s)" in out
     assert states(TEST_URI, guests) == dict.fromkeys(guests, "running")
 
-    status, out, err = run(capsys, "group", "delete", "release-1", "--json", *members)
+    status, out, err = group_cli(capsys, "group", "delete", "release-1", "--json", *members)
     assert status == 0 and json.loads(out)["action"] == "delete"
     validate(json.loads(out), "group-result")
     assert [snapshot_names(TEST_URI, name) for name in guests + ["test"]] == [[], [], []]
 
 
 def test_text_output_reports_each_member_stop(guests, capsys):
-    status, out, err = run(capsys, "group", "create", "--name", "t", *guests)
+    status, out, err = group_cli(capsys, "group", "create", "--name", "t", *guests)
     assert status == 0
     lines = out.splitlines()
     assert lines[0] == "Group snapshot t created on 2 member(s)"
@@ -93,7 +93,7 @@ def test_text_output_reports_each_member_stop(guests, capsys):
 def test_a_failing_member_exits_1_naming_it_and_changes_nothing(conn, guests, capsys):
     lv(conn).lookupByName(guests[1]).snapshotCreateXML(
         "<domainsnapshot><name>taken</name></domainsnapshot>")
-    status, out, err = run(capsys, "group", "create", "--name", "taken", *guests)
+    status, out, err = group_cli(capsys, "group", "create", "--name", "taken", *guests)
     assert status == 1 and out == ""
     assert err.startswith("error: ") and err.count("\n") == 1
     assert f"member {TEST_URI}/{guests[1]}" in err and "already has a snapshot" in err

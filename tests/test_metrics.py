@@ -25,7 +25,7 @@ from virtsnap.policy.plan import Policy, Retention, owned_time
 from virtsnap.policy.run import HostReport, Report, run_domain
 
 
-def parse(text):
+def metric_values(text):
     """{metric name: {(uri, domain, label): value}} by prometheus_client's parser."""
     out = {}
     for family in text_string_to_metric_families(text):
@@ -66,7 +66,7 @@ def test_auto_metrics_file_parsed_by_prometheus_client(private_daemon, tmp_path,
         created = {d["name"]: d["policies"][0]["created"]
                    for d in json.loads(result.stdout)["hosts"][0]["domains"]}
         assert created["full"] is None and created["roomy"]
-        found = parse(metrics.read_text())
+        found = metric_values(metrics.read_text())
         full, roomy = (uri, "full", "hourly"), (uri, "roomy", "hourly")
         owned = {name: [s.getName() for s in oracle.lookupByName(name).listAllSnapshots()]
                  for name in ("full", "roomy")}
@@ -101,7 +101,7 @@ def test_refused_deletions_are_counted(conn, dom, tmp_path):
                                        [Policy("keep", Retention(keep_last=1))],
                                        uri=host.uri, lock_dir=str(tmp_path)))
         report.finished = datetime.now(timezone.utc)
-    found = parse(render(report))
+    found = metric_values(render(report))
     key = ("test:///default", "test", "keep")
     assert found["virtsnap_prune_refused"] == {key: 2}
     assert found["virtsnap_snapshots"] == {key: 3} and found["virtsnap_last_run_success"][key] == 0
@@ -111,7 +111,7 @@ def test_refused_deletions_are_counted(conn, dom, tmp_path):
 def test_label_values_are_escaped():
     report = Report(False, datetime.now(timezone.utc))
     report.hosts.append(HostReport('test:///x?a="b"\\c\nd', error="down"))
-    found = parse(render(report))
+    found = metric_values(render(report))
     assert found["virtsnap_host_up"] == {('test:///x?a="b"\\c\nd', "", ""): 0}
 
 

@@ -6,9 +6,6 @@ internal snapshots from the qcow2 image, as ``qemu-img`` lists them.
 Run under ``flock /tmp/virtsnap-daemon.lock`` (shared daemon).
 """
 
-import json
-import subprocess
-import sys
 import textwrap
 from datetime import datetime, timedelta, timezone
 
@@ -17,6 +14,7 @@ import pytest
 
 from support.helpers import QEMU_URI
 from support.libvirtd_env import qemu_img_snapshots
+from support.auto import run_auto
 from support.qemu_guest import guest_fixture
 from virtsnap.policy import load_config, owned_time
 from virtsnap.policy.run import REPORT_SCHEMA, run
@@ -26,14 +24,6 @@ pytestmark = pytest.mark.libvirtd
 guest = guest_fixture("policy", running=True)
 
 
-def auto(config):
-    result = subprocess.run([sys.executable, "-m", "virtsnap", "auto", "--config", str(config),
-                             "--json"], capture_output=True, text=True, timeout=300,
-                            stdin=subprocess.DEVNULL)
-    report = json.loads(result.stdout)
-    jsonschema.validate(report, REPORT_SCHEMA)
-    [result_policy] = report["hosts"][0]["domains"][0]["policies"]
-    return result.returncode, result_policy, result.stderr
 
 
 def auto_minutes_later(config, minutes):
@@ -61,7 +51,7 @@ def config_for(tmp_path, guest, label, **keys):
 
 def test_quiesce_try_falls_back_and_prune_empties_the_qcow2(guest, tmp_path, monkeypatch):
     monkeypatch.setenv("VIRTSNAP_LOCK_DIR", str(tmp_path / "locks"))
-    status, result, err = auto(config_for(tmp_path, guest, "qemu", keep_last=2, quiesce="true"))
+    status, result, err = run_auto(config_for(tmp_path, guest, "qemu", keep_last=2, quiesce="true"))
     assert status == 1 and result["status"] == "failed" and result["created"] is None
     assert result["error"].startswith("cannot create snapshot auto-qemu-")
     assert "error:" in err and result["deleted"] == []
@@ -74,7 +64,7 @@ def test_quiesce_try_falls_back_and_prune_empties_the_qcow2(guest, tmp_path, mon
             result = auto_minutes_later(config, minutes_later)
             assert result["status"] == "ok", result
         else:
-            status, result, err = auto(config)
+            status, result, err = run_auto(config)
             assert status == 0, (result, err)
             assert f"warning: {QEMU_URI} {guest.name} [qemu]: quiesce failed" in err
         assert result["created"] and owned_time("qemu", result["created"])
@@ -90,7 +80,7 @@ def test_a_refused_external_deletion_is_reported_and_not_forced(guest, tmp_path,
     monkeypatch.setenv("VIRTSNAP_LOCK_DIR", str(tmp_path / "locks"))
     path = config_for(tmp_path, guest, "ext", keep_last=1, disk_only="true")
     guest.virsh("snapshot-create-as", guest.name, "manual-base")  # internal, made by hand
-    status, first, err = auto(path)
+    status, first, err = run_auto(path)
     assert (status, first["deleted"]) == (0, []), err
     second = auto_minutes_later(path, 1)
     names = guest.virsh("snapshot-list", guest.name, "--name").split()

@@ -7,20 +7,19 @@ The guard's figures come from storage pools on a private test-driver daemon
 
 import json
 import subprocess
-import sys
 import textwrap
 from datetime import datetime, timedelta, timezone
 
-import jsonschema
 import libvirt
 import pytest
 
 import virtsnap
 from support.private_daemon import define_domain
+from support.auto import run_auto
 from support.space import disk_xml, pool_with_volume
 from virtsnap.policy.config import ConfigError, parse_config
 from virtsnap.policy.plan import snapshot_name
-from virtsnap.policy.run import REPORT_SCHEMA, run
+from virtsnap.policy.run import run
 from virtsnap.space import (disk_usage, format_bytes, free_space, parse_size, parse_threshold,
                             space_guard)
 
@@ -75,12 +74,6 @@ def policy_file(tmp_path, uri, domain, min_free, extra=""):
     return path
 
 
-def auto(config):
-    result = subprocess.run([sys.executable, "-m", "virtsnap", "auto", "--config", str(config),
-                             "--json"], capture_output=True, text=True, timeout=120)
-    report = json.loads(result.stdout)
-    jsonschema.validate(report, REPORT_SCHEMA)
-    return result.returncode, report["hosts"][0]["domains"][0]["policies"][0]
 
 
 @pytest.fixture
@@ -99,7 +92,7 @@ def full_pool(private_daemon, tmp_path, monkeypatch):
 @pytest.mark.parametrize("min_free", ["10%", "20GiB"])
 def test_below_min_free_no_snapshot_exit_1(full_pool, tmp_path, min_free):
     uri, path = full_pool
-    status, report = auto(policy_file(tmp_path, uri, "full", min_free))
+    status, report = run_auto(policy_file(tmp_path, uri, "full", min_free))[:2]
     assert status == 1
     assert report["status"] == "failed" and report["created"] is None
     assert report["due"]
@@ -114,7 +107,7 @@ def test_below_min_free_no_snapshot_exit_1(full_pool, tmp_path, min_free):
 @pytest.mark.libvirtd
 def test_above_min_free_the_snapshot_is_taken(full_pool, tmp_path):
     uri, _ = full_pool
-    status, report = auto(policy_file(tmp_path, uri, "full", "4GiB"))
+    status, report = run_auto(policy_file(tmp_path, uri, "full", "4GiB"))[:2]
     assert (status, report["status"], report["error"]) == (0, "ok", None)
     with virtsnap.open(uri) as conn:
         assert conn.get_domain_by_name("full").list_snapshot_names() == [report["created"]]
@@ -145,7 +138,7 @@ def test_unknown_free_space_takes_no_snapshot(private_daemon, tmp_path, monkeypa
     uri = private_daemon.uri()
     with virtsnap.open(uri) as conn:
         define_domain(uri, "nowhere", tmp_path, disk_xml("/no/such/dir/disk.qcow2"))
-        status, report = auto(policy_file(tmp_path, uri, "nowhere", "1%"))
+        status, report = run_auto(policy_file(tmp_path, uri, "nowhere", "1%"))[:2]
         assert status == 1 and report["created"] is None
         assert ("free space below min_free 1%: vda (/no/such/dir/disk.qcow2): cannot be "
                 "determined (no storage pool holds it)") in report["error"]

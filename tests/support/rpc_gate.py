@@ -8,7 +8,7 @@ of libvirt's remote program with procedure number ``procedure`` (e.g.
 then relays the call and sets :attr:`reached`. Clients reach the daemon
 through it with ``test+unix:///default?socket=<gate_socket>``.
 
-libvirt's RPC framing (src/rpc/virnetprotocol.x): a 4-byte big-endian
+libvirt's RPC framing (libvirt's virnetprotocol.x): a 4-byte big-endian
 length that counts itself, then program, version, procedure, type, serial
 and status, 4 bytes each.
 """
@@ -18,7 +18,7 @@ import struct
 import threading
 
 REMOTE_PROGRAM = 0x20008086
-DOMAIN_SUSPEND = 34      # REMOTE_PROC_DOMAIN_SUSPEND in src/remote/remote_protocol.x
+DOMAIN_SUSPEND = 34      # REMOTE_PROC_DOMAIN_SUSPEND in libvirt's remote_protocol.x
 
 
 class RpcGate:

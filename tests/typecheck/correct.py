@@ -1,4 +1,4 @@
-# mypy --strict must accept this file (tests/test_typing.py).
+# mypy --strict must accept this file (scripts/checks.py types).
 from typing import Dict, List, Optional
 
 import virtsnap

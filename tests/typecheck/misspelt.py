@@ -1,4 +1,4 @@
-# mypy --strict must reject this file (tests/test_typing.py): each marked
+# mypy --strict must reject this file (scripts/checks.py types): each marked
 # line misspells a name of virtsnap, which a type checker must catch.
 import virtsnap
 from virtsnap import SnapshotInfo, SnapshotTree

@@ -130,8 +130,10 @@ class Policy:
     hook_timeout: float = 60.0
     #: The zone in which hours, days, weeks, months and years are counted.
     timezone: str = "UTC"
-    min_free: Optional[str] = None             # "10%" or "20GiB": no snapshot below it
-    group: bool = False                        # the selected domains of a URI as one group
+    #: Free space each disk needs for a snapshot to be taken: ``"10%"`` or ``"20GiB"``.
+    min_free: Optional[str] = None
+    #: Take the selected domains of each URI as one group (one point in time).
+    group: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not LABEL_RE.match(self.label):

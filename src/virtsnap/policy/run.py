@@ -136,7 +136,8 @@ class PolicyReport:
     warnings: List[str] = field(default_factory=list)
     #: The hooks that ran.
     hooks: List[HookReport] = field(default_factory=list)
-    space: Optional[str] = None   # min_free guard: "ok", "short", None when not checked
+    #: The ``min_free`` guard's verdict: ``"ok"``, ``"short"``, or None when not checked.
+    space: Optional[str] = None
     #                               (not in to_dict: the README documents the JSON keys)
 
     def fail(self, message: str) -> None:
