@@ -172,8 +172,11 @@ def main():
     except ImportError as exc:  # a virtsnap without the policy engine
         module.fail_json(msg="the virtsnap on the managed node has no policy engine (%s): "
                              "pip install --upgrade virtsnap" % exc)
-    except (TypeError, ValueError) as exc:  # the policy (ConfigError names the key)
-        module.fail_json(msg="bad policy: %s" % exc)
+    except (TypeError, ValueError) as exc:
+        from virtsnap.policy import ConfigError
+        # a ConfigError's text is virtsnap auto's (FILE:LINE: key 'x': ...); the others
+        # name the option (workers, lock_wait) or the unknown label
+        module.fail_json(msg=("bad policy: %s" if isinstance(exc, ConfigError) else "%s") % exc)
     for warning in result.pop("warnings"):
         module.warn(warning)
     if result["problems"]:
