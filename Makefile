@@ -11,7 +11,7 @@ DIST   := dist
 deps:
 	scripts/bootstrap
 
-$(VENV)/.installed: pyproject.toml setup.py src/snapshot.pyx src/libvirt.pxd src/flags.h src/events.h | deps
+$(VENV)/.installed: pyproject.toml setup.py src/snapshot.pyx src/libvirt.pxd src/flags.h src/events.h src/_events.pxi | deps
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e ".[cli,test]" build
