@@ -5,6 +5,7 @@ that the test can see it and end it; ``_run_hook`` runs on a thread and is
 waited for with a deadline far above what a correct run needs.
 """
 
+import importlib
 import json
 import os
 import signal
@@ -17,8 +18,9 @@ import jsonschema
 import pytest
 
 from virtsnap.cli import main
-from virtsnap.policy.run import HOOK_OUTPUT_KEPT, REPORT_SCHEMA, _run_hook
+from virtsnap.policy.run import REPORT_SCHEMA, _run_hook
 
+HOOK_OUTPUT_KEPT = 4096  # virtsnap.policy.run.HOOK_OUTPUT_KEPT, checked below
 DEADLINE = 60  # seconds; the hooks below would hold a broken runner for 600
 
 
@@ -96,6 +98,7 @@ def test_a_timeout_kills_the_process_group_and_a_daemon_cannot_hold_the_run(tmp_
 
 
 def test_stderr_is_read_with_a_bound_and_says_what_was_dropped():
+    assert importlib.import_module("virtsnap.policy.run").HOOK_OUTPUT_KEPT == HOOK_OUTPUT_KEPT
     size = 2_000_000
     script = f"import sys; sys.stderr.write('x' * {size} + '\\nlast words\\n'); sys.exit(3)"
     report = run_hook_on_a_thread([sys.executable, "-c", script], 30)
