@@ -314,17 +314,20 @@ class AsyncDomain:
                                 workers: int = 1) -> Dict[str, List[str]]:
         return await _call(None, self._sync.snapshot_children, flags, list_flags, workers)
 
-    async def snapshot_infos(self, list_flags: int = 0) -> List[SnapshotInfo]:
-        return await _call(None, self._sync.snapshot_infos, list_flags)
+    async def snapshot_infos(self, list_flags: int = 0,
+                             workers: Optional[int] = None) -> List[SnapshotInfo]:
+        return await _call(None, self._sync.snapshot_infos, list_flags, workers)
 
     async def snapshot_tree(self, list_flags: int = 0) -> SnapshotTree:
         return await _call(None, self._sync.snapshot_tree, list_flags)
 
-    async def export_snapshots(self, directory: "Union[str, os.PathLike[str]]") -> List[str]:
-        return await _call(None, self._sync.export_snapshots, directory)
+    async def export_snapshots(self, directory: "Union[str, os.PathLike[str]]", *,
+                               secure: bool = False) -> List[str]:
+        return await _call(None, self._sync.export_snapshots, directory, secure=secure)
 
-    async def import_snapshots(self, directory: "Union[str, os.PathLike[str]]") -> List[str]:
-        return await _call(None, self._sync.import_snapshots, directory)
+    async def import_snapshots(self, directory: "Union[str, os.PathLike[str]]", *,
+                               replace: bool = False) -> List[str]:
+        return await _call(None, self._sync.import_snapshots, directory, replace=replace)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AsyncDomain):
@@ -412,6 +415,13 @@ class AsyncDomainSnapshot:
 
     def __repr__(self) -> str:
         return f"<virtsnap.aio.AsyncDomainSnapshot {self.name!r} of {self._domain.name!r}>"
+
+
+# The flag constants, as on DomainSnapshot (DomainSnapshot.CREATE_HALT, ...).
+for _flag in dir(DomainSnapshot):
+    if _flag.isupper():
+        setattr(AsyncDomainSnapshot, _flag, getattr(DomainSnapshot, _flag))
+del _flag
 
 
 class AsyncDomainEventStream:
