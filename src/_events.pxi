@@ -503,3 +503,60 @@ def _domain_event_deregister(Connection conn, int callback_id):
     _conn_release(ptr)
     if error is not None:
         raise error
+
+
+# ---------------------------------------------------------------- end of a connection
+
+cdef void _connection_lost(virConnectPtr conn, int reason, void *opaque) noexcept with gil:
+    try:
+        (<object>opaque)(reason)
+    except BaseException:
+        _callback_failed("a connection close callback")
+
+
+def _close_callback_register(Connection conn, callback):
+    """Call ``callback(reason)`` on the event loop's thread when the connection ends
+    by itself (the daemon died, keep-alive failed). OperationUnsupportedError where
+    the driver has no such notice (test:///, a local driver)."""
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+    cdef virConnectPtr ptr = _conn_acquire(conn)
+    cdef int rc
+    Py_INCREF(callback)             # libvirt's reference, dropped by _release_callback
+    with nogil:
+        rc = virConnectRegisterCloseCallback(ptr, _connection_lost, <void *>callback,
+                                             _release_callback)
+    error = _last_error() if rc < 0 else None
+    _conn_release(ptr)
+    if error is not None:
+        Py_DECREF(callback)
+        raise error
+
+
+def _close_callback_deregister(Connection conn):
+    cdef virConnectPtr ptr = _conn_acquire(conn)
+    cdef int rc
+    with nogil:
+        rc = virConnectUnregisterCloseCallback(ptr, _connection_lost)
+    error = _last_error() if rc < 0 else None
+    _conn_release(ptr)
+    if error is not None:
+        raise error
+
+
+_connection_closing = None          # set by virtsnap.events: ends a connection's streams
+
+
+def _on_connection_close(listener):
+    """``listener(conn)`` runs in Connection.close() while the connection still works."""
+    global _connection_closing
+    _connection_closing = listener
+
+
+cdef void _notify_close(Connection conn) noexcept:
+    if _connection_closing is None or conn.ptr == NULL:
+        return
+    try:
+        _connection_closing(conn)
+    except BaseException:
+        _callback_failed("ending the event streams of a closed connection")

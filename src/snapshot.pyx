@@ -510,7 +510,8 @@ cdef class Connection:
         _close_connection(self)
 
     def close(self):
-        """Close the connection; safe to call more than once."""
+        """Close the connection; safe to call more than once. Its event streams end."""
+        _notify_close(self)
         _close_connection(self)
 
     @property

@@ -432,6 +432,10 @@ class AsyncDomainEventStream:
     kept, in libvirt's order, in an unbounded queue until read. Leaving it
     (``break``, cancellation, ``aclose()``) detaches it at once; the last
     stream of a connection to leave deregisters libvirt's callback.
+
+    When the connection ends (``await conn.close()``, or its daemon gone) the
+    reader gets the events received before, then LibvirtConnectionError once,
+    then the end of the iteration.
     """
 
     _hub: "Optional[_events._Hub]" = None     # also while __init__ has not set it
@@ -446,6 +450,7 @@ class AsyncDomainEventStream:
         self._queue: "Optional[asyncio.Queue[Optional[DomainEvent]]]" = None
         self._done = False
         self._sentinel_queued = False
+        self._error: Optional[BaseException] = None   # raised once, after the events
 
     async def start(self) -> None:
         """Attach to the connection's events (registering with libvirt if first)."""
@@ -473,6 +478,29 @@ class AsyncDomainEventStream:
             except RuntimeError:              # that loop is closed
                 pass
 
+    def end(self, error: BaseException) -> None:
+        """The connection ended (any thread): the hub has dropped this stream."""
+        self._hub = None
+        if threading.get_ident() == self._thread:
+            self._finish(error)
+        elif self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._finish, error)
+            except RuntimeError:              # that loop is closed
+                pass
+
+    def _finish(self, error: BaseException) -> None:
+        if not self._done and self._queue is not None:
+            self._done, self._error = True, error
+            self._queue.put_nowait(None)
+            self._sentinel_queued = True
+
+    def _stop(self) -> "DomainEvent":
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+        raise StopAsyncIteration
+
     @property
     def pending(self) -> int:
         """Events received and not read yet."""
@@ -486,12 +514,14 @@ class AsyncDomainEventStream:
     async def __anext__(self) -> DomainEvent:
         if self._loop is None:
             await self.start()
-        if self._queue is None or (self._done and self._queue.empty()):
+        if self._queue is None:
             raise StopAsyncIteration
+        if self._done and self._queue.empty():
+            return self._stop()
         event = await self._queue.get()
         if event is None:
             self._sentinel_queued = False
-            raise StopAsyncIteration
+            return self._stop()
         return event
 
     def _detach(self) -> Optional["_events._Hub"]:
@@ -524,4 +554,7 @@ class AsyncDomainEventStream:
         if self._hub is not None:
             hub = self._detach()
             if hub is not None:
-                _executor().submit(_events.release, hub)
+                try:
+                    _executor().submit(_events.release, hub)
+                except RuntimeError:          # interpreter exit: the process ends anyway
+                    pass
