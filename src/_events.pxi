@@ -516,20 +516,22 @@ cdef void _connection_lost(virConnectPtr conn, int reason, void *opaque) noexcep
 
 def _close_callback_register(Connection conn, callback):
     """Call ``callback(reason)`` on the event loop's thread when the connection ends
-    by itself (the daemon died, keep-alive failed). OperationUnsupportedError where
-    the driver has no such notice (test:///, a local driver)."""
+    by itself (the daemon died, keep-alive failed); only the remote driver does.
+
+    libvirt borrows ``callback``: the caller keeps it alive until
+    :func:`_close_callback_deregister` has returned. (A driver without close
+    notices accepts the registration and never frees it, so libvirt cannot own
+    a reference.)
+    """
     if not callable(callback):
         raise TypeError(f"callback must be callable, not {type(callback).__name__}")
     cdef virConnectPtr ptr = _conn_acquire(conn)
     cdef int rc
-    Py_INCREF(callback)             # libvirt's reference, dropped by _release_callback
     with nogil:
-        rc = virConnectRegisterCloseCallback(ptr, _connection_lost, <void *>callback,
-                                             _release_callback)
+        rc = virConnectRegisterCloseCallback(ptr, _connection_lost, <void *>callback, NULL)
     error = _last_error() if rc < 0 else None
     _conn_release(ptr)
     if error is not None:
-        Py_DECREF(callback)
         raise error
 
 

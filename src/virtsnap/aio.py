@@ -417,13 +417,6 @@ class AsyncDomainSnapshot:
         return f"<virtsnap.aio.AsyncDomainSnapshot {self.name!r} of {self._domain.name!r}>"
 
 
-# The flag constants, as on DomainSnapshot (DomainSnapshot.CREATE_HALT, ...).
-for _flag in dir(DomainSnapshot):
-    if _flag.isupper():
-        setattr(AsyncDomainSnapshot, _flag, getattr(DomainSnapshot, _flag))
-del _flag
-
-
 class AsyncDomainEventStream:
     """Lifecycle events as an async iterator, from :meth:`start` until :meth:`aclose`.
 

@@ -75,6 +75,7 @@ class _Hub:
         self.subscribers: "List[weakref.ref[_Subscriber]]" = []
         self.callback_id: Optional[int] = None
         self.watches_close = False            # libvirt's close callback is ours
+        self.close_notice = _close_notice(self)  # lent to libvirt while watches_close
 
     def deliver(self, name: str, uuid: str, event: int, detail: int) -> None:
         """Called by libvirt on the event loop's thread."""
@@ -99,6 +100,17 @@ class _Hub:
         threading.Thread(target=_deregister, args=(self,), daemon=True,
                          name="virtsnap-events-lost").start()
         _end(subscribers, LibvirtConnectionError(f"the connection ended: {why}"))
+
+
+def _close_notice(hub: _Hub) -> Callable[[int], None]:
+    """``hub.lost`` through a weak reference: the hub holds it without a cycle."""
+    ref = weakref.ref(hub)
+
+    def notice(reason: int) -> None:
+        live = ref()
+        if live is not None:
+            live.lost(reason)
+    return notice
 
 
 _hubs: Dict[Connection, _Hub] = {}
@@ -179,7 +191,7 @@ def ensure_registered(hub: _Hub) -> None:
         if needed:
             hub.callback_id = _domain_event_register(hub.conn, hub.deliver)
             try:
-                _close_callback_register(hub.conn, hub.lost)
+                _close_callback_register(hub.conn, hub.close_notice)
                 hub.watches_close = True
             except LibvirtError:
                 pass                          # a driver without it: the test driver
