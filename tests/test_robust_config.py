@@ -153,3 +153,36 @@ def test_the_ansible_module_gives_the_cli_text(module_policy, tmp_path, capsys):
     with pytest.raises(ValueError) as caught:
         module_policy.run(module_params(policy_file=str(path), workers=0), True)
     assert str(caught.value) == "workers: must be at least 1, not 0"
+
+
+@pytest.mark.ansible
+def test_the_snapshot_policy_module_refuses_as_the_cli_does(tmp_path, capsys):
+    from support.ansible_env import run_playbook, shared_collection
+
+    policy = {"policy": [{"label": "hourly", "uris": ["test:///default"], "interval": "1h",
+                          "hook_timeout": "nan"}]}
+    good = {"policy": [{"label": "hourly", "uris": ["test:///default"], "interval": "1h"}]}
+    module = "virtsnap.libvirt.snapshot_policy"
+    tasks = [
+        {"name": "nan", "ignore_errors": True, "check_mode": True, module: {"policy": policy}},
+        {"name": "huge", "ignore_errors": True, "check_mode": True, module: {"policy": {
+            "policy": [{"label": "hourly", "interval": "99999999999999999999d"}]}}},
+        {"name": "unknown label", "ignore_errors": True, "check_mode": True,
+         module: {"policy": good, "labels": ["nope"]}},
+        {"name": "no workers", "ignore_errors": True, "check_mode": True,
+         module: {"policy": good, "workers": 0}},
+    ]
+    run = run_playbook(shared_collection(), tmp_path / "run",
+                       [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}])
+    assert run.returncode == 0, run.output
+    messages = {task["name"]: run.result(task["name"])["msg"] for task in tasks}
+    assert all(run.failed(name) for name in messages)
+    assert messages == {
+        # YAML gives the string "nan": a type error, named as the loader names it
+        "nan": "bad policy: policy option: key 'hook_timeout': must be a number of seconds, "
+               "not str 'nan'",
+        "huge": "bad policy: policy option: key 'interval': interval too long "
+                "(at most 100 years): '99999999999999999999d'",
+        "unknown label": "policy option: no policy with label nope",
+        "no workers": "workers: must be at least 1, not 0",
+    }

@@ -11,6 +11,7 @@ API::
         lock_wait=60.0, now=None, on_event=None) -> Report
     run_domain(dom, policies, *, uri, dry_run=False, now=None, lock_dir=None,
                lock_wait=60.0, on_event=None) -> DomainReport
+    check_run_options(workers=1, lock_wait=0.0) -> None       # TypeError/ValueError
     owned_snapshots(dom, label) -> list[OwnedSnapshot]
     take_snapshot(dom, policy, name, *, uri, report) -> bool
     delete_snapshots(dom, names, report) -> None
