@@ -40,7 +40,8 @@ options:
     type: path
   labels:
     description:
-      - Run only the policies with these labels (default all).
+      - Run only the policies with these labels (default all). A label that no policy has fails
+        the task, as C(virtsnap auto --label) does.
     type: list
     elements: str
   domains:
@@ -50,13 +51,14 @@ options:
     elements: str
   workers:
     description:
-      - How many hosts and domains are worked on at once (threads; one connection per URI).
+      - How many hosts and domains are worked on at once (threads; one connection per URI); at
+        least 1.
     type: int
     default: 4
   lock_wait:
     description:
       - Seconds to wait for another run's lock on a domain before skipping it (not in check mode,
-        which takes no lock).
+        which takes no lock); from 0 to 86400.
     type: float
     default: 60.0
 attributes:
