@@ -116,6 +116,7 @@ def _close_notice(hub: _Hub) -> Callable[[int], None]:
 _hubs: Dict[Connection, _Hub] = {}
 _hubs_lock = threading.Lock()
 _rpc_lock = threading.Lock()                  # every (de)registration of every hub
+_orphaned_notices: "List[Callable[[int], None]]" = []  # lent to a connection closed since
 
 
 def _forget(hub: _Hub) -> "List[_Subscriber]":
@@ -135,6 +136,8 @@ def _deregister(hub: _Hub) -> None:
         callback_id, hub.callback_id = hub.callback_id, None
         watches_close, hub.watches_close = hub.watches_close, False
         if hub.conn.closed:
+            if watches_close:                 # libvirt may still hold the notice: keep it
+                _orphaned_notices.append(hub.close_notice)
             return
         if callback_id is not None:
             try:
