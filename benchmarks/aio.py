@@ -198,7 +198,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="200 calls, 50 latencies")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--publish", action="store_true",
-                        help="keep the run in benchmarks/figures/aio.json and README.md")
+                        help="keep the run in benchmarks/figures/aio.json and docs/guides/performance.md")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--uri", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -237,7 +237,7 @@ def main():
 
 
 def render(report):
-    """The figures as text: what is printed, and what README.md shows."""
+    """The figures as text: what is printed, and what docs/guides/performance.md shows."""
     results, n, latencies = report["results"], report["n"], report["latencies"]
     out = [f"{n} creates and {n} XML fetches over test+unix (private libvirtd), "
            f"concurrency {report['concurrency']} for the asyncio rows",
@@ -262,26 +262,26 @@ def render(report):
     return "\n".join(out) + "\n"
 
 
-README = HERE.parent / "README.md"
+PAGE = HERE.parent / "docs" / "guides" / "performance.md"
 PUBLISHED = HERE / "figures" / "aio.json"
 BEGIN = "<!-- aio figures: begin (written by benchmarks/aio.py --publish; do not edit) -->"
 END = "<!-- aio figures: end -->"
 
 
-def readme_section(text):
+def page_section(text):
     return text[text.index(BEGIN) + len(BEGIN) + 1:text.index(END)]
 
 
 def rendered_section(report):
-    return "```\n" + render(report) + "```\n"
+    return "```text\n" + render(report) + "```\n"
 
 
 def publish(report):
-    """Commit-ready: the run in benchmarks/figures/aio.json, its figures in README.md."""
+    """Commit-ready: the run in benchmarks/figures/aio.json, its figures in docs/guides/performance.md."""
     PUBLISHED.write_text(json.dumps(report, indent=2) + "\n")
-    text = README.read_text()
+    text = PAGE.read_text()
     start, end = text.index(BEGIN) + len(BEGIN) + 1, text.index(END)
-    README.write_text(text[:start] + rendered_section(report) + text[end:])
+    PAGE.write_text(text[:start] + rendered_section(report) + text[end:])
 
 
 if __name__ == "__main__":

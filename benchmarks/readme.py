@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Write a benchmark run's figures into README.md, between the markers.
+"""Write a benchmark run's figures into docs/guides/performance.md, between the markers.
 
     python benchmarks/readme.py [RESULTS.json]     (default: benchmarks/results.json)
 
 The JSON is what `benchmarks/run.py --callgrind --json FILE` writes (`make
 bench`). It is copied to benchmarks/figures/latest.json, which is committed,
-and the README section is rendered from it; tests/test_readme_figures.py
+and the page's section is rendered from it; tests/test_readme_figures.py
 checks that the two agree, so no figure in that section is typed in.
 """
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-README = HERE.parent / "README.md"
+PAGE = HERE.parent / "docs" / "guides" / "performance.md"
 PUBLISHED = HERE / "figures" / "latest.json"
 BEGIN = "<!-- benchmark figures: begin (written by benchmarks/readme.py; do not edit) -->"
 END = "<!-- benchmark figures: end -->"
@@ -40,7 +40,7 @@ def _count(x):
 
 
 def render(report):
-    """The README section (between the markers) for one run's JSON report."""
+    """The performance page's section (between the markers) for one run's JSON report."""
     m = report["machine"]
     out = [
         f"Run of {m['date'][:10]} (`{report['mode']}` mode, {report['rounds']} rounds), "
@@ -89,7 +89,7 @@ def render(report):
 
 
 def rewrite(text, section):
-    """README text with the part between the markers replaced by ``section``."""
+    """The page's text with the part between the markers replaced by ``section``."""
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     return text[:start] + "\n" + section + text[end:]
 
@@ -104,8 +104,8 @@ def main():
     PUBLISHED.parent.mkdir(exist_ok=True)
     if source.resolve() != PUBLISHED.resolve():
         shutil.copyfile(source, PUBLISHED)
-    README.write_text(rewrite(README.read_text(), render(report)))
-    print(f"README.md: figures of {report['machine']['date']} from {source}")
+    PAGE.write_text(rewrite(PAGE.read_text(), render(report)))
+    print(f"{PAGE.relative_to(HERE.parent)}: figures of {report['machine']['date']} from {source}")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,45 @@ cdef extern from "libvirt/libvirt.h" nogil:
     virDomainPtr virDomainDefineXML(virConnectPtr conn, const char *xml)
     int virDomainGetJobStats(virDomainPtr domain, int *type, virTypedParameterPtr *params,
                              int *nparams, unsigned int flags)
+    char *virDomainGetXMLDesc(virDomainPtr domain, unsigned int flags)
+
+    # libvirt-domain.h: statistics (virtsnap.space reads block sizes from them)
+    ctypedef struct virDomainStatsRecord:
+        virDomainPtr dom
+        virTypedParameterPtr params
+        int nparams
+    ctypedef virDomainStatsRecord *virDomainStatsRecordPtr
+    enum:
+        VIR_DOMAIN_STATS_BLOCK
+        VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING
+    int virDomainListGetStats(virDomainPtr *doms, unsigned int stats,
+                              virDomainStatsRecordPtr **retStats, unsigned int flags)
+    void virDomainStatsRecordListFree(virDomainStatsRecordPtr *stats)
+
+    # libvirt-storage.h: the volume behind a disk and its pool's free space
+    ctypedef struct virStoragePool:
+        pass
+    ctypedef virStoragePool *virStoragePoolPtr
+    ctypedef struct virStorageVol:
+        pass
+    ctypedef virStorageVol *virStorageVolPtr
+    ctypedef struct virStoragePoolInfo:
+        int state
+        unsigned long long capacity
+        unsigned long long allocation
+        unsigned long long available
+    ctypedef struct virStorageVolInfo:
+        int type
+        unsigned long long capacity
+        unsigned long long allocation
+    virStorageVolPtr virStorageVolLookupByPath(virConnectPtr conn, const char *path)
+    int virStorageVolGetInfo(virStorageVolPtr vol, virStorageVolInfo *info)
+    int virStorageVolFree(virStorageVolPtr vol)
+    virStoragePoolPtr virStoragePoolLookupByVolume(virStorageVolPtr vol)
+    int virStoragePoolRefresh(virStoragePoolPtr pool, unsigned int flags)
+    int virStoragePoolGetInfo(virStoragePoolPtr pool, virStoragePoolInfo *info)
+    const char *virStoragePoolGetName(virStoragePoolPtr pool)
+    int virStoragePoolFree(virStoragePoolPtr pool)
 
     # libvirt-domain-snapshot.h
     ctypedef struct virDomainSnapshot:
@@ -145,6 +184,7 @@ cdef extern from "libvirt/virterror.h" nogil:
         VIR_ERR_NO_DOMAIN
         VIR_ERR_OPERATION_INVALID
         VIR_ERR_NO_DOMAIN_SNAPSHOT
+        VIR_ERR_NO_STORAGE_VOL
         VIR_ERR_OPERATION_UNSUPPORTED
         VIR_ERR_CONFIG_UNSUPPORTED
         VIR_ERR_ARGUMENT_UNSUPPORTED

@@ -198,6 +198,18 @@ cdef dict _FLAG_MEMBERS = {
     "XMLFlags": _const_table(virtsnap_xml_flags, "XMLFlags"),
     "DomainListFlags": _const_table(virtsnap_domain_list_flags, "DomainListFlags"),
 }
+_ENUM_DOCS = {
+    "CreateFlags": "Flags of :meth:`Domain.create_snapshot` (``VIR_DOMAIN_SNAPSHOT_CREATE_*``).",
+    "DeleteFlags": "Flags of :meth:`DomainSnapshot.delete` (``VIR_DOMAIN_SNAPSHOT_DELETE_*``).",
+    "ListFlags": "Filters of the snapshot listings and counts (``VIR_DOMAIN_SNAPSHOT_LIST_*``);"
+                 " ``DESCENDANTS`` and ``ROOTS`` share one bit.",
+    "RevertFlags": "Flags of :meth:`DomainSnapshot.revert_to` (``VIR_DOMAIN_SNAPSHOT_REVERT_*``).",
+    "XMLFlags": "Flags of :meth:`DomainSnapshot.get_xml_description` (``VIR_DOMAIN_SNAPSHOT_XML_*``).",
+    "DomainListFlags": "Filters of :meth:`Connection.list_all_domains` (``VIR_CONNECT_LIST_DOMAINS_*``).",
+    "DomainState": "What :meth:`Domain.state` returns (``VIR_DOMAIN_*`` of ``virDomainState``).",
+    "JobType": "The ``type`` of :meth:`Domain.get_job_stats` (``VIR_DOMAIN_JOB_*``).",
+    "DomainEventType": "A lifecycle event's kind (``VIR_DOMAIN_EVENT_*``), in :class:`DomainEvent`.",
+}
 cdef dict _ENUM_MEMBERS = {
     "DomainState": _const_table(virtsnap_domain_states),
     "JobType": _const_table(virtsnap_job_types),
@@ -215,6 +227,7 @@ cdef object _enum_class(str name):
             cls = enum.IntFlag(name, _FLAG_MEMBERS[name], module="virtsnap")
         else:
             cls = enum.IntEnum(name, _ENUM_MEMBERS[name], module="virtsnap")
+        cls.__doc__ = _ENUM_DOCS[name]
         module[name] = cls
     return cls
 
@@ -501,6 +514,7 @@ cdef class Connection:
 
     cdef virConnectPtr ptr
     cdef readonly bint readonly
+    """Whether the connection is read-only: it can look, never change anything."""
     cdef bint opened            # made by virtsnap.open(), not from_libvirt()
 
     def __init__(self, *args, **kwargs):
@@ -516,6 +530,7 @@ cdef class Connection:
 
     @property
     def closed(self):
+        """True once :meth:`close` has run (or for a connection that was never opened)."""
         return self.ptr == NULL
 
     def __enter__(self):
@@ -584,6 +599,12 @@ cdef class Connection:
             _conn_release(ptr)
 
     def get_domain_by_name(self, name):
+        """The domain called ``name``.
+
+        Returns a :class:`Domain`. Raises :class:`DomainNotFoundError` when the
+        driver has no such domain, :class:`TypeError` or :class:`ValueError` for a
+        name that is not text, and :class:`LibvirtConnectionError` once closed.
+        """
         cdef const char *c_name = _utf8(name, "name")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
@@ -594,7 +615,60 @@ cdef class Connection:
         finally:
             _conn_release(ptr)
 
+    def storage_volume(self, path, refresh_pool=False):
+        """The storage volume at ``path`` and its pool, or None if no pool holds it.
+
+        A dict: ``pool``, ``type``, ``capacity``, ``allocation`` (the volume's, in
+        bytes) and ``pool_capacity``, ``pool_allocation``, ``pool_available``.
+        ``refresh_pool`` rescans the pool first, so that its free space is current.
+        """
+        cdef const char *c_path = _utf8(path, "path")
+        cdef virConnectPtr ptr = _conn_acquire(self)
+        cdef virStorageVolPtr vol = NULL
+        cdef virStoragePoolPtr pool = NULL
+        cdef virStorageVolInfo vol_info
+        cdef virStoragePoolInfo pool_info
+        cdef int rc = 0
+        cdef bint refresh = refresh_pool
+        try:
+            with nogil:
+                vol = virStorageVolLookupByPath(ptr, c_path)
+            if vol == NULL:
+                error = _last_error()
+                if error.code == VIR_ERR_NO_STORAGE_VOL:
+                    return None
+                raise error
+            with nogil:
+                rc = virStorageVolGetInfo(vol, &vol_info)
+                if rc == 0:
+                    pool = virStoragePoolLookupByVolume(vol)
+                    if pool == NULL:
+                        rc = -1
+                if rc == 0 and refresh:
+                    rc = virStoragePoolRefresh(pool, 0)
+                if rc == 0:
+                    rc = virStoragePoolGetInfo(pool, &pool_info)
+            if rc < 0:
+                _raise_last_error()
+            return {"pool": _decode(virStoragePoolGetName(pool)), "type": vol_info.type,
+                    "capacity": vol_info.capacity, "allocation": vol_info.allocation,
+                    "pool_capacity": pool_info.capacity,
+                    "pool_allocation": pool_info.allocation,
+                    "pool_available": pool_info.available}
+        finally:
+            with nogil:
+                if pool != NULL:
+                    virStoragePoolFree(pool)
+                if vol != NULL:
+                    virStorageVolFree(vol)
+            _conn_release(ptr)
+
     def get_domain_by_uuid(self, uuid):
+        """The domain whose UUID is the string ``uuid`` (with or without dashes).
+
+        Returns a :class:`Domain`. Raises :class:`DomainNotFoundError` when no
+        domain has it, :class:`InvalidArgumentError` for a malformed UUID.
+        """
         cdef const char *c_uuid = _utf8(uuid, "uuid")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
@@ -606,6 +680,11 @@ cdef class Connection:
             _conn_release(ptr)
 
     def get_domain_by_id(self, id):
+        """The running domain with ID ``id`` (see :attr:`Domain.id`).
+
+        Returns a :class:`Domain`. Raises :class:`DomainNotFoundError` when no
+        running domain has that ID, :class:`OverflowError` outside C's int.
+        """
         cdef int c_id = _checked_int(id, "id")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr dom
@@ -617,6 +696,11 @@ cdef class Connection:
             _conn_release(ptr)
 
     def list_all_domains(self, flags=0):
+        """Every domain of the connection, filtered by :class:`DomainListFlags`.
+
+        Returns a list of :class:`Domain` (0 means all, active and inactive).
+        Raises :class:`InvalidArgumentError` for flags the driver rejects.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virConnectPtr ptr = _conn_acquire(self)
         cdef virDomainPtr *doms = NULL
@@ -693,10 +777,12 @@ cdef class Domain:
 
     @property
     def name(self):
+        """The domain's name (answers after the connection is closed)."""
         return _decode(virDomainGetName(_domain_handle(self)))
 
     @property
     def uuid(self):
+        """The domain's UUID as a string (answers after the connection is closed)."""
         cdef char buf[VIR_UUID_STRING_BUFLEN]
         if virDomainGetUUIDString(_domain_handle(self), buf) < 0:
             _raise_last_error()
@@ -718,6 +804,7 @@ cdef class Domain:
         return _enum_or_int(_enum_class("DomainState"), state)
 
     def get_connect(self):
+        """The :class:`Connection` this domain was looked up on."""
         _domain_handle(self)
         return self.conn
 
@@ -738,6 +825,44 @@ cdef class Domain:
                 stats[_decode_lossy(params[i].field)] = _typed_value(&params[i])
         finally:
             virTypedParamsFree(params, nparams)
+        return stats
+
+    def get_xml_description(self, flags=0):
+        """The domain's XML (virDomainGetXMLDesc); ``flags`` are libvirt's."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef char *xml
+        with nogil:
+            xml = virDomainGetXMLDesc(ptr, c_flags)
+        if xml == NULL:
+            _raise_last_error()
+        return _take_string(xml)
+
+    def get_block_stats(self, backing=True):
+        """The block statistics of virConnectGetAllDomainStats for this domain.
+
+        A dict of libvirt's fields (``block.count``, ``block.<i>.path``,
+        ``block.<i>.allocation``, ...); ``backing`` adds the backing chain
+        (``block.<i>.backingIndex``), as ``virsh domstats --block --backing``.
+        """
+        cdef virDomainPtr doms[2]
+        cdef virDomainStatsRecordPtr *records = NULL
+        cdef unsigned int c_flags = VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING if backing else 0
+        cdef int n, i
+        doms[0] = _domain_ptr(self)
+        doms[1] = NULL
+        with nogil:
+            n = virDomainListGetStats(doms, VIR_DOMAIN_STATS_BLOCK, &records, c_flags)
+        if n < 0:
+            _raise_last_error()
+        cdef dict stats = {}
+        try:
+            if n > 0:
+                for i in range(records[0].nparams):
+                    stats[_decode_lossy(records[0].params[i].field)] = \
+                        _typed_value(&records[0].params[i])
+        finally:
+            virDomainStatsRecordListFree(records)
         return stats
 
     def abort_job(self):
@@ -769,15 +894,32 @@ cdef class Domain:
         return _checked_snapshot(snap, self)
 
     def num_of_snapshots(self, flags=0):
+        """How many snapshots match ``flags`` (:class:`ListFlags`), as an int.
+
+        A count taken now may be stale by the next call: to list, use
+        :meth:`list_snapshot_names` or :meth:`list_all_snapshots`.
+        """
         return _domain_call(self, virDomainSnapshotNum, flags)
 
     def list_snapshot_names(self, flags=0):
-        """The names, from libvirt's name listing; safe against concurrent creation
-        (see :func:`_list_names`)."""
+        """The names of the snapshots that match ``flags`` (:class:`ListFlags`).
+
+        Counts, then lists into an array with headroom, and lists again with a
+        larger array whenever libvirt reports more names than it had room for
+        (past 8,192 snapshots, where a daemon's reply could overrun the array,
+        it lists snapshot objects instead), so a snapshot created meanwhile
+        never truncates the list or overruns memory.
+        Raises :class:`InvalidArgumentError` for contradictory flags.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         return _list_names(_domain_ptr(self), NULL, c_flags)
 
     def list_all_snapshots(self, flags=0):
+        """The snapshots that match ``flags`` (:class:`ListFlags`), as
+        :class:`DomainSnapshot` handles, from one libvirt call.
+
+        Raises :class:`InvalidArgumentError` for contradictory flags.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainPtr ptr = _domain_ptr(self)
         cdef virDomainSnapshotPtr *snaps = NULL
@@ -787,6 +929,11 @@ cdef class Domain:
         return _take_snapshots(self, snaps, n)
 
     def get_snapshot_by_name(self, name, flags=0):
+        """The snapshot called ``name``, a :class:`DomainSnapshot`.
+
+        Raises :class:`SnapshotNotFoundError` when the domain has none of that
+        name, :class:`TypeError` or :class:`ValueError` for a name that is not text.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef const char *c_name = _utf8(name, "name")
         cdef virDomainPtr ptr = _domain_ptr(self)
@@ -796,6 +943,10 @@ cdef class Domain:
         return _checked_snapshot(snap, self)
 
     def has_current_snapshot(self, flags=0):
+        """Whether the domain has a current snapshot (a bool).
+
+        Raises :class:`LibvirtConnectionError` once the connection is closed.
+        """
         return _domain_call(self, virDomainHasCurrentSnapshot, flags) == 1
 
     def current_snapshot(self, flags=0):
@@ -983,9 +1134,11 @@ cdef class DomainSnapshot:
 
     @property
     def name(self):
+        """The snapshot's name (answers after the connection is closed)."""
         return _decode(virDomainSnapshotGetName(_snapshot_handle(self)))
 
     def get_name(self):
+        """The snapshot's name, as :attr:`name` (Sys::Virt's spelling)."""
         return _decode(virDomainSnapshotGetName(_snapshot_handle(self)))
 
     def get_xml_description(self, flags=0):
@@ -1023,22 +1176,42 @@ cdef class DomainSnapshot:
         _raise_last_error()
 
     def is_current(self, flags=0):
+        """Whether this is the domain's current snapshot (a bool).
+
+        Raises :class:`SnapshotNotFoundError` once the snapshot is deleted.
+        """
         return _snapshot_call(self, virDomainSnapshotIsCurrent, flags) == 1
 
     def has_metadata(self, flags=0):
+        """Whether libvirt holds metadata for this snapshot (a bool).
+
+        Raises :class:`SnapshotNotFoundError` once the snapshot is deleted.
+        """
         return _snapshot_call(self, virDomainSnapshotHasMetadata, flags) == 1
 
     def num_of_child_snapshots(self, flags=0):
+        """How many children match ``flags`` (``LIST_DESCENDANTS``: all descendants).
+
+        Raises :class:`SnapshotNotFoundError` once the snapshot is deleted.
+        """
         return _snapshot_call(self, virDomainSnapshotNumChildren, flags)
 
     def list_child_snapshot_names(self, flags=0):
-        """The children's names; safe against concurrent creation, as
-        :meth:`Domain.list_snapshot_names`."""
+        """The children's names (with ``LIST_DESCENDANTS``, every descendant's),
+        listed as safely as :meth:`Domain.list_snapshot_names` lists.
+
+        Raises :class:`SnapshotNotFoundError` once the snapshot is deleted.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         return _list_names(self.domain.ptr, ptr, c_flags)
 
     def list_all_children(self, flags=0):
+        """The children (with ``LIST_DESCENDANTS``, every descendant) as
+        :class:`DomainSnapshot` handles, from one libvirt call.
+
+        Raises :class:`SnapshotNotFoundError` once the snapshot is deleted.
+        """
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef virDomainSnapshotPtr *snaps = NULL
@@ -1052,10 +1225,12 @@ cdef class DomainSnapshot:
         return self.list_all_children(flags)
 
     def get_domain(self):
+        """The :class:`Domain` this snapshot belongs to."""
         _snapshot_handle(self)
         return self.domain
 
     def get_connect(self):
+        """The :class:`Connection` of this snapshot's domain."""
         _snapshot_handle(self)
         return self.domain.conn
 
@@ -1241,7 +1416,7 @@ cdef list _list_names(virDomainPtr dom, virDomainSnapshotPtr snap, unsigned int 
 # ---------------------------------------------------------------- bulk calls
 
 # More native threads than this only add contention on the one connection:
-# see "Bulk calls and workers" in the README for the measurements.
+# docs/guides/threads-and-workers.md has the measurements (`make bench`'s daemon rows).
 MAX_WORKERS = 16
 
 cdef enum:

@@ -28,7 +28,7 @@ def test_aio_suite_in_its_own_process(request, libvirtd):
 
 @pytest.mark.libvirtd
 def test_the_readme_example_service_snapshots_and_streams_events(private_daemon):
-    """examples/aio_service.py (the README's asyncio example) against a private
+    """examples/aio_service.py (docs/guides/asyncio-and-events.md) against a private
     daemon, driven by a TCP client; another client destroys the domain."""
     import signal
     import socket
@@ -74,4 +74,4 @@ def test_readme_aio_figures_are_rendered_from_the_published_run():
     spec.loader.exec_module(bench)
     report = json.loads(bench.PUBLISHED.read_text())
     assert report["n"] == 1000 and set(report["results"]) >= {"aio", "to_thread", "latency_aio"}
-    assert bench.readme_section(bench.README.read_text()) == bench.rendered_section(report)
+    assert bench.page_section(bench.PAGE.read_text()) == bench.rendered_section(report)

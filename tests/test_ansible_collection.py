@@ -68,8 +68,8 @@ def test_ansible_doc_builds_from_the_installed_copy(tmp_path):
     assert set(snapshot["return"]) == {"snapshot", "snapshots", "code", "exception_class"}
     assert snapshot["examples"].strip()
     info = docs["virtsnap.libvirt.snapshot_info"]
-    assert set(info["doc"]["options"]) == {"uri", "readonly", "domain"}
-    assert set(info["return"]) == {"snapshots", "current", "tree", "domains", "code",
+    assert set(info["doc"]["options"]) == {"uri", "readonly", "domain", "sizes"}
+    assert set(info["return"]) == {"snapshots", "current", "tree", "domains", "usage", "code",
                                    "exception_class"}
     policy = docs["virtsnap.libvirt.snapshot_policy"]
     assert set(policy["doc"]["options"]) == {"uri", "policy", "policy_file", "labels",

@@ -1,6 +1,7 @@
-"""The README's Ansible playbook (docs/playbook.yml of the collection), run for real.
+"""The Ansible guide's playbook (ansible_collections/virtsnap/libvirt/docs/playbook.yml), run for real.
 
-The README shows the file verbatim. It runs against a private libvirtd's test
+The collection's README, which is also the guide docs/guides/ansible.md, shows the
+file verbatim. It runs against a private libvirtd's test
 driver (its domain "test" standing for the guest): once with an upgrade that
 succeeds, once with one that fails, which the rescue answers with a revert.
 """
@@ -18,8 +19,10 @@ PLAYBOOK = COLLECTION_SRC / "docs" / "playbook.yml"
 
 
 def test_readme_shows_the_playbook_verbatim():
-    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    blocks = re.findall(r"```yaml\n(.*?)```", (COLLECTION_SRC / "README.md").read_text(), re.S)
     assert PLAYBOOK.read_text() in blocks
+    guide = (ROOT / "docs" / "guides" / "ansible.md").read_text()
+    assert "```{include} ../../ansible_collections/virtsnap/libvirt/README.md" in guide
 
 
 def play(tmp_path, uri, *extra):

@@ -131,7 +131,7 @@ print(failure)
 @pytest.mark.parametrize("handler", ["registered", "none"])
 @pytest.mark.parametrize("order", ["libvirt-first", "virtsnap-first"])
 def test_a_failing_open_reaches_libvirt_pythons_handler_when_it_is_loaded(order, handler):
-    """The documented limit (README, Interop): a failed virConnectOpen has no
+    """The documented limit (docs/guides/libvirt-python.md): a failed virConnectOpen has no
     connection, so libvirt dispatches its error to the one process-wide handler
     (virDispatchError(NULL)), which is libvirt-python's once it is imported, in
     either order. A handler registered there sees the failed open, and without

@@ -41,7 +41,7 @@ from virtsnap.cli.auto import run_auto
 from virtsnap.policy.run import REPORT_SCHEMA, DomainLock
 
 UTC = timezone.utc
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
 RETENTION = Retention(keep_last=3, keep_hourly=5, keep_daily=7, keep_weekly=4, keep_monthly=3)
 ZONE = "Europe/Berlin"
 
@@ -327,37 +327,22 @@ def test_config_errors_touch_nothing(conn, dom, tmp_path):
     assert dom.list_snapshot_names() == []
 
 
-def readme_block(heading, fence):
-    """The first ``fence`` code block after ``heading`` in the README."""
-    text = README.read_text()
-    start = text.index(fence + "\n", text.index(heading)) + len(fence) + 1
-    return text[start:text.index("```", start)]
-
-
-def schema_keys(schema):
-    keys, stack = set(), [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            keys.update(node.get("properties", {}))
-            stack.extend(node.values())
-    return keys
-
-
-def test_the_readme_shows_the_shipped_files_and_the_tested_schema():
-    contrib = README.parent / "contrib" / "systemd"
-    assert readme_block("### The policy file", "```toml") == (contrib / "policy.toml").read_text()
-    assert readme_block("`virtsnap-auto.service` is", "```ini") \
-        == (contrib / "virtsnap-auto.service").read_text()
-    assert readme_block("`virtsnap-auto.timer` starts", "```ini") \
-        == (contrib / "virtsnap-auto.timer").read_text()
-    documented = set(re.findall(r'"([a-z_]+)":', readme_block("### Policy report schema", "```")))
-    assert documented == schema_keys(REPORT_SCHEMA)
-    assert load_config(contrib / "policy.toml").policies[1].disk_only
+def test_the_guide_includes_the_shipped_files_and_the_schema_from_the_code():
+    """docs/guides/scheduled-snapshots.md shows contrib/'s files by literalinclude,
+    and the reference prints REPORT_SCHEMA from the code: neither is copied."""
+    guide = (ROOT / "docs" / "guides" / "scheduled-snapshots.md").read_text()
+    included = re.findall(r"```\{literalinclude\} \.\./\.\./(\S+)", guide)
+    assert included == ["contrib/systemd/policy.toml", "contrib/systemd/virtsnap-auto.service",
+                        "contrib/systemd/virtsnap-auto.timer"]
+    assert all((ROOT / path).is_file() for path in included)
+    reference = (ROOT / "docs" / "reference" / "cli.md").read_text()
+    assert "```{json-schema} virtsnap.policy.run:REPORT_SCHEMA" in reference
+    assert REPORT_SCHEMA["properties"]["schema_version"] == {"const": 1}
+    assert load_config(ROOT / "contrib" / "systemd" / "policy.toml").policies[1].disk_only
 
 
 def test_the_systemd_units_run_a_valid_command(tmp_path):
-    contrib = README.parent / "contrib" / "systemd"
+    contrib = ROOT / "contrib" / "systemd"
     service = configparser.ConfigParser(interpolation=None, strict=False)
     service.optionxform = str
     service.read(contrib / "virtsnap-auto.service")
@@ -462,7 +447,7 @@ def test_two_concurrent_runs_take_no_duplicate(private_daemon, tmp_path):
 @pytest.mark.libvirtd
 def test_the_quick_benchmark_runs_and_checks_its_results(libvirtd, tmp_path):
     """benchmarks/policy.py --quick: it fails when a run leaves the wrong snapshots."""
-    result = subprocess.run([sys.executable, str(README.parent / "benchmarks" / "policy.py"),
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "policy.py"),
                              "--quick", "--workers", "1,4", "--json", str(tmp_path / "b.json")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

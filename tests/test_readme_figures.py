@@ -1,4 +1,5 @@
-"""The README's benchmark figures are those of benchmarks/figures/latest.json, rendered."""
+"""The performance page's benchmark figures (docs/guides/performance.md) are those of
+benchmarks/figures/latest.json, rendered."""
 
 import importlib.util
 import json
@@ -18,7 +19,7 @@ def test_readme_figures_are_rendered_from_the_published_run():
     readme = _readme_module()
     report = json.loads(readme.PUBLISHED.read_text())
     assert report["instruction_counts"] and report["targets"]
-    assert readme.current_section(readme.README.read_text()) == readme.render(report)
+    assert readme.current_section(readme.PAGE.read_text()) == readme.render(report)
 
 
 def test_rewrite_replaces_only_the_marked_section():

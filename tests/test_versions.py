@@ -1,7 +1,7 @@
 """What the libvirt we run on does, picked by its version: one expectation per version range.
 
-scripts/matrix runs these on libvirt 7.0 (Debian 11), 9.0 (12) and 11.3 (13); the
-README's "Compatibility" section lists what each does. Where libvirt changed between
+scripts/matrix runs these on libvirt 7.0 (Debian 11), 9.0 (12) and 11.3 (13);
+docs/guides/compatibility.md lists what each does. Where libvirt changed between
 those versions, the cut is the release whose NEWS announces the change (9.0 external
 snapshot deletion, 9.9 external revert, 8.1 REVERT_RESET_NVRAM); the test driver's
 REVERT_RUNNING fix is known only to lie between 7.0 and 9.0.

@@ -15,12 +15,15 @@ ends with CancelledError only once libvirt has returned, so no handle is
 freed under a running call. For ``create_snapshot`` and ``revert_to`` the
 cancellation first calls ``abort_job()`` on the domain, which stops a job
 that libvirt can abort (a QEMU snapshot with memory or disk copy). See the
-README's "asyncio" section for what is left behind in each case.
+guide docs/guides/asyncio-and-events.md for what is left behind in each case.
 """
 
 import asyncio
+import builtins
 import functools
+import inspect
 import os
+import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import (
@@ -50,6 +53,7 @@ __all__ = [
 
 # libvirtd serves 5 calls of one client at once (max_client_requests); a few
 # more threads keep its queue full and cover a second connection.
+#: The size of the thread pool that runs blocking calls, unless :func:`set_max_workers` changes it.
 DEFAULT_MAX_WORKERS = 8
 
 T = TypeVar("T")
@@ -180,6 +184,7 @@ class AsyncConnection:
 
     @property
     def sync(self) -> Connection:
+        """The sync :class:`virtsnap.Connection` this wraps (the same C connection)."""
         return self._sync
 
     @property
@@ -228,7 +233,8 @@ class AsyncConnection:
         return [AsyncDomain(self, d) for d in domains]
 
     def domain_events(self, domain: "Optional[AsyncDomain]" = None) -> "AsyncDomainEventStream":
-        """An async iterator of :class:`DomainEvent`, of every domain or of ``domain``."""
+        """An async iterator of :class:`~virtsnap.DomainEvent`, of every domain or of
+        ``domain``: an :class:`AsyncDomainEventStream`."""
         return AsyncDomainEventStream(self, domain)
 
     def __repr__(self) -> str:
@@ -246,6 +252,7 @@ class AsyncDomain:
 
     @property
     def sync(self) -> Domain:
+        """The sync :class:`virtsnap.Domain` this wraps."""
         return self._sync
 
     @property
@@ -352,6 +359,7 @@ class AsyncDomainSnapshot:
 
     @property
     def sync(self) -> DomainSnapshot:
+        """The sync :class:`virtsnap.DomainSnapshot` this wraps."""
         return self._sync
 
     @property
@@ -530,6 +538,10 @@ class AsyncDomainEventStream:
         return None
 
     async def aclose(self) -> None:
+        """Stop the stream: events after this are not queued; safe to call twice.
+
+        The last stream of a connection to close deregisters libvirt's callback.
+        """
         hub = self._detach()
         if hub is not None:
             await _call(None, _events.release, hub)
@@ -551,3 +563,43 @@ class AsyncDomainEventStream:
                     _executor().submit(_events.release, hub)
                 except RuntimeError:          # interpreter exit: the process ends anyway
                     pass
+
+
+# Members whose async form behaves otherwise, documented on their own.
+_OWN_SEMANTICS = frozenset({"sync", "domain_events", "set_keepalive"})
+_SIGNATURE_LINE = re.compile(r"^[\w.]+\(.*\)(\s*->\s*.*)?\n")
+_RELATIVE_ROLE = re.compile(r":(class|meth|func|attr|exc|data):`([A-Za-z_][\w.]*)`")
+
+
+def _document_from_sync() -> None:
+    """Each async member's docstring starts with its sync twin's, so the two
+    APIs share one text; references in it are made absolute for this module."""
+    for twin, sync in ((AsyncConnection, Connection), (AsyncDomain, Domain),
+                       (AsyncDomainSnapshot, DomainSnapshot)):
+        def absolute(match: "re.Match[str]", sync: type = sync) -> str:
+            role, target = match.groups()
+            if target.startswith("virtsnap.") or hasattr(builtins, target):
+                return match.group(0)
+            if "." not in target and hasattr(sync, target):
+                target = f"{sync.__name__}.{target}"
+            return f":{role}:`~virtsnap.{target}`"
+
+        for name, member in list(vars(twin).items()):
+            source = getattr(sync, name, None)
+            if name.startswith("_") or name in _OWN_SEMANTICS or source is None:
+                continue
+            text = _RELATIVE_ROLE.sub(absolute, _SIGNATURE_LINE.sub("", source.__doc__ or "", 1))
+            text = inspect.cleandoc(text)
+            function = member.fget if isinstance(member, property) else member
+            own = inspect.cleandoc(function.__doc__ or "")
+            lead = (f"Awaitable :meth:`virtsnap.{sync.__name__}.{name}`, run on the thread pool; "
+                    "handles come back as async handles.\n\n"
+                    if inspect.iscoroutinefunction(function) else "")
+            doc = lead + text + ("\n\n" + own if own else "")
+            if isinstance(member, property):
+                setattr(twin, name, property(member.fget, member.fset, member.fdel, doc))
+            else:
+                function.__doc__ = doc
+
+
+_document_from_sync()

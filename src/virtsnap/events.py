@@ -46,10 +46,15 @@ __all__ = ["DomainEvent", "DomainEventType", "DomainEventStream", "DomainEventCa
 class DomainEvent(NamedTuple):
     """One lifecycle event: ``event`` with libvirt's ``detail`` and its name."""
 
+    #: The domain's name.
     domain: str
+    #: The domain's UUID, as a string.
     uuid: str
+    #: What happened (STARTED, STOPPED, ...).
     event: DomainEventType
+    #: libvirt's detail code, whose enum depends on ``event``.
     detail: int
+    #: The detail's name in libvirt's enum ("FROM_SNAPSHOT", "DESTROYED", ...).
     detail_name: str
 
 
@@ -245,6 +250,7 @@ _Self = TypeVar("_Self", bound="_Subscription")
 class _Subscription:
     """What the sync subscribers share: a place on a hub, from _subscribe() to close()."""
 
+    #: The UUID of the one domain it follows, or None for every domain.
     uuid: Optional[str]
     _hub: Optional[_Hub] = None               # also while __init__ has not set it
 
@@ -264,6 +270,8 @@ class _Subscription:
         self._hub = None
 
     def close(self) -> None:
+        """Stop receiving events; safe to call twice. The last subscriber of a
+        connection to close deregisters libvirt's callback."""
         hub, self._hub = self._hub, None
         if hub is not None and detach(hub, self):
             release(hub)
@@ -299,6 +307,7 @@ class DomainEventStream(_Subscription):
         self._subscribe(conn)
 
     def push(self, event: DomainEvent) -> None:
+        """Queue ``event`` for :meth:`get` (the event thread calls this)."""
         self._queue.put(event)
 
     def end(self, error: LibvirtConnectionError) -> None:
@@ -332,6 +341,7 @@ class DomainEventStream(_Subscription):
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` has run: no new events are queued."""
         return self._hub is None
 
     def __del__(self) -> None:
@@ -356,6 +366,7 @@ class DomainEventCallback(_Subscription):
         self._subscribe(conn)
 
     def push(self, event: DomainEvent) -> None:
+        """Call the callback with ``event``, logging what it raises (the event thread calls this)."""
         try:
             self._callback(event)
         except Exception:
@@ -367,6 +378,7 @@ class DomainEventCallback(_Subscription):
         super().end(error)
 
     def close(self) -> None:
+        """Stop calling the callback; safe to call twice."""
         _live_callbacks.discard(self)
         super().close()
 

@@ -46,10 +46,13 @@ _RECORD = {"frozen": True, "slots": True} if sys.version_info >= (3, 10) else {"
 class SnapshotMemory:
     """How the guest's memory was saved: ``mode`` is "no", "internal" or "external"."""
 
+    #: "no", "internal" or "external".
     mode: str
+    #: The memory state file of an external snapshot, else None.
     file: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
+        """The JSON-ready form: ``{"mode": ..., "file": ...}``."""
         return {"mode": self.mode, "file": self.file}
 
 
@@ -61,12 +64,17 @@ class SnapshotDisk:
     overlay file of an external snapshot (or its block device / network name).
     """
 
+    #: The disk's target name (``vda``).
     name: str
+    #: "internal", "external", "no" or "manual"; None when libvirt does not say.
     mode: Optional[str] = None
+    #: The overlay's format (``qcow2``) of an external snapshot.
     driver_type: Optional[str] = None
+    #: The overlay file, block device or network name of an external snapshot.
     source: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
+        """The JSON-ready form, one key per field."""
         return {"name": self.name, "mode": self.mode,
                 "driver_type": self.driver_type, "source": self.source}
 
@@ -75,14 +83,23 @@ class SnapshotDisk:
 class SnapshotInfo:
     """What the snapshot XML says, plus whether the snapshot is the current one."""
 
+    #: The snapshot's name.
     name: str
+    #: The owning domain's name.
     domain: str
+    #: The free-form description, or None.
     description: Optional[str]
+    #: The domain state saved in the snapshot: "running", "shutoff", "disk-snapshot", ...
     state: str
+    #: When libvirt took it (``creationTime``), in UTC.
     creation_time: datetime
+    #: The parent snapshot's name, None for a root.
     parent: Optional[str]
+    #: How the memory was saved.
     memory: SnapshotMemory
+    #: The disks, in the XML's order.
     disks: Tuple[SnapshotDisk, ...]
+    #: Whether it was the domain's current snapshot when read.
     is_current: bool = False
 
     @property

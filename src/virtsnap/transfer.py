@@ -66,6 +66,7 @@ from virtsnap.tree import SnapshotTree
 __all__ = ["INDEX_FILE", "ImportRollbackError", "SnapshotExistsError", "SnapshotsChangedError",
            "TransferError", "export_snapshots", "import_snapshots", "retarget_snapshot_xml"]
 
+#: The index that :func:`export_snapshots` writes beside the XML files: names, parents, order.
 INDEX_FILE = "index.json"
 FORMAT = "virtsnap-snapshots"
 VERSION = 1

@@ -67,10 +67,12 @@ class SnapshotTree:
 
     @property
     def roots(self) -> List[str]:
+        """The snapshots without a parent in the tree, in virsh's name order."""
         return list(self._children.get(None, ()))
 
     @property
     def leaves(self) -> List[str]:
+        """The snapshots without children, in depth-first order."""
         return [name for name in self.depth_first() if not self._children.get(name)]
 
     def _check(self, name: str) -> None:
@@ -83,6 +85,7 @@ class SnapshotTree:
         return self._parents[name]
 
     def children(self, name: str) -> List[str]:
+        """The children's names of ``name``, in virsh's name order; KeyError if unknown."""
         self._check(name)
         return list(self._children.get(name, ()))
 

@@ -7,7 +7,7 @@ collections path, which is the copy the playbook tests run.
 :func:`run_playbook` runs ``ansible-playbook`` against localhost (or a given
 inventory) with ``connection: local`` and this interpreter on the managed
 side, and returns every task result with its start and end time, recorded by
-``tests/ansible/callback_plugins/record.py``.
+``tests/ansible/callback_plugins/virtsnap_record.py``.
 """
 
 import atexit

@@ -57,8 +57,11 @@ SUBCOMMANDS = {
     "demo": ("a guided tour on libvirt's test driver", "virtsnap.cli.commands:add_demo"),
     "json-schema": ("print the JSON Schema of the --json output",
                     "virtsnap.cli.commands:add_json_schema"),
+    "du": ("show the disk space a domain's images and snapshots use", "virtsnap.cli.du:add_du"),
     "auto": ("take and prune snapshots as a policy file says", "virtsnap.cli.auto:add_auto"),
     "prune": ("prune one domain's snapshots of a label", "virtsnap.cli.auto:add_prune"),
+    "status": ("check that the policies' snapshots are on time (monitoring plugin)",
+               "virtsnap.cli.status:add_status"),
 }
 
 
@@ -145,7 +148,7 @@ def build_parser(command: "str | None" = None, all_commands: bool = False
 # command, its positionals, then its own options, each written out in full)
 # from the same builders, and gives the namespace argparse would give; for
 # any other argv (help, an abbreviation, --opt=value, an error) it gives None
-# and argparse parses. tests/test_cli_quick_parse.py compares the two.
+# and argparse parses. tests/test_cli_startup.py compares the two.
 
 _GLOBAL_SWITCHES = {"-r": "readonly", "--readonly": "readonly", "-q": "quiet", "--quiet": "quiet"}
 _GLOBAL_VALUES = {"-c": "connect", "--connect": "connect"}

@@ -72,7 +72,7 @@ def _seconds(text: str) -> float:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="change nothing, print the plan")
     parser.add_argument("--json", action="store_true",
-                        help="print the report as JSON (schema in the README)")
+                        help="print the report as JSON (schema: virtsnap.policy.run.REPORT_SCHEMA)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print a summary also when stdout is no terminal")
     parser.add_argument("--lock-wait", type=_seconds, default=60.0, metavar="SECONDS",
@@ -90,6 +90,9 @@ def add_auto(auto: argparse.ArgumentParser) -> None:
                       help="only domains matching GLOB; !GLOB excludes (repeatable)")
     auto.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS, metavar="N",
                       help=f"hosts and domains handled at once (default {DEFAULT_WORKERS})")
+    auto.add_argument("--metrics-file", metavar="PATH",
+                      help="write Prometheus metrics of the run to PATH, atomically "
+                           "(node_exporter's textfile collector; not with --dry-run)")
     _common(auto)
     auto.set_defaults(run=run_auto, needs_connection=False)
 
@@ -267,9 +270,22 @@ def cmd_auto(args: argparse.Namespace) -> int:
             report = run(config, labels=args.label, domains=args.domain, dry_run=args.dry_run,
                          workers=args.workers, lock_wait=args.lock_wait, on_event=display,
                          default_uri=getattr(args, "connect", None))
-        return _finish(args, report)
+        status = _finish(args, report)
+        if args.metrics_file and not args.dry_run:
+            status = max(status, _write_metrics(args.metrics_file, report))
+        return status
     except KeyboardInterrupt:
         return 130
+
+
+def _write_metrics(path: str, report: Report) -> int:
+    from virtsnap.metrics import render, snapshot_sizes, write_atomically
+
+    try:
+        write_atomically(path, render(report, snapshot_sizes(report)))
+    except OSError as exc:
+        return _error(f"cannot write the metrics file {path}: {exc.strerror or exc}")
+    return 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:

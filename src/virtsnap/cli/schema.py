@@ -45,6 +45,46 @@ _SNAPSHOT = {
     },
 }
 
+_BYTES = {"type": ["integer", "null"], "minimum": 0, "description": "bytes; null: not known"}
+
+_DU = {
+    "type": "object", "required": ["domain", "uri", "disks", "snapshots", "total", "notes"],
+    "description": "virtsnap du DOMAIN --json (virtsnap.space.disk_usage)",
+    "properties": {
+        "domain": {"type": "string"},
+        "uri": _NULLABLE_STRING,
+        "disks": {"type": "array", "items": {
+            "type": "object", "required": ["target", "chain", "chain_complete"],
+            "properties": {
+                "target": {"type": "string"},
+                "chain_complete": {"type": "boolean",
+                                   "description": "false: images below the top not known"},
+                "chain": {"type": "array", "description": "top first", "items": {
+                    "type": "object",
+                    "required": ["file", "allocation", "capacity", "snapshot", "source"],
+                    "properties": {
+                        "file": {"type": "string"},
+                        "allocation": _BYTES,
+                        "capacity": _BYTES,
+                        "snapshot": {"type": ["string", "null"],
+                                     "description": "the snapshot whose creation made it"},
+                        "source": {"enum": ["domain-stats", "storage-volume", "qemu-img",
+                                            None]}}}}}}},
+        "snapshots": {"type": "array", "items": {
+            "type": "object",
+            "required": ["name", "location", "vmstate", "memory_file", "memory", "layers",
+                         "frees", "frees_at_least", "frees_note"],
+            "properties": {
+                "name": {"type": "string"},
+                "location": {"enum": ["internal", "external"]},
+                "vmstate": _BYTES, "memory_file": _NULLABLE_STRING, "memory": _BYTES,
+                "layers": {"type": "array", "items": {"type": "string"}},
+                "frees": _BYTES, "frees_at_least": _BYTES, "frees_note": _NULLABLE_STRING}}},
+        "total": _BYTES,
+        "notes": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
 JSON_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "virtsnap --json output, schema version 1",
@@ -82,10 +122,11 @@ JSON_SCHEMA = {
                               {"type": "object", "required": ["name", "domain"],
                                "properties": {"name": {"type": "string"},
                                               "domain": {"type": "string"}}}]},
+        "du": _DU,
     },
 }
 
 # Which $defs entry describes each command's --json document.
 COMMAND_DOCUMENTS = {"list": "list", "list --tree": "tree", "info": "info",
                      "current": "snapshot", "parent": "parent", "dumpxml": "dumpxml",
-                     "create": "created"}
+                     "create": "created", "du": "du"}

@@ -25,6 +25,7 @@ else:  # pragma: no cover - exercised on Python 3.9 and 3.10
     import tomli as tomllib
 
 from virtsnap.policy.plan import LABEL_RE, Config, Policy, Retention
+from virtsnap.space import parse_threshold
 
 __all__ = ["ConfigError", "config_from_document", "load_config", "parse_config", "parse_interval"]
 
@@ -46,9 +47,9 @@ MAX_INTERVAL = 100 * 366 * 86400   # seconds: a century
 MAX_HOOK_TIMEOUT = 7 * 86400       # seconds: a week
 MAX_COUNT = 1_000_000              # of any keep_* option
 MAX_LABEL = 64                     # characters
-DEFAULT_KEYS = {"uri", "timezone", "hook_timeout", "lock_dir"}
+DEFAULT_KEYS = {"uri", "timezone", "hook_timeout", "lock_dir", "min_free"}
 POLICY_KEYS = {"label", "uris", "domains", "interval", "quiesce", "disk_only",
-               "pre_hook", "post_hook", "hook_timeout", "timezone",
+               "pre_hook", "post_hook", "hook_timeout", "timezone", "min_free",
                *Retention().counts()}
 
 
@@ -224,6 +225,11 @@ def _check_defaults(defaults: Mapping[str, Any], error: Callable[..., ConfigErro
             raise error(problem, key)
     if "timezone" in defaults:
         _zone(defaults["timezone"], error)
+    if "min_free" in defaults:
+        try:
+            parse_threshold(defaults["min_free"])
+        except ValueError as exc:
+            raise error(str(exc), "min_free") from None
     problem = _seconds_problem(defaults.get("hook_timeout", 60))
     if problem:
         raise error(problem, "hook_timeout")
@@ -303,8 +309,14 @@ def _policy(table: Mapping[str, Any], defaults: Mapping[str, Any],
         raise error(problem, "hook_timeout")
     zone = get("timezone", (str,), "UTC")
     _zone(zone, error)
+    min_free = get("min_free", (str,))
+    if min_free is not None:
+        try:
+            parse_threshold(min_free)
+        except ValueError as exc:
+            raise error(str(exc), "min_free") from None
     return Policy(label=label, retention=Retention(**counts), interval=interval,
                   uris=tuple(uris), domains=tuple(domains), quiesce=quiesce,
                   disk_only=get("disk_only", (bool,), False), pre_hook=hooks["pre_hook"],
                   post_hook=hooks["post_hook"], hook_timeout=float(hook_timeout),
-                  timezone=zone)
+                  timezone=zone, min_free=min_free)

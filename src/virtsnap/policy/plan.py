@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "PERIODS",
+    "Config",
     "OwnedSnapshot",
     "Plan",
     "Policy",
@@ -55,6 +56,7 @@ _OWNED_TIME_RE = re.compile(r"(\d{8}T\d{6}Z)\Z")
 
 # Retention options after keep_last, in the order they apply, with the
 # period each one keeps one snapshot of (local time in the policy's zone).
+#: ``(name, period key of a local time)`` for hourly, daily, weekly, monthly, yearly.
 PERIODS: Tuple[Tuple[str, Callable[[datetime], str]], ...] = (
     ("hourly", lambda t: t.strftime("%Y/%m/%d/%H")),
     ("daily", lambda t: t.strftime("%Y/%m/%d")),
@@ -75,11 +77,17 @@ CLOCK_SKEW = timedelta(minutes=5)
 class Retention:
     """How many snapshots (or periods) each option keeps; all zero keeps all."""
 
+    #: Keep the N newest.
     keep_last: int = 0
+    #: Keep the newest of each of the N latest hours that have a snapshot.
     keep_hourly: int = 0
+    #: Keep the newest of each of the N latest days that have a snapshot.
     keep_daily: int = 0
+    #: Keep the newest of each of the N latest ISO weeks that have a snapshot.
     keep_weekly: int = 0
+    #: Keep the newest of each of the N latest months that have a snapshot.
     keep_monthly: int = 0
+    #: Keep the newest of each of the N latest years that have a snapshot.
     keep_yearly: int = 0
 
     def __post_init__(self) -> None:
@@ -96,6 +104,7 @@ class Retention:
 
     @property
     def keeps_all(self) -> bool:
+        """True when no option is set: everything is kept."""
         return not any(self.counts().values())
 
 
@@ -103,17 +112,29 @@ class Retention:
 class Policy:
     """One ``[[policy]]`` table: which domains, how often, what to keep."""
 
+    #: Names the owned snapshots ``auto-<label>-<UTC time>``; ``[a-z0-9_]+``.
     label: str
+    #: What to keep of the owned snapshots.
     retention: Retention = field(default_factory=Retention)
+    #: How old the newest owned snapshot may get before a new one is due.
     interval: Optional[timedelta] = None      # None: never create, only prune
+    #: The hosts, as libvirt URIs.
     uris: Tuple[Optional[str], ...] = (None,)  # None: libvirt's default URI
+    #: Which domains, as globs.
     domains: Tuple[str, ...] = ()              # fnmatch globs, "!glob" excludes
+    #: Freeze the guest's file systems: True, False or "try" (fall back without).
     quiesce: Union[bool, str] = False          # True, False or "try"
+    #: Take external disk-only snapshots (``CREATE_DISK_ONLY``).
     disk_only: bool = False
+    #: Command run before the snapshot; a non-zero exit skips the domain.
     pre_hook: Optional[Tuple[str, ...]] = None
+    #: Command run after the snapshot whenever the pre_hook succeeded.
     post_hook: Optional[Tuple[str, ...]] = None
+    #: Seconds before a hook's process group is killed.
     hook_timeout: float = 60.0
+    #: The zone in which hours, days, weeks, months and years are counted.
     timezone: str = "UTC"
+    min_free: Optional[str] = None             # "10%" or "20GiB": no snapshot below it
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not LABEL_RE.match(self.label):
@@ -129,6 +150,7 @@ class Policy:
 
     @property
     def tz(self) -> ZoneInfo:
+        """:attr:`timezone` as a ``zoneinfo.ZoneInfo``."""
         return ZoneInfo(self.timezone)
 
     def selects(self, domain: str) -> bool:
@@ -148,8 +170,11 @@ def select(globs: Sequence[str], domain: str) -> bool:
 class Config:
     """A parsed configuration file."""
 
+    #: The ``[[policy]]`` tables, in the file's order.
     policies: Tuple[Policy, ...]
+    #: The file it was read from, for messages.
     filename: str = "<config>"
+    #: ``[defaults] lock_dir``: where the per-domain lock files go.
     lock_dir: Optional[str] = None
 
 
@@ -157,8 +182,11 @@ class Config:
 class OwnedSnapshot:
     """A snapshot owned by a label, with its time from libvirt's creationTime."""
 
+    #: The snapshot's name.
     name: str
+    #: Its ``creationTime``, aware, in UTC.
     time: datetime
+    #: Whether it is the domain's current snapshot.
     is_current: bool = False
 
 
@@ -171,9 +199,13 @@ class Plan:
     it, "new" for the snapshot to create); ``delete`` is oldest first.
     """
 
+    #: The policy's label.
     label: str
+    #: The name of the snapshot to take, or None when none is due.
     create: Optional[str]
+    #: Each kept name with its reasons.
     keep: Dict[str, Tuple[str, ...]]
+    #: The names to delete, oldest first.
     delete: List[str]
     future: List[str] = field(default_factory=list)  # dated after now + CLOCK_SKEW
 

@@ -44,12 +44,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import virtsnap
 from virtsnap.info import parse_snapshot_xml
 from virtsnap.policy.plan import Config, OwnedSnapshot, Policy, owned_time, plan, select
+from virtsnap.space import space_guard
 
 __all__ = [
     "REPORT_SCHEMA",
     "DomainLock",
     "DomainReport",
     "Event",
+    "HookReport",
     "HostReport",
     "LockBusy",
     "PolicyReport",
@@ -90,23 +92,35 @@ class Event:
     ``kind`` is "start", "create", "delete", "warning", "error" or "done".
     """
 
+    #: "start", "create", "delete", "warning", "error" or "done".
     kind: str
+    #: The host's URI (None: libvirt's default).
     uri: Optional[str]
+    #: The domain's name.
     domain: str
+    #: The policy's label, when the event concerns one.
     label: Optional[str] = None
+    #: What to show.
     text: str = ""
 
 
 @dataclass
 class HookReport:
+    """One hook's run."""
+
+    #: "pre" or "post".
     phase: str
+    #: The command that ran.
     argv: List[str]
+    #: Its exit status; None when it could not run or timed out.
     returncode: Optional[int] = None
+    #: Why it failed, or None.
     error: Optional[str] = None
     stderr: str = ""          # its last HOOK_OUTPUT_KEPT bytes (not in the JSON report)
     stderr_dropped: int = 0   # bytes written before those
 
     def to_dict(self) -> Dict[str, Any]:
+        """The report's ``hooks`` entry (see :data:`REPORT_SCHEMA`)."""
         return {"phase": self.phase, "argv": self.argv, "returncode": self.returncode,
                 "error": self.error}
 
@@ -115,24 +129,40 @@ class HookReport:
 class PolicyReport:
     """What happened to one domain under one label."""
 
+    #: The policy's label.
     label: str
+    #: "ok", "failed" or "skipped".
     status: str = OK
+    #: What failed, or None.
     error: Optional[str] = None
+    #: Whether a new snapshot was due.
     due: bool = False
+    #: The snapshot the plan takes, or None.
     planned_create: Optional[str] = None
+    #: The snapshots the plan deletes (re-planned after a creation).
     planned_delete: List[str] = field(default_factory=list)
+    #: The snapshot taken; None in a dry run.
     created: Optional[str] = None
+    #: The snapshots deleted, oldest first; empty in a dry run.
     deleted: List[str] = field(default_factory=list)
+    #: Each kept name with its reasons.
     kept: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    #: Deletions libvirt refused: ``{"name", "error"}``.
     refused: List[Dict[str, str]] = field(default_factory=list)
+    #: Warnings, such as the quiesce fallback.
     warnings: List[str] = field(default_factory=list)
+    #: The hooks that ran.
     hooks: List[HookReport] = field(default_factory=list)
+    space: Optional[str] = None   # min_free guard: "ok", "short", None when not checked
+    #                               (not in to_dict: the README documents the JSON keys)
 
     def fail(self, message: str) -> None:
+        """Mark it failed, adding ``message`` to :attr:`error`."""
         self.status = FAILED
         self.error = message if self.error is None else f"{self.error}; {message}"
 
     def to_dict(self) -> Dict[str, Any]:
+        """The report's ``policies`` entry (see :data:`REPORT_SCHEMA`)."""
         return {"label": self.label, "status": self.status, "error": self.error,
                 "due": self.due,
                 "planned": {"create": self.planned_create, "delete": self.planned_delete},
@@ -145,31 +175,46 @@ class PolicyReport:
 
 @dataclass
 class DomainReport:
+    """What happened to one domain, under every policy that selects it."""
+
+    #: The domain's name.
     name: str
+    #: "ok", "failed" or "skipped" (another run holds its lock).
     status: str = OK
+    #: What failed, or None.
     error: Optional[str] = None
+    #: One report per policy that selects the domain.
     policies: List[PolicyReport] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """Whether the domain and every policy on it succeeded."""
         return self.status == OK and all(p.status == OK for p in self.policies)
 
     def to_dict(self) -> Dict[str, Any]:
+        """The report's ``domains`` entry (see :data:`REPORT_SCHEMA`)."""
         return {"name": self.name, "ok": self.ok, "status": self.status, "error": self.error,
                 "policies": [policy.to_dict() for policy in self.policies]}
 
 
 @dataclass
 class HostReport:
+    """What happened on one host."""
+
+    #: The host's URI (None: libvirt's default).
     uri: Optional[str]
+    #: Why the host failed ("cannot connect: ..."), or None.
     error: Optional[str] = None
+    #: The domains some policy selects, by name.
     domains: List[DomainReport] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """Whether the host and all its domains succeeded."""
         return self.error is None and all(domain.ok for domain in self.domains)
 
     def to_dict(self) -> Dict[str, Any]:
+        """The report's ``hosts`` entry (see :data:`REPORT_SCHEMA`)."""
         return {"uri": self.uri, "ok": self.ok, "error": self.error,
                 "domains": [domain.to_dict() for domain in self.domains]}
 
@@ -178,16 +223,22 @@ class HostReport:
 class Report:
     """The outcome of a run, per host and domain (``--json`` prints ``to_dict()``)."""
 
+    #: Whether this was a dry run (nothing changed).
     dry_run: bool
+    #: When the run started (UTC).
     started: datetime
+    #: When it finished, or None while it runs.
     finished: Optional[datetime] = None
+    #: One report per host.
     hosts: List[HostReport] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """Whether everything planned succeeded (exit status 0)."""
         return all(host.ok for host in self.hosts)
 
     def to_dict(self) -> Dict[str, Any]:
+        """The JSON report, valid against :data:`REPORT_SCHEMA`."""
         return {"schema_version": 1, "dry_run": self.dry_run, "ok": self.ok,
                 "started": self.started.isoformat(),
                 "finished": None if self.finished is None else self.finished.isoformat(),
@@ -204,7 +255,7 @@ def _object(**properties: Any) -> Dict[str, Any]:
     return {"type": "object", "required": sorted(properties), "properties": properties}
 
 
-# JSON Schema (draft 2020-12) of ``virtsnap auto --json`` and ``virtsnap prune --json``.
+#: JSON Schema (draft 2020-12) of ``virtsnap auto --json`` and ``virtsnap prune --json``.
 REPORT_SCHEMA: Dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "virtsnap policy report, schema version 1",
@@ -504,7 +555,17 @@ def _apply_policy(dom: Any, policy: Policy, uri: Optional[str], dry_run: bool,
             "the schedule runs on now and retention counts it as the newest")
     if dry_run:
         return report
-    if first.create is not None:
+    short = space_guard(dom, policy.min_free) if (
+        first.create is not None and policy.min_free is not None) else None
+    if policy.min_free is not None and first.create is not None:
+        report.space = "ok" if short is None else "short"
+    if short is not None:
+        report.fail(f"{short}; no snapshot taken")
+        # Pruning still frees space, by the rules applied to what exists (the
+        # first plan counted the snapshot not taken among those kept).
+        final = plan(history, replace(policy, interval=None), now)
+        report.planned_delete, report.kept = final.delete, final.keep
+    elif first.create is not None:
         if on_event:
             on_event(Event("create", uri, dom.name, policy.label, first.create))
         if not take_snapshot(dom, policy, first.create, uri=uri, report=report):

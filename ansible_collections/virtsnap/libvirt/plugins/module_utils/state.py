@@ -195,7 +195,8 @@ def apply(dom, the_plan, params, warnings):
 
 
 def snapshot_dict(dom, name):
-    """The README's JSON snapshot object for ``name``, or None if it does not exist."""
+    """The JSON snapshot object (``snapshot`` in ``virtsnap json-schema``) for ``name``, or None
+    if it does not exist."""
     if name not in dom.list_snapshot_names():
         return None
     return dom.get_snapshot_by_name(name).info().to_dict()

@@ -30,6 +30,14 @@ options:
       - Open a read-only connection.
     type: bool
     default: true
+  sizes:
+    description:
+      - Also return RV(usage), what the domain's disks and snapshots use on disk (C(virtsnap du)).
+      - The sizes come from libvirt (domain statistics with the backing chain, storage volumes);
+        only where libvirt has no answer, and only for a local URI, from C(qemu-img info -U) run on
+        the managed host. A size nothing could tell is V(null).
+    type: bool
+    default: false
 attributes:
   platform:
     platforms: posix
@@ -53,6 +61,12 @@ EXAMPLES = r"""
 - name: Show the current one
   ansible.builtin.debug:
     msg: "{{ web1_snapshots.current }}"
+
+- name: What the snapshots of web1 cost on disk
+  virtsnap.libvirt.snapshot_info:
+    domain: web1
+    sizes: true
+  register: web1_usage
 
 - name: Every domain of a remote host
   virtsnap.libvirt.snapshot_info:
@@ -89,9 +103,20 @@ tree:
   type: list
   elements: dict
   sample: [{"name": "base", "children": [{"name": "before-upgrade", "children": []}]}]
+usage:
+  description:
+    - With O(sizes=true), the document of C(virtsnap du DOMAIN --json) (schema C(du) of
+      C(virtsnap json-schema)) - V(disks), each with its backing chain top first (V(file),
+      V(allocation) in bytes, V(snapshot) that made the image, V(source) of the figure), V(snapshots)
+      with V(vmstate), V(memory) and V(frees) where known, V(total) and V(notes).
+  returned: when O(sizes=true) and O(domain) is not V(all)
+  type: dict
+  sample: {"domain": "web1", "uri": "qemu:///system", "disks": [], "snapshots": [], "total": 0,
+           "notes": []}
 domains:
   description:
-    - With O(domain=all), one entry per domain name, each with RV(snapshots), RV(current) and RV(tree).
+    - With O(domain=all), one entry per domain name, each with RV(snapshots), RV(current) and RV(tree),
+      and RV(usage) with O(sizes=true).
       A domain undefined while the module runs is left out.
   returned: when O(domain) is V(all)
   type: dict
@@ -121,6 +146,20 @@ from ansible_collections.virtsnap.libvirt.plugins.module_utils.report import (
     domain_report,
 )
 
+try:
+    from virtsnap.space import disk_usage
+except ImportError:  # reported by require_virtsnap()
+    disk_usage = None
+
+
+def add_usage(conn, domains):
+    """``usage`` for each domain report of ``domains``; one undefined meanwhile is left out."""
+    for name in list(domains):
+        try:
+            domains[name]["usage"] = disk_usage(conn.get_domain_by_name(name)).to_dict()
+        except virtsnap.DomainNotFoundError:
+            del domains[name]
+
 
 def main():
     module = AnsibleModule(
@@ -128,6 +167,7 @@ def main():
             "uri": {"type": "str", "default": "qemu:///system"},
             "readonly": {"type": "bool", "default": True},
             "domain": {"type": "str", "required": True},
+            "sizes": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -137,8 +177,13 @@ def main():
     try:
         if params["domain"] == "all":
             result = {"domains": all_domains_report(conn)}
+            if params["sizes"]:
+                add_usage(conn, result["domains"])
         else:
-            result = domain_report(find_domain(module, conn, params["domain"]))
+            dom = find_domain(module, conn, params["domain"])
+            result = domain_report(dom)
+            if params["sizes"]:
+                result["usage"] = disk_usage(dom).to_dict()
     except virtsnap.LibvirtError as exc:
         module.fail_json(**error_result(
             exc, "cannot read the snapshots of domain '%s' on %s" % (params["domain"], params["uri"])))

@@ -18,7 +18,7 @@ description:
     other snapshot.
   - The policy is given inline (O(policy), for example as YAML in the playbook) or as a TOML
     file on the managed node (O(policy_file)); both have the same tables and keys, described in
-    virtsnap's README (section "Scheduled snapshots").
+    virtsnap's docs (docs/guides/scheduled-snapshots.md).
   - In check mode only the planner runs; RV(plan) says what a run would create and delete, and
     C(changed) is whether it would create or delete anything.
   - O(uri) is the host of the policies that name none (neither C(uris) nor C(defaults.uri)).
