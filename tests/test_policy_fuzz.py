@@ -33,6 +33,7 @@ GOOD = {
     "post_hook": st.sampled_from(["/bin/true --flag 'a b'"]),
     "hook_timeout": st.sampled_from([1, 0.5, 60]),
     "lock_dir": st.just("/tmp/virtsnap-locks"),
+    "min_free": st.sampled_from(["10%", "20GiB", "1" * 400 + "GiB"]),
 }
 scalars = st.one_of(
     st.integers(min_value=-2**80, max_value=2**80),

@@ -228,6 +228,10 @@ class AsyncConnection:
     async def get_domain_by_id(self, id: int) -> "AsyncDomain":
         return AsyncDomain(self, await _call(None, self._sync.get_domain_by_id, id))
 
+    async def storage_volume(self, path: str,
+                             refresh_pool: bool = False) -> Optional[Dict[str, Any]]:
+        return await _call(None, self._sync.storage_volume, path, refresh_pool)
+
     async def list_all_domains(self, flags: int = 0) -> "List[AsyncDomain]":
         domains = await _call(None, self._sync.list_all_domains, flags)
         return [AsyncDomain(self, d) for d in domains]
@@ -278,6 +282,12 @@ class AsyncDomain:
 
     async def get_job_stats(self, flags: int = 0) -> Dict[str, Any]:
         return await _call(None, self._sync.get_job_stats, flags)
+
+    async def get_xml_description(self, flags: int = 0) -> str:
+        return await _call(None, self._sync.get_xml_description, flags)
+
+    async def get_block_stats(self, backing: bool = True) -> Dict[str, Any]:
+        return await _call(None, self._sync.get_block_stats, backing)
 
     async def abort_job(self) -> None:
         await _call(None, self._sync.abort_job)

@@ -91,6 +91,17 @@ def _seconds_problem(value: Any) -> Optional[str]:
     return None
 
 
+def _threshold_problem(value: Any) -> Optional[str]:
+    """Why ``value`` is no free-space threshold ("10%", "20GiB"), or None."""
+    try:
+        _, amount = parse_threshold(value)
+    except (ValueError, OverflowError):
+        amount = math.nan
+    if not math.isfinite(amount):
+        return f"bad free space {_show(value)} (use e.g. 10% or 20GiB)"
+    return None
+
+
 def _text_problem(value: Any) -> Optional[str]:
     """Why ``value`` is no string libvirt or the system can take, or None."""
     if not isinstance(value, str):
@@ -225,11 +236,9 @@ def _check_defaults(defaults: Mapping[str, Any], error: Callable[..., ConfigErro
             raise error(problem, key)
     if "timezone" in defaults:
         _zone(defaults["timezone"], error)
-    if "min_free" in defaults:
-        try:
-            parse_threshold(defaults["min_free"])
-        except ValueError as exc:
-            raise error(str(exc), "min_free") from None
+    problem = _threshold_problem(defaults["min_free"]) if "min_free" in defaults else None
+    if problem:
+        raise error(problem, "min_free")
     problem = _seconds_problem(defaults.get("hook_timeout", 60))
     if problem:
         raise error(problem, "hook_timeout")
@@ -310,11 +319,9 @@ def _policy(table: Mapping[str, Any], defaults: Mapping[str, Any],
     zone = get("timezone", (str,), "UTC")
     _zone(zone, error)
     min_free = get("min_free", (str,))
-    if min_free is not None:
-        try:
-            parse_threshold(min_free)
-        except ValueError as exc:
-            raise error(str(exc), "min_free") from None
+    problem = None if min_free is None else _threshold_problem(min_free)
+    if problem:
+        raise error(problem, "min_free")
     return Policy(label=label, retention=Retention(**counts), interval=interval,
                   uris=tuple(uris), domains=tuple(domains), quiesce=quiesce,
                   disk_only=get("disk_only", (bool,), False), pre_hook=hooks["pre_hook"],
