@@ -311,11 +311,13 @@ class DomainEventStream(_Subscription):
         self._queue.put(event)
 
     def end(self, error: LibvirtConnectionError) -> None:
+        """The connection ended: the reader gets ``error`` after the events received."""
         if self._hub is not None:
             super().end(error)
             self._queue.put(_Ended(error))
 
     def close(self) -> None:
+        """Stop receiving; the iteration stops once the events received are read."""
         if self._hub is not None:
             super().close()
             self._queue.put(_Ended(None))
@@ -374,6 +376,7 @@ class DomainEventCallback(_Subscription):
             logging.getLogger("virtsnap.events").exception("error in a domain event callback")
 
     def end(self, error: LibvirtConnectionError) -> None:
+        """The connection ended: no more calls."""
         _live_callbacks.discard(self)
         super().end(error)
 

@@ -207,7 +207,8 @@ class Plan:
     keep: Dict[str, Tuple[str, ...]]
     #: The names to delete, oldest first.
     delete: List[str]
-    future: List[str] = field(default_factory=list)  # dated after now + CLOCK_SKEW
+    #: The names dated after now + CLOCK_SKEW (a clock ahead or stepped back), newest first.
+    future: List[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- names

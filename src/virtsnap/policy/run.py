@@ -116,8 +116,10 @@ class HookReport:
     returncode: Optional[int] = None
     #: Why it failed, or None.
     error: Optional[str] = None
-    stderr: str = ""          # its last HOOK_OUTPUT_KEPT bytes (not in the JSON report)
-    stderr_dropped: int = 0   # bytes written before those
+    #: The last HOOK_OUTPUT_KEPT bytes of its stderr (not in the JSON report).
+    stderr: str = ""
+    #: How many bytes of stderr came before those.
+    stderr_dropped: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
         """The report's ``hooks`` entry (see :data:`REPORT_SCHEMA`)."""
