@@ -83,6 +83,7 @@ def test_a_failing_hook_that_leaves_a_daemon_fails_with_its_status(tmp_path, lef
     report = run_hook_on_a_thread(daemon_hook(pidfile, "echo no backup >&2; exit 4"), 30)
     assert report.returncode == 4
     assert report.error == "pre_hook 'sh' exited with status 4: no backup"
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), "pid file")
 
 
 def test_a_timeout_kills_the_process_group_and_a_daemon_cannot_hold_the_run(tmp_path,
@@ -143,6 +144,7 @@ def test_auto_takes_the_snapshot_when_the_pre_hook_started_a_daemon(dom, tmp_pat
     leftovers.append(pidfile)
     hook = json.dumps(daemon_hook(pidfile, "exit 0"))
     status, result, _, err = auto(tmp_path, capsys, f"pre_hook = {hook}\n")
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), "pid file")
     assert (status, err, result["error"]) == (0, "", None)
     assert result["hooks"] == [{"phase": "pre", "argv": json.loads(hook), "returncode": 0,
                                 "error": None}]
