@@ -239,3 +239,28 @@ print("done")
 @pytest.mark.parametrize("script", [LEFT_OPEN_AIO, LEFT_OPEN_SYNC], ids=["aio", "sync"])
 def test_nothing_is_printed_at_exit_whatever_is_left_open(script):
     assert run_script(script) == (0, "done\n", "")
+
+
+SYNC_STREAM_CLOSE = """
+import threading, virtsnap
+virtsnap.start_event_loop()
+conn = virtsnap.open("test:///default")
+stream = conn.domain_events()
+results = []
+
+def read():
+    results.append(list(stream))            # blocks until the stream is closed
+
+reader = threading.Thread(target=read)
+reader.start()
+while not reader.is_alive():
+    pass
+stream.close()
+reader.join(10)
+print(results, reader.is_alive(), conn.is_alive())
+conn.close()
+"""
+
+
+def test_closing_a_sync_stream_from_another_thread_stops_its_reader():
+    assert run_script(SYNC_STREAM_CLOSE) == (0, "[[]] False True\n", "")
