@@ -493,3 +493,56 @@ def _domain_event_deregister(Connection conn, int callback_id):
     with nogil:
         rc = virConnectDomainEventDeregisterAny(ptr, callback_id)
     _conn_release(ptr, rc < 0)
+
+
+# ---------------------------------------------------------------- end of a connection
+
+cdef void _connection_lost(virConnectPtr conn, int reason, void *opaque) noexcept with gil:
+    try:
+        (<object>opaque)(reason)
+    except BaseException:
+        _callback_failed("a connection close callback")
+
+
+def _close_callback_register(Connection conn, callback):
+    """Call ``callback(reason)`` on the event loop's thread when the connection ends
+    by itself (the daemon died, keep-alive failed); only the remote driver does.
+
+    libvirt borrows ``callback``: the caller keeps it alive until
+    :func:`_close_callback_deregister` has returned. (A driver without close
+    notices accepts the registration and never frees it, so libvirt cannot own
+    a reference.)
+    """
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+    cdef virConnectPtr ptr = _conn_acquire(conn)
+    cdef int rc
+    with nogil:
+        rc = virConnectRegisterCloseCallback(ptr, _connection_lost, <void *>callback, NULL)
+    _conn_release(ptr, rc < 0)
+
+
+def _close_callback_deregister(Connection conn):
+    cdef virConnectPtr ptr = _conn_acquire(conn)
+    cdef int rc
+    with nogil:
+        rc = virConnectUnregisterCloseCallback(ptr, _connection_lost)
+    _conn_release(ptr, rc < 0)
+
+
+_connection_closing = None          # set by virtsnap.events: ends a connection's streams
+
+
+def _on_connection_close(listener):
+    """``listener(conn)`` runs in Connection.close() while the connection still works."""
+    global _connection_closing
+    _connection_closing = listener
+
+
+cdef void _notify_close(Connection conn) noexcept:
+    if _connection_closing is None or conn.ptr == NULL:
+        return
+    try:
+        _connection_closing(conn)
+    except BaseException:
+        _callback_failed("ending the event streams of a closed connection")

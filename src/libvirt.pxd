@@ -255,6 +255,10 @@ cdef extern from "libvirt/libvirt.h" nogil:
                                          virConnectDomainEventGenericCallback cb, void *opaque,
                                          virFreeCallback freecb)
     int virConnectDomainEventDeregisterAny(virConnectPtr conn, int callbackID)
+    ctypedef void (*virConnectCloseFunc)(virConnectPtr conn, int reason, void *opaque) noexcept
+    int virConnectRegisterCloseCallback(virConnectPtr conn, virConnectCloseFunc cb,
+                                        void *opaque, virFreeCallback freecb)
+    int virConnectUnregisterCloseCallback(virConnectPtr conn, virConnectCloseFunc cb)
     enum:
         VIR_DOMAIN_EVENT_ID_LIFECYCLE
 

@@ -531,7 +531,8 @@ cdef class Connection:
         _close_connection(self)
 
     def close(self):
-        """Close the connection; safe to call more than once."""
+        """Close the connection; safe to call more than once. Its event streams end."""
+        _notify_close(self)
         _close_connection(self)
 
     @property
@@ -1610,10 +1611,10 @@ cdef int _checked_workers(object workers) except -1:
     """``workers`` as a thread count: at least 1, capped at MAX_WORKERS."""
     if isinstance(workers, bool):
         raise TypeError("workers must be int, not bool")
-    cdef int c_workers = _checked_int(workers, "workers")
-    if c_workers < 1:
+    _checked_int(workers, "workers")
+    if workers < 1:                 # compared as Python ints: any size is capped, not overflowed
         raise ValueError("workers must be at least 1")
-    return min(c_workers, MAX_WORKERS)
+    return min(workers, MAX_WORKERS)
 
 
 cdef bint _children_route_is_cheaper(Domain domain, object list_flags) except -1:

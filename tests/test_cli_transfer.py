@@ -21,7 +21,7 @@ def test_import_replaces_only_with_replace(dom, tmp_path, capsys):
     dom.get_snapshot_by_name("c").delete()
     assert cli(capsys, "import", "test", str(tmp_path)) == (
         1, "", "error: domain test already has snapshot(s) 'a', 'b'; "
-               "replace=True overwrites them\n")
+               "--replace overwrites them\n")
     assert dom.snapshot_parents() == {"a": None, "b": "a"}
     assert cli(capsys, "import", "test", str(tmp_path), "--replace") == (
         0, "Imported 3 snapshot(s) into domain test\n", "")

@@ -228,6 +228,10 @@ class AsyncConnection:
     async def get_domain_by_id(self, id: int) -> "AsyncDomain":
         return AsyncDomain(self, await _call(None, self._sync.get_domain_by_id, id))
 
+    async def storage_volume(self, path: str,
+                             refresh_pool: bool = False) -> Optional[Dict[str, Any]]:
+        return await _call(None, self._sync.storage_volume, path, refresh_pool)
+
     async def list_all_domains(self, flags: int = 0) -> "List[AsyncDomain]":
         domains = await _call(None, self._sync.list_all_domains, flags)
         return [AsyncDomain(self, d) for d in domains]
@@ -279,6 +283,12 @@ class AsyncDomain:
     async def get_job_stats(self, flags: int = 0) -> Dict[str, Any]:
         return await _call(None, self._sync.get_job_stats, flags)
 
+    async def get_xml_description(self, flags: int = 0) -> str:
+        return await _call(None, self._sync.get_xml_description, flags)
+
+    async def get_block_stats(self, backing: bool = True) -> Dict[str, Any]:
+        return await _call(None, self._sync.get_block_stats, backing)
+
     async def abort_job(self) -> None:
         await _call(None, self._sync.abort_job)
 
@@ -321,17 +331,20 @@ class AsyncDomain:
                                 workers: int = 1) -> Dict[str, List[str]]:
         return await _call(None, self._sync.snapshot_children, flags, list_flags, workers)
 
-    async def snapshot_infos(self, list_flags: int = 0) -> List[SnapshotInfo]:
-        return await _call(None, self._sync.snapshot_infos, list_flags)
+    async def snapshot_infos(self, list_flags: int = 0,
+                             workers: Optional[int] = None) -> List[SnapshotInfo]:
+        return await _call(None, self._sync.snapshot_infos, list_flags, workers)
 
     async def snapshot_tree(self, list_flags: int = 0) -> SnapshotTree:
         return await _call(None, self._sync.snapshot_tree, list_flags)
 
-    async def export_snapshots(self, directory: "Union[str, os.PathLike[str]]") -> List[str]:
-        return await _call(None, self._sync.export_snapshots, directory)
+    async def export_snapshots(self, directory: "Union[str, os.PathLike[str]]", *,
+                               secure: bool = False) -> List[str]:
+        return await _call(None, self._sync.export_snapshots, directory, secure=secure)
 
-    async def import_snapshots(self, directory: "Union[str, os.PathLike[str]]") -> List[str]:
-        return await _call(None, self._sync.import_snapshots, directory)
+    async def import_snapshots(self, directory: "Union[str, os.PathLike[str]]", *,
+                               replace: bool = False) -> List[str]:
+        return await _call(None, self._sync.import_snapshots, directory, replace=replace)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AsyncDomain):
@@ -430,6 +443,10 @@ class AsyncDomainEventStream:
     kept, in libvirt's order, in an unbounded queue until read. Leaving it
     (``break``, cancellation, ``aclose()``) detaches it at once; the last
     stream of a connection to leave deregisters libvirt's callback.
+
+    When the connection ends (``await conn.close()``, or its daemon gone) the
+    reader gets the events received before, then LibvirtConnectionError once,
+    then the end of the iteration.
     """
 
     _hub: "Optional[_events._Hub]" = None     # also while __init__ has not set it
@@ -444,6 +461,7 @@ class AsyncDomainEventStream:
         self._queue: "Optional[asyncio.Queue[Optional[DomainEvent]]]" = None
         self._done = False
         self._sentinel_queued = False
+        self._error: Optional[BaseException] = None   # raised once, after the events
 
     async def start(self) -> None:
         """Attach to the connection's events (registering with libvirt if first)."""
@@ -471,6 +489,29 @@ class AsyncDomainEventStream:
             except RuntimeError:              # that loop is closed
                 pass
 
+    def end(self, error: BaseException) -> None:
+        """The connection ended (any thread): the hub has dropped this stream."""
+        self._hub = None
+        if threading.get_ident() == self._thread:
+            self._finish(error)
+        elif self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._finish, error)
+            except RuntimeError:              # that loop is closed
+                pass
+
+    def _finish(self, error: BaseException) -> None:
+        if not self._done and self._queue is not None:
+            self._done, self._error = True, error
+            self._queue.put_nowait(None)
+            self._sentinel_queued = True
+
+    def _stop(self) -> "DomainEvent":
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+        raise StopAsyncIteration
+
     @property
     def pending(self) -> int:
         """Events received and not read yet."""
@@ -484,12 +525,14 @@ class AsyncDomainEventStream:
     async def __anext__(self) -> DomainEvent:
         if self._loop is None:
             await self.start()
-        if self._queue is None or (self._done and self._queue.empty()):
+        if self._queue is None:
             raise StopAsyncIteration
+        if self._done and self._queue.empty():
+            return self._stop()
         event = await self._queue.get()
         if event is None:
             self._sentinel_queued = False
-            raise StopAsyncIteration
+            return self._stop()
         return event
 
     def _detach(self) -> Optional["_events._Hub"]:
@@ -526,7 +569,10 @@ class AsyncDomainEventStream:
         if self._hub is not None:
             hub = self._detach()
             if hub is not None:
-                _executor().submit(_events.release, hub)
+                try:
+                    _executor().submit(_events.release, hub)
+                except RuntimeError:          # interpreter exit: the process ends anyway
+                    pass
 
 
 # Members whose async form behaves otherwise, documented on their own.

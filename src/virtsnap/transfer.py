@@ -83,7 +83,15 @@ class SnapshotsChangedError(TransferError):
 
 
 class SnapshotExistsError(TransferError):
-    """The import would overwrite snapshots the domain has (``replace=True`` allows it)."""
+    """The import would overwrite snapshots the domain has (``replace=True`` allows it).
+
+    ``domain`` and ``names`` let a caller word the advice its own way (``--replace``).
+    """
+
+    def __init__(self, domain: str, names: List[str], advice: str = "replace=True") -> None:
+        self.domain, self.names = domain, names
+        super().__init__(f"domain {domain} already has snapshot(s) "
+                         f"{', '.join(map(repr, names))}; {advice} overwrites them")
 
 
 class ImportRollbackError(TransferError):
@@ -142,8 +150,9 @@ def import_snapshots(domain: Any, directory: PathLike, *, replace: bool = False)
     documents: Dict[str, str] = {}
     parents: Dict[str, Optional[str]] = {}
     for entry in index["snapshots"]:
-        with open(os.path.join(directory, entry["file"]), encoding="utf-8", newline="") as stream:
-            xml = _keep_carriage_returns(stream.read())
+        path = os.path.join(directory, entry["file"])
+        with open(path, encoding="utf-8", newline="") as stream:
+            xml = _keep_carriage_returns(_read_text(stream, path))
         info = parse_snapshot_xml(xml, domain.name)
         if info.name != entry["name"]:
             raise ValueError(f"{entry['file']} does not hold snapshot {entry['name']!r}")
@@ -157,9 +166,7 @@ def import_snapshots(domain: Any, directory: PathLike, *, replace: bool = False)
     existing = set(domain.list_snapshot_names())
     clashes = [name for name in order if name in existing]
     if clashes and not replace:
-        raise SnapshotExistsError(
-            f"domain {domain.name} already has snapshot(s) {', '.join(map(repr, clashes))}; "
-            "replace=True overwrites them")
+        raise SnapshotExistsError(domain.name, clashes)
     undo = _Undo(domain, clashes)
     try:
         for name in order:
@@ -272,11 +279,20 @@ def _keep_namespace_prefixes(xml: str) -> None:
                 pass
 
 
+def _read_text(stream: Any, path: str) -> str:
+    """The text of ``stream``; ValueError naming ``path`` if it is no UTF-8."""
+    try:
+        return cast(str, stream.read())
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start} is "
+                         f"{exc.object[exc.start:exc.start + 1]!r})") from None
+
+
 def _read_index(directory: PathLike) -> Dict[str, Any]:
     path = os.path.join(directory, INDEX_FILE)
     with open(path, encoding="utf-8") as stream:
         try:
-            index = json.load(stream)
+            index = json.loads(_read_text(stream, path))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not JSON: {exc}") from None
     if not isinstance(index, dict) or index.get("format") != FORMAT:

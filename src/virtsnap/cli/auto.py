@@ -18,37 +18,55 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 import threading
 from contextlib import ExitStack
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import virtsnap
-from virtsnap.policy.config import ConfigError, load_config
+from virtsnap.policy.config import MAX_COUNT, ConfigError, load_config
 from virtsnap.policy.plan import Policy, Retention
-from virtsnap.policy.run import (DomainReport, Event, HostReport, Report, default_lock_dir,
-                                 run, run_domain)
+from virtsnap.policy.run import (MAX_LOCK_WAIT, DomainReport, Event, HostReport, Report,
+                                 default_lock_dir, run, run_domain)
 
 __all__ = ["add_auto", "add_prune", "cmd_auto", "cmd_prune", "run_auto", "run_prune"]
 
 DEFAULT_WORKERS = 4
 
 
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
 def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    value = _whole(text)
+    if not 0 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_COUNT}: {text!r}")
     return value
 
 
-def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive: {text}")
-        return value
-    return parse
+def _workers(text: str) -> int:
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 <= value <= MAX_LOCK_WAIT):
+        raise argparse.ArgumentTypeError(
+            f"not a number of seconds from 0 to {MAX_LOCK_WAIT:g}: {text!r}")
+    return value
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +75,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="print the report as JSON (schema: virtsnap.policy.run.REPORT_SCHEMA)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print a summary also when stdout is no terminal")
-    parser.add_argument("--lock-wait", type=float, default=60.0, metavar="SECONDS",
+    parser.add_argument("--lock-wait", type=_seconds, default=60.0, metavar="SECONDS",
                         help="wait this long for another run on the same domain (default 60)")
 
 
@@ -70,7 +88,7 @@ def add_auto(auto: argparse.ArgumentParser) -> None:
                       help="only this policy (repeatable)")
     auto.add_argument("--domain", action="append", default=[], metavar="GLOB",
                       help="only domains matching GLOB; !GLOB excludes (repeatable)")
-    auto.add_argument("--workers", type=_positive(int), default=DEFAULT_WORKERS, metavar="N",
+    auto.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS, metavar="N",
                       help=f"hosts and domains handled at once (default {DEFAULT_WORKERS})")
     auto.add_argument("--metrics-file", metavar="PATH",
                       help="write Prometheus metrics of the run to PATH, atomically "
@@ -83,7 +101,7 @@ def add_prune(prune: argparse.ArgumentParser) -> None:
     """Build the ``prune`` sub-parser."""
     prune.description = ("Delete the snapshots auto-LABEL-* of DOMAIN that the keep options "
                          "do not keep (Proxmox Backup Server's rules); with none, keep all.")
-    prune.add_argument("domain", metavar="DOMAIN", help="domain name")
+    prune.add_argument("domain", metavar="DOMAIN", help="domain name, UUID or id")
     prune.add_argument("--label", required=True, help="the policy label ([a-z0-9_]+)")
     for key in Retention().counts():
         period = {"hourly": "hour", "daily": "day", "weekly": "ISO week", "monthly": "month",
@@ -93,6 +111,8 @@ def add_prune(prune: argparse.ArgumentParser) -> None:
                            f"keep the newest of each of the N newest {period}s with one")
     prune.add_argument("--timezone", default="UTC",
                        help="zone of the hours, days, weeks... (default UTC)")
+    prune.add_argument("--config", metavar="FILE",
+                       help="policy file whose [defaults] lock_dir to share with auto")
     _common(prune)
     prune.set_defaults(run=run_prune, needs_connection=False)
 
@@ -197,10 +217,27 @@ def summary_lines(report: Report) -> List[str]:
     return lines
 
 
+def _shows_summary(args: argparse.Namespace) -> bool:
+    """Whether :func:`_finish` prints the summary (which has every error in it)."""
+    return not args.json and (args.dry_run or args.verbose or sys.stdout.isatty())
+
+
+def _lookup_domain(conn: Any, text: str) -> Any:
+    """The domain named ``text``, else the one with that UUID or id (as virsh looks)."""
+    try:
+        return conn.get_domain_by_name(text)
+    except virtsnap.DomainNotFoundError:
+        if re.fullmatch(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}", text):
+            return conn.get_domain_by_uuid(text)
+        if text.isdigit() and len(text) < 10:
+            return conn.get_domain_by_id(int(text))
+        raise
+
+
 def _finish(args: argparse.Namespace, report: Report) -> int:
     if args.json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    elif args.dry_run or args.verbose or sys.stdout.isatty():
+    elif _shows_summary(args):
         sys.stdout.write("".join(line + "\n" for line in summary_lines(report)))
     sys.stdout.flush()
     return 0 if report.ok else 1
@@ -258,6 +295,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
         policy = Policy(args.label, retention, timezone=args.timezone)
     except (ValueError, LookupError) as exc:
         return _error(f"prune: {exc}")
+    lock_dir = default_lock_dir()
+    if args.config:
+        try:
+            lock_dir = load_config(args.config).lock_dir or lock_dir
+        except ConfigError as exc:
+            return _error(str(exc))
     uri = getattr(args, "connect", None)
     report = Report(args.dry_run, datetime.now(timezone.utc))
     host = HostReport(uri)
@@ -267,17 +310,19 @@ def cmd_prune(args: argparse.Namespace) -> int:
             readonly = getattr(args, "readonly", False)
             conn = stack.enter_context(virtsnap.open(uri, readonly=readonly))
             host.uri = uri or conn.uri
-            dom = conn.get_domain_by_name(args.domain)
+            dom = _lookup_domain(conn, args.domain)
             display = stack.enter_context(_display(args))
             host.domains.append(run_domain(dom, [policy], uri=host.uri, dry_run=args.dry_run,
-                                           lock_dir=default_lock_dir(), lock_wait=args.lock_wait,
+                                           lock_dir=lock_dir, lock_wait=args.lock_wait,
                                            on_event=display))
     except virtsnap.DomainNotFoundError as exc:
         host.domains.append(DomainReport(args.domain, "failed", f"no domain: {exc}"))
-        _error(f"{host.uri or '(default URI)'} {args.domain}: {exc}")
+        if not _shows_summary(args):
+            _error(f"{host.uri or '(default URI)'} {args.domain}: {exc}")
     except virtsnap.LibvirtError as exc:
         host.error = str(exc)
-        _error(f"{host.uri or '(default URI)'}: {exc}")
+        if not _shows_summary(args):
+            _error(f"{host.uri or '(default URI)'}: {exc}")
     except KeyboardInterrupt:
         return 130
     report.finished = datetime.now(timezone.utc)

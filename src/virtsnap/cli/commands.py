@@ -688,11 +688,13 @@ def add_import(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_import(args: argparse.Namespace, conn: Any, out: Output) -> None:
-    from virtsnap.transfer import TransferError
+    from virtsnap.transfer import SnapshotExistsError, TransferError
 
     dom = _domain(conn, args.domain)
     try:
         names = dom.import_snapshots(args.directory, replace=args.replace)
+    except SnapshotExistsError as exc:
+        raise CommandError(str(SnapshotExistsError(exc.domain, exc.names, "--replace"))) from None
     except (OSError, ValueError, TransferError) as exc:  # missing, malformed, name taken
         raise CommandError(str(exc)) from None
     out.say(f"Imported {len(names)} snapshot(s) into domain {escape(dom.name)}")

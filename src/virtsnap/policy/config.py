@@ -10,6 +10,7 @@ API::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shlex
@@ -42,6 +43,10 @@ class ConfigError(ValueError):
 
 _INTERVAL_RE = re.compile(r"\s*(\d+)\s*([smhdw])\s*", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_INTERVAL = 100 * 366 * 86400   # seconds: a century
+MAX_HOOK_TIMEOUT = 7 * 86400       # seconds: a week
+MAX_COUNT = 1_000_000              # of any keep_* option
+MAX_LABEL = 64                     # characters
 DEFAULT_KEYS = {"uri", "timezone", "hook_timeout", "lock_dir", "min_free"}
 POLICY_KEYS = {"label", "uris", "domains", "interval", "quiesce", "disk_only", "group",
                "pre_hook", "post_hook", "hook_timeout", "timezone", "min_free",
@@ -56,12 +61,54 @@ def parse_interval(text: str) -> timedelta:
     while position < len(text):
         match = _INTERVAL_RE.match(text, position)
         if match is None or match.end() == position:
-            raise ValueError(f"bad interval {text!r} (use e.g. 30m, 1h, 1d, 1w)")
-        seconds += int(match.group(1)) * _UNITS[match.group(2).lower()]
+            raise ValueError(f"bad interval {_show(text)} (use e.g. 30m, 1h, 1d, 1w)")
+        digits = match.group(1).lstrip("0") or "0"
+        if len(digits) > len(str(MAX_INTERVAL)):
+            seconds = MAX_INTERVAL + 1
+            break
+        seconds += int(digits) * _UNITS[match.group(2).lower()]
         position = match.end()
     if seconds <= 0:
-        raise ValueError(f"interval must be positive: {text!r}")
+        raise ValueError(f"interval must be positive: {_show(text)}")
+    if seconds > MAX_INTERVAL:
+        raise ValueError(f"interval too long (at most 100 years): {_show(text)}")
     return timedelta(seconds=seconds)
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, shortened: a message stays one short line whatever the input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 5]}...{text[-2:]}"
+
+
+def _seconds_problem(value: Any) -> Optional[str]:
+    """Why ``value`` is no hook timeout (seconds), or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"must be a number of seconds, not {type(value).__name__} {_show(value)}"
+    if not math.isfinite(value) or not 0 < value <= MAX_HOOK_TIMEOUT:
+        return (f"must be a number of seconds above 0 and at most {MAX_HOOK_TIMEOUT}, "
+                f"not {_show(value)}")
+    return None
+
+
+def _threshold_problem(value: Any) -> Optional[str]:
+    """Why ``value`` is no free-space threshold ("10%", "20GiB"), or None."""
+    try:
+        _, amount = parse_threshold(value)
+    except (ValueError, OverflowError):
+        amount = math.nan
+    if not math.isfinite(amount):
+        return f"bad free space {_show(value)} (use e.g. 10% or 20GiB)"
+    return None
+
+
+def _text_problem(value: Any) -> Optional[str]:
+    """Why ``value`` is no string libvirt or the system can take, or None."""
+    if not isinstance(value, str):
+        return f"must be a string, not {type(value).__name__} {_show(value)}"
+    if "\0" in value:
+        return f"must not contain NUL: {_show(value)}"
+    return None
 
 
 class _Locator:
@@ -87,7 +134,7 @@ class _Locator:
             return None
         name, start, lines = matches[index]
         if key is not None:
-            pattern = re.compile(rf"\s*[\"']?{re.escape(key)}[\"']?\s*=")
+            pattern = re.compile(rf"\s*[\"']?{re.escape(key)}[\"']?\s*[=.]")
             for offset, line in enumerate(lines):
                 if pattern.match(line):
                     return start + offset if start else offset + 1
@@ -145,6 +192,9 @@ def config_from_document(document: Mapping[str, Any], filename: str = "<document
     policies = []
     labels: Dict[str, int] = {}
     for index, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise error(f"each policy must be a table, not {type(table).__name__} "
+                        f"{_show(table)}", "", 0, "policy")
         policy = _policy(table, defaults, lambda message, key=None, i=index:
                          error(message, "policy", i, key))
         if policy.label in labels:
@@ -181,25 +231,24 @@ def _check_defaults(defaults: Mapping[str, Any], error: Callable[..., ConfigErro
         if key not in DEFAULT_KEYS:
             raise error(f"unknown key (known: {', '.join(sorted(DEFAULT_KEYS))})", key)
     for key in ("uri", "timezone", "lock_dir"):
-        if key in defaults and not isinstance(defaults[key], str):
-            raise error(f"must be a string, not {defaults[key]!r}", key)
+        problem = _text_problem(defaults[key]) if key in defaults else None
+        if problem:
+            raise error(problem, key)
     if "timezone" in defaults:
         _zone(defaults["timezone"], error)
-    if "min_free" in defaults:
-        try:
-            parse_threshold(defaults["min_free"])
-        except ValueError as exc:
-            raise error(str(exc), "min_free") from None
-    timeout = defaults.get("hook_timeout", 60)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise error(f"must be a positive number of seconds, not {timeout!r}", "hook_timeout")
+    problem = _threshold_problem(defaults["min_free"]) if "min_free" in defaults else None
+    if problem:
+        raise error(problem, "min_free")
+    problem = _seconds_problem(defaults.get("hook_timeout", 60))
+    if problem:
+        raise error(problem, "hook_timeout")
 
 
 def _zone(name: str, error: Callable[..., ConfigError]) -> None:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise error(f"unknown timezone {name!r}: {exc}", "timezone") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise error(f"unknown timezone {_show(name)}", "timezone") from None
 
 
 def _policy(table: Mapping[str, Any], defaults: Mapping[str, Any],
@@ -208,24 +257,27 @@ def _policy(table: Mapping[str, Any], defaults: Mapping[str, Any],
         if key not in POLICY_KEYS:
             raise error(f"unknown key (known: {', '.join(sorted(POLICY_KEYS))})", key)
     if "label" not in table:
-        raise error("a policy needs a label", None)
+        raise error("is missing: each policy needs one", "label")
 
     def get(key: str, kinds: Tuple[type, ...], default: Any = None) -> Any:
         value = table[key] if key in table else defaults.get(key, default)
         if value is not None and (not isinstance(value, kinds)
                                   or (isinstance(value, bool) and bool not in kinds)):
             names = " or ".join(kind.__name__ for kind in kinds)
-            raise error(f"must be {names}, not {type(value).__name__} {value!r}", key)
+            raise error(f"must be {names}, not {type(value).__name__} {_show(value)}", key)
         return value
 
     label = get("label", (str,))
-    if not LABEL_RE.match(label):
-        raise error(f"must match [a-z0-9_]+: {label!r}", "label")
+    if not LABEL_RE.match(label) or len(label) > MAX_LABEL:
+        raise error(f"must match [a-z0-9_]+, at most {MAX_LABEL} characters: {_show(label)}",
+                    "label")
     counts = {}
     for key in Retention().counts():
         value = get(key, (int,), 0)
         if value < 0:
-            raise error(f"must not be negative: {value}", key)
+            raise error(f"must not be negative: {_show(value)}", key)
+        if value > MAX_COUNT:
+            raise error(f"must be at most {MAX_COUNT}: {_show(value)}", key)
         counts[key] = value
     interval = None
     if "interval" in table:
@@ -236,38 +288,43 @@ def _policy(table: Mapping[str, Any], defaults: Mapping[str, Any],
     uris = get("uris", (list,))
     if uris is None:
         uris = [defaults.get("uri")]
-    elif not uris or not all(isinstance(uri, str) and uri for uri in uris):
+    elif not uris or not all(isinstance(uri, str) and uri and "\0" not in uri for uri in uris):
         raise error("must be a non-empty list of URIs", "uris")
     domains = get("domains", (list,), [])
     for glob in domains:
         problem = _glob_problem(glob)
         if problem:
-            raise error(f"bad glob {glob!r}: {problem}", "domains")
+            raise error(f"bad glob {_show(glob)}: {problem}", "domains")
     quiesce = table.get("quiesce", False)
     if not (isinstance(quiesce, bool) or quiesce == "try"):
-        raise error(f'must be true, false or "try", not {quiesce!r}', "quiesce")
+        raise error(f'must be true, false or "try", not {_show(quiesce)}', "quiesce")
     hooks = {}
     for key in ("pre_hook", "post_hook"):
         hook = get(key, (str, list))
         if isinstance(hook, str):
-            hook = shlex.split(hook)
-        if hook is not None and (not hook or not all(isinstance(arg, str) for arg in hook)):
-            raise error("must be a command line or a non-empty list of strings", key)
+            try:
+                hook = shlex.split(hook)
+            except ValueError as exc:
+                raise error(f"cannot split the command line ({exc}); give a list of strings",
+                            key) from None
+        if hook is not None and (not hook or not hook[0] or not all(
+                isinstance(arg, str) and "\0" not in arg for arg in hook)):
+            raise error("must be a command line or a non-empty list of strings without NUL",
+                        key)
         hooks[key] = None if hook is None else tuple(hook)
     group = get("group", (bool,), False)
     if group and (hooks["pre_hook"] or hooks["post_hook"]):
         raise error("hooks run per domain; they cannot be combined with group = true", "group")
-    hook_timeout = get("hook_timeout", (int, float), 60)
-    if hook_timeout <= 0:
-        raise error(f"must be positive: {hook_timeout}", "hook_timeout")
+    hook_timeout = table.get("hook_timeout", defaults.get("hook_timeout", 60))
+    problem = _seconds_problem(hook_timeout)
+    if problem:
+        raise error(problem, "hook_timeout")
     zone = get("timezone", (str,), "UTC")
     _zone(zone, error)
     min_free = get("min_free", (str,))
-    if min_free is not None:
-        try:
-            parse_threshold(min_free)
-        except ValueError as exc:
-            raise error(str(exc), "min_free") from None
+    problem = None if min_free is None else _threshold_problem(min_free)
+    if problem:
+        raise error(problem, "min_free")
     return Policy(label=label, retention=Retention(**counts), interval=interval,
                   uris=tuple(uris), domains=tuple(domains), quiesce=quiesce,
                   disk_only=get("disk_only", (bool,), False), pre_hook=hooks["pre_hook"],

@@ -16,9 +16,12 @@ API (the Ansible module ``snapshot_policy`` builds on it)::
     OwnedSnapshot(name: str, time: datetime, is_current: bool = False)
     retain(snapshots, retention, tz) -> dict[name, tuple[reason, ...]]  # kept only
     plan(snapshots, policy, now) -> Plan                      # pure
+    future_snapshots(snapshots, now) -> list[name]            # dated after now + CLOCK_SKEW
     select(globs, domain_name) -> bool                        # fnmatch, "!" excludes
     group_history(histories) -> list[OwnedSnapshot]           # group = true: one per point
     Plan(label, create: str | None, keep: dict[name, reasons], delete: list[name])
+    Plan(label, create: str | None, keep: dict[name, reasons], delete: list[name],
+         future: list[name])
 
 ``snapshots`` are the label's owned snapshots (any order) with their times
 from libvirt's ``creationTime``; ``tz`` a :class:`zoneinfo.ZoneInfo`.
@@ -41,6 +44,7 @@ __all__ = [
     "Policy",
     "Retention",
     "group_history",
+    "future_snapshots",
     "owned_time",
     "plan",
     "retain",
@@ -66,6 +70,9 @@ PERIODS: Tuple[Tuple[str, Callable[[datetime], str]], ...] = (
 CURRENT = "current"
 DUE_EARLY = 20  # a snapshot is due 1/DUE_EARLY of its interval early
 NEW = "new"
+# A snapshot dated further than this after "now" has a date from a clock that was
+# ahead (or this one was stepped back): it is reported and does not delay the schedule.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 
@@ -206,6 +213,8 @@ class Plan:
     keep: Dict[str, Tuple[str, ...]]
     #: The names to delete, oldest first.
     delete: List[str]
+    #: The names dated after now + CLOCK_SKEW (a clock ahead or stepped back), newest first.
+    future: List[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- names
@@ -306,20 +315,30 @@ def is_due(snapshots: Sequence[OwnedSnapshot], interval: Optional[timedelta],
     """Whether a new snapshot is due: none yet, or the newest is ``interval`` old.
 
     "Old" allows 1/20 of the interval early (3 minutes of 1h), so that a
-    timer firing a little early does not skip a whole period.
+    timer firing a little early does not skip a whole period. Snapshots dated
+    in the future (beyond :data:`CLOCK_SKEW`) do not count: the schedule runs
+    on ``now``.
     """
     if interval is None:
         return False
-    if not snapshots:
+    times = [snap.time for snap in snapshots if snap.time <= now + CLOCK_SKEW]
+    if not times:
         return True
-    return now - max(snap.time for snap in snapshots) >= interval - interval / DUE_EARLY
+    return now - max(times) >= interval - interval / DUE_EARLY
+
+
+def future_snapshots(snapshots: Sequence[OwnedSnapshot], now: datetime) -> List[str]:
+    """Names of the snapshots dated after ``now`` + :data:`CLOCK_SKEW`, newest first."""
+    return [snap.name for snap in _newest_first(snapshots) if snap.time > now + CLOCK_SKEW]
 
 
 def plan(snapshots: Sequence[OwnedSnapshot], policy: Policy, now: datetime) -> Plan:
     """What to create and delete for one domain under ``policy`` at ``now``.
 
     ``snapshots`` are the label's owned snapshots. When one is due, the new
-    snapshot joins the history as the current one before the rules apply.
+    snapshot joins the history as the current one before the rules apply; it
+    is kept (reason "new") even when a snapshot dated in the future, which
+    the rules place as the newest, would leave it out.
     """
     if now.tzinfo is None:
         raise ValueError("plan needs an aware datetime for now")
@@ -334,6 +353,6 @@ def plan(snapshots: Sequence[OwnedSnapshot], policy: Policy, now: datetime) -> P
             history.append(OwnedSnapshot(create, now, is_current=True))
     keep = retain(history, policy.retention, policy.tz)
     if create is not None:
-        keep[create] = keep[create] + (NEW,)
+        keep[create] = keep.get(create, ()) + (NEW,)
     delete = [snap.name for snap in reversed(_newest_first(history)) if snap.name not in keep]
-    return Plan(policy.label, create, keep, delete)
+    return Plan(policy.label, create, keep, delete, future_snapshots(snapshots, now))

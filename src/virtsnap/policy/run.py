@@ -12,6 +12,7 @@ API::
     run_domain(dom, policies, *, uri, dry_run=False, now=None, lock_dir=None,
                lock_wait=60.0, on_event=None) -> DomainReport
     run_group(doms, policy, *, uri, ...same options) -> list[DomainReport]  # group = true
+    check_run_options(workers=1, lock_wait=0.0) -> None       # TypeError/ValueError
     owned_snapshots(dom, label) -> list[OwnedSnapshot]
     take_snapshot(dom, policy, name, *, uri, report) -> bool
     delete_snapshots(dom, names, report) -> None
@@ -26,8 +27,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import math
 import os
 import re
+import select as select_io  # virtsnap.policy.plan has a select() of its own
 import signal
 import subprocess
 import tempfile
@@ -59,12 +62,27 @@ __all__ = [
     "delete_snapshots",
     "owned_snapshots",
     "run",
+    "check_run_options",
     "run_domain",
     "run_group",
     "take_snapshot",
 ]
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+MAX_LOCK_WAIT = 86400.0  # seconds
+
+
+def check_run_options(workers: Any = 1, lock_wait: Any = 0.0) -> None:
+    """TypeError or ValueError, naming the option, for a bad ``workers`` or ``lock_wait``."""
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise TypeError(f"workers: must be an int, not {type(workers).__name__}")
+    if workers < 1:
+        raise ValueError(f"workers: must be at least 1, not {workers}")
+    if isinstance(lock_wait, bool) or not isinstance(lock_wait, (int, float)):
+        raise TypeError(f"lock_wait: must be a number of seconds, not {type(lock_wait).__name__}")
+    if not (math.isfinite(lock_wait) and 0 <= lock_wait <= MAX_LOCK_WAIT):
+        raise ValueError(f"lock_wait: must be a number of seconds from 0 to {MAX_LOCK_WAIT:g}, "
+                         f"not {lock_wait!r}")
 
 
 # ---------------------------------------------------------------- the report
@@ -101,6 +119,10 @@ class HookReport:
     returncode: Optional[int] = None
     #: Why it failed, or None.
     error: Optional[str] = None
+    #: The last HOOK_OUTPUT_KEPT bytes of its stderr (not in the JSON report).
+    stderr: str = ""
+    #: How many bytes of stderr came before those.
+    stderr_dropped: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
         """The report's ``hooks`` entry (see :data:`REPORT_SCHEMA`)."""
@@ -365,30 +387,97 @@ def owned_snapshots(dom: Any, label: str) -> List[OwnedSnapshot]:
     return owned
 
 
+HOOK_OUTPUT_KEPT = 4096  # bytes of a hook's stderr kept for the report: the last ones
+_HOOK_POLL = 0.05        # seconds between looks at a hook's exit status
+
+
+class _Tail:
+    """The last ``size`` bytes written to a pipe, and how many came before them."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.data, self.dropped = size, bytearray(), 0
+
+    def add(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > self.size:
+            excess = len(self.data) - self.size
+            del self.data[:excess]
+            self.dropped += excess
+
+    def text(self) -> str:
+        return self.data.decode(errors="replace")
+
+
+def _read_available(fd: int, tail: _Tail) -> bool:
+    """Read what ``fd`` (non-blocking) holds now into ``tail``; False at end of file."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            return False
+        tail.add(chunk)
+
+
 def _run_hook(argv: Sequence[str], phase: str, env: Dict[str, str],
               timeout: float) -> HookReport:
-    """Run a hook without a shell in its own process group; killed at ``timeout``."""
+    """Run a hook without a shell in its own process group; killed at ``timeout``.
+
+    Its exit status decides: a child it leaves behind (a daemon it started)
+    may keep its stderr open, and is never waited for. Only the last
+    :data:`HOOK_OUTPUT_KEPT` bytes of stderr are kept. At the timeout the
+    hook's whole process group is killed.
+    """
     report = HookReport(phase, list(argv))
     try:
         process = subprocess.Popen(list(argv), env={**os.environ, **env, "VIRTSNAP_PHASE": phase},
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, start_new_session=True)
     except OSError as exc:
         report.error = f"{phase}_hook {argv[0]!r} could not start: {exc.strerror or exc}"
         return report
+    tail = _Tail(HOOK_OUTPUT_KEPT)
+    assert process.stderr is not None
+    fd = process.stderr.fileno()
+    os.set_blocking(fd, False)
+    deadline = time.monotonic() + timeout
+    open_pipe = True
     try:
-        _, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        report.error = f"{phase}_hook {argv[0]!r} timed out after {timeout:g}s and was killed"
-        return report
-    report.returncode = process.returncode
-    if process.returncode != 0:
-        last = stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
-        report.error = (f"{phase}_hook {argv[0]!r} exited with status {process.returncode}"
-                        + (f": {last[0]}" if last[0] else ""))
+        while process.poll() is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait()
+                report.error = (f"{phase}_hook {argv[0]!r} timed out after {timeout:g}s; "
+                                "its process group was killed")
+                break
+            if open_pipe:
+                readable, _, _ = select_io.select([fd], [], [], min(left, _HOOK_POLL))
+                if readable:
+                    open_pipe = _read_available(fd, tail)
+            else:
+                time.sleep(min(left, _HOOK_POLL))
+        if open_pipe:
+            _read_available(fd, tail)  # what it wrote before it ended; no wait for EOF
+    finally:
+        process.stderr.close()
+    report.stderr, report.stderr_dropped = tail.text(), tail.dropped
+    if report.error is None:
+        report.returncode = process.returncode
+        if process.returncode != 0:
+            last = report.stderr.strip().splitlines()[-1:] or [""]
+            report.error = (f"{phase}_hook {argv[0]!r} exited with status {process.returncode}"
+                            + (f": {last[0][-_LAST_LINE:]}" if last[0] else ""))
+    if report.error is not None and tail.dropped:
+        report.error += f" ({tail.dropped} earlier bytes of stderr dropped)"
     return report
+
+
+_LAST_LINE = 512  # characters of a failing hook's last stderr line in its error
 
 
 def take_snapshot(dom: Any, policy: Policy, name: str, *, uri: Optional[str],
@@ -464,6 +553,12 @@ def _apply_policy(dom: Any, policy: Policy, uri: Optional[str], dry_run: bool,
     first = plan(history, policy, now)
     report.due, report.planned_create = first.create is not None, first.create
     report.planned_delete, report.kept = first.delete, first.keep
+    for name in first.future:
+        snap = next(snap for snap in history if snap.name == name)
+        report.warnings.append(
+            f"snapshot {name} is dated {snap.time.isoformat()}, after now "
+            f"({now.isoformat(timespec='seconds')}): a clock was ahead or was stepped back; "
+            "the schedule runs on now and retention counts it as the newest")
     if dry_run:
         return report
     short = space_guard(dom, policy.min_free) if (
@@ -488,8 +583,9 @@ def _apply_policy(dom: Any, policy: Policy, uri: Optional[str], dry_run: bool,
         history.append(OwnedSnapshot(first.create, parse_snapshot_xml(xml, dom.name).creation_time,
                                      dom.current_snapshot().name == first.create))
         final = plan(history, replace(policy, interval=None), now)
-        if first.create in final.keep:
-            final.keep[first.create] += ("new",)
+        # Never prune what this run just took (a snapshot dated in the future is newer).
+        final.keep[first.create] = final.keep.get(first.create, ()) + ("new",)
+        final.delete = [name for name in final.delete if name != first.create]
         report.planned_delete, report.kept = final.delete, final.keep
     delete_snapshots(dom, report.planned_delete, report, on_event, uri)
     return report
@@ -500,6 +596,7 @@ def run_domain(dom: Any, policies: Sequence[Policy], *, uri: Optional[str],
                lock_dir: Optional[str] = None, lock_wait: float = 60.0,
                on_event: Optional[Callable[[Event], None]] = None) -> DomainReport:
     """Apply ``policies`` to one domain under its lock (none in a dry run)."""
+    check_run_options(lock_wait=lock_wait)
     report = DomainReport(dom.name)
     if on_event:
         on_event(Event("start", uri, dom.name))
@@ -671,8 +768,7 @@ def run(config: Config, *, labels: Optional[Sequence[str]] = None,
     ``default_uri`` stands for policies without a URI. At most ``workers``
     threads connect and work at once; each URI has one connection.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1: {workers}")
+    check_run_options(workers, lock_wait)
     report = Report(dry_run, datetime.now(timezone.utc))
     hosts = _hosts(config, labels)
     lock_dir = config.lock_dir or default_lock_dir()

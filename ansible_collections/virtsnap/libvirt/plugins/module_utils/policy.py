@@ -7,6 +7,10 @@ run once, with its plan and report as the module's result."""
 from __future__ import annotations
 
 
+class UnknownLabel(ValueError):
+    """``labels`` names a label that no policy has."""
+
+
 def load(params):
     """The engine's Config from ``policy`` (a mapping, e.g. inline YAML) or ``policy_file``.
 
@@ -54,9 +58,13 @@ def run(params, check_mode):
     ``changed`` is whether the plan creates or deletes anything (check mode)
     or whether anything was created or deleted.
     """
-    from virtsnap.policy.run import run as run_policies
+    from virtsnap.policy.run import check_run_options, run as run_policies
 
+    check_run_options(params["workers"], params["lock_wait"])
     config = load(params)
+    unknown = sorted(set(params["labels"] or ()) - {policy.label for policy in config.policies})
+    if unknown:  # as virtsnap auto --label refuses them
+        raise UnknownLabel("%s: no policy with label %s" % (config.filename, ", ".join(unknown)))
     report = run_policies(config, labels=params["labels"], domains=params["domains"] or (),
                           dry_run=check_mode, workers=params["workers"],
                           lock_wait=params["lock_wait"], default_uri=params["uri"]).to_dict()

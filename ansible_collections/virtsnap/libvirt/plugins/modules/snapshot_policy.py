@@ -40,7 +40,8 @@ options:
     type: path
   labels:
     description:
-      - Run only the policies with these labels (default all).
+      - Run only the policies with these labels (default all). A label that no policy has fails
+        the task, as C(virtsnap auto --label) does.
     type: list
     elements: str
   domains:
@@ -50,13 +51,14 @@ options:
     elements: str
   workers:
     description:
-      - How many hosts and domains are worked on at once (threads; one connection per URI).
+      - How many hosts and domains are worked on at once (threads; one connection per URI); at
+        least 1.
     type: int
     default: 4
   lock_wait:
     description:
       - Seconds to wait for another run's lock on a domain before skipping it (not in check mode,
-        which takes no lock).
+        which takes no lock); from 0 to 86400.
     type: float
     default: 60.0
 attributes:
@@ -172,8 +174,11 @@ def main():
     except ImportError as exc:  # a virtsnap without the policy engine
         module.fail_json(msg="the virtsnap on the managed node has no policy engine (%s): "
                              "pip install --upgrade virtsnap" % exc)
-    except (TypeError, ValueError) as exc:  # the policy (ConfigError names the key)
-        module.fail_json(msg="bad policy: %s" % exc)
+    except (TypeError, ValueError) as exc:
+        from virtsnap.policy import ConfigError
+        # a ConfigError's text is virtsnap auto's (FILE:LINE: key 'x': ...); the others
+        # name the option (workers, lock_wait) or the unknown label
+        module.fail_json(msg=("bad policy: %s" if isinstance(exc, ConfigError) else "%s") % exc)
     for warning in result.pop("warnings"):
         module.warn(warning)
     if result["problems"]:
