@@ -15,15 +15,12 @@ import pytest
 import virtsnap
 from support.ansible_env import run_playbook, shared_collection
 from support.snapshots import redefine
+from virtsnap.policy import snapshot_name
 
 pytestmark = [pytest.mark.ansible, pytest.mark.libvirtd, pytest.mark.usefixtures("libvirtd")]
 
 OLD = [datetime(2026, 1, 1, hour, tzinfo=timezone.utc) for hour in (0, 1, 2)]
 NEW_NAME = re.compile(r"auto-hourly-\d{8}T\d{6}Z\Z")
-
-
-def owned_name(when):
-    return "auto-hourly-" + when.strftime("%Y%m%dT%H%M%SZ")
 
 
 def test_policy_check_mode_plans_and_a_run_does_it(private_daemon, tmp_path):
@@ -48,7 +45,7 @@ def test_policy_check_mode_plans_and_a_run_does_it(private_daemon, tmp_path):
     with virtsnap.open(uri) as held:  # the daemon's test driver lives while we hold this
         dom = held.get_domain_by_name("test")
         dom.create_snapshot(name="manual")
-        redefine(dom, [(owned_name(when), when.timestamp(), "old") for when in OLD])
+        redefine(dom, [(snapshot_name("hourly", when), when.timestamp(), "old") for when in OLD])
         before = sorted(dom.list_snapshot_names())
         run = run_playbook(shared_collection(), tmp_path / "run",
                            [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}])
@@ -60,7 +57,7 @@ def test_policy_check_mode_plans_and_a_run_does_it(private_daemon, tmp_path):
             [entry] = checked["plan"]
             assert (entry["uri"], entry["domain"], entry["label"]) == (uri, "test", "hourly")
             assert NEW_NAME.match(entry["create"])
-            assert entry["delete"] == [owned_name(OLD[0]), owned_name(OLD[1])]
+            assert entry["delete"] == [snapshot_name("hourly", OLD[0]), snapshot_name("hourly", OLD[1])]
             assert checked["report"]["dry_run"] is True and checked["problems"] == []
         names = [s["name"] for s in run.result("after check")["snapshots"]]
         assert sorted(names) == before  # check mode touched nothing
@@ -70,15 +67,15 @@ def test_policy_check_mode_plans_and_a_run_does_it(private_daemon, tmp_path):
         [entry] = done["plan"]
         [policy_report] = done["report"]["hosts"][0]["domains"][0]["policies"]
         assert policy_report["created"] == entry["create"]
-        assert policy_report["deleted"] == [owned_name(OLD[0]), owned_name(OLD[1])]
+        assert policy_report["deleted"] == [snapshot_name("hourly", OLD[0]), snapshot_name("hourly", OLD[1])]
         assert sorted(dom.list_snapshot_names()) == sorted(
-            ["manual", owned_name(OLD[2]), entry["create"]])
+            ["manual", snapshot_name("hourly", OLD[2]), entry["create"]])
         assert dom.current_snapshot().name == entry["create"]
 
         again = run.result("run again")
         assert again["changed"] is False and again["plan"] == []
         assert sorted(dom.list_snapshot_names()) == sorted(
-            ["manual", owned_name(OLD[2]), entry["create"]])
+            ["manual", snapshot_name("hourly", OLD[2]), entry["create"]])
 
         assert run.failed("bad policy")
         assert run.result("bad policy")["msg"] == (

@@ -28,7 +28,9 @@ import jsonschema
 import pytest
 
 import virtsnap
-from support.policy_history import owned_name, redefine
+from support.system import wait_for
+from support.snapshots import redefine
+from virtsnap.policy import snapshot_name
 from support.private_daemon import define_domain, unique
 from virtsnap.policy import OwnedSnapshot, Retention
 from virtsnap.policy.plan import retain
@@ -47,13 +49,6 @@ while [ ! -e "{dir}/release" ]; do sleep 0.05; done
 """
 
 
-def wait_for(condition, what):
-    end = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < end, f"no {what} after {DEADLINE}s"
-        time.sleep(0.02)
-
-
 class Scene:
     """A private daemon's domains with an hourly history, a policy file, a lock dir."""
 
@@ -69,7 +64,7 @@ class Scene:
             if name != "test":
                 define_domain(self.uri, name, tmp_path)
             redefine(self.held.get_domain_by_name(name),
-                     [(owned_name("hourly", when), when.timestamp(), "old")
+                     [(snapshot_name("hourly", when), when.timestamp(), "old")
                       for when in self.history])
         self.write_policy(hook)
 

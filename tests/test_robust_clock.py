@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import jsonschema
 
-from support.policy_history import owned_name, redefine
+from support.snapshots import redefine
+from virtsnap.policy import snapshot_name
 from virtsnap.cli import main
 from virtsnap.policy import OwnedSnapshot, Policy, Retention
 from virtsnap.policy.run import REPORT_SCHEMA
@@ -30,7 +31,7 @@ def test_hourly_history_with_one_snapshot_two_days_ahead_is_still_due(dom, tmp_p
     now = datetime.now(UTC).replace(microsecond=0)
     past = [now - timedelta(hours=hours) for hours in range(2, 12)]
     ahead = now + timedelta(days=2)
-    redefine(dom, [(owned_name("hourly", when), when.timestamp(), "hourly")
+    redefine(dom, [(snapshot_name("hourly", when), when.timestamp(), "hourly")
                    for when in past + [ahead]])
     config = tmp_path / "policy.toml"
     config.write_text(textwrap.dedent(POLICY))
@@ -40,7 +41,7 @@ def test_hourly_history_with_one_snapshot_two_days_ahead_is_still_due(dom, tmp_p
     report = json.loads(out)
     jsonschema.validate(report, REPORT_SCHEMA)
     [result] = report["hosts"][0]["domains"][0]["policies"]
-    future = owned_name("hourly", ahead)
+    future = snapshot_name("hourly", ahead)
     assert result["due"] and result["planned"]["create"] is not None
     [warning] = result["warnings"]
     assert warning.startswith(f"snapshot {future} is dated {ahead.isoformat()}, after now")
@@ -52,7 +53,7 @@ def test_hourly_history_with_one_snapshot_two_days_ahead_is_still_due(dom, tmp_p
     [result] = json.loads(out)["hosts"][0]["domains"][0]["policies"]
     assert result["created"] is not None and result["deleted"] == [] and future in err
     assert sorted(dom.list_snapshot_names()) == sorted(
-        [owned_name("hourly", when) for when in past + [ahead]] + [result["created"]])
+        [snapshot_name("hourly", when) for when in past + [ahead]] + [result["created"]])
 
 
 def test_a_small_skew_is_no_future_and_the_new_snapshot_is_never_pruned():

@@ -122,7 +122,7 @@ def module_policy():
     return policy
 
 
-def module_params(**values):
+def policy_module_params(**values):
     params = {"uri": "test:///default", "policy": None, "policy_file": None, "labels": None,
               "domains": None, "workers": 4, "lock_wait": 60.0}
     params.update(values)
@@ -133,25 +133,25 @@ def test_the_ansible_module_gives_the_cli_text(module_policy, tmp_path, capsys):
     path = tmp_path / "policy.toml"
     path.write_text(HEAD + "hook_timeout = nan\n")
     with pytest.raises(ConfigError) as from_module:
-        module_policy.run(module_params(policy_file=str(path)), True)
+        module_policy.run(policy_module_params(policy_file=str(path)), True)
     assert main(["auto", "--config", str(path), "--dry-run"]) == 1
     assert capsys.readouterr().err == f"error: {from_module.value}\n"
 
     document = {"policy": [{"label": "hourly", "interval": "99999999999999999999d"}]}
     with pytest.raises(ConfigError) as caught:
-        module_policy.run(module_params(policy=document), True)
+        module_policy.run(policy_module_params(policy=document), True)
     assert str(caught.value) == ("policy option: key 'interval': interval too long "
                                  "(at most 100 years): '99999999999999999999d'")
 
     path.write_text(HEAD + 'interval = "1h"\n')
     with pytest.raises(ValueError) as caught:
-        module_policy.run(module_params(policy_file=str(path), labels=["nope"]), True)
+        module_policy.run(policy_module_params(policy_file=str(path), labels=["nope"]), True)
     assert main(["auto", "--config", str(path), "--label", "nope", "--dry-run"]) == 1
     assert capsys.readouterr().err == f"error: {caught.value}\n"
     assert str(caught.value) == f"{path}: no policy with label nope"
 
     with pytest.raises(ValueError) as caught:
-        module_policy.run(module_params(policy_file=str(path), workers=0), True)
+        module_policy.run(policy_module_params(policy_file=str(path), workers=0), True)
     assert str(caught.value) == "workers: must be at least 1, not 0"
 
 

@@ -12,23 +12,16 @@ import signal
 import sys
 import textwrap
 import threading
-import time
 
 import jsonschema
 import pytest
 
+from support.system import wait_for
 from virtsnap.cli import main
 from virtsnap.policy.run import REPORT_SCHEMA, _run_hook
 
 HOOK_OUTPUT_KEPT = 4096  # virtsnap.policy.run.HOOK_OUTPUT_KEPT, checked below
 DEADLINE = 60  # seconds; the hooks below would hold a broken runner for 600
-
-
-def wait_for(condition, what, deadline=DEADLINE):
-    end = time.monotonic() + deadline
-    while not condition():
-        assert time.monotonic() < end, f"no {what} after {deadline}s"
-        time.sleep(0.02)
 
 
 def gone(pid):

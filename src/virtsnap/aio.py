@@ -292,6 +292,18 @@ class AsyncDomain:
     async def abort_job(self) -> None:
         await _call(None, self._sync.abort_job)
 
+    async def suspend(self) -> None:
+        await _call(None, self._sync.suspend)
+
+    async def resume(self) -> None:
+        await _call(None, self._sync.resume)
+
+    async def fs_freeze(self) -> int:
+        return await _call(None, self._sync.fs_freeze)
+
+    async def fs_thaw(self) -> int:
+        return await _call(None, self._sync.fs_thaw)
+
     async def create_snapshot(self, xml: Optional[str] = None, flags: int = 0, *,
                               name: Optional[str] = None,
                               description: Optional[str] = None) -> "AsyncDomainSnapshot":

@@ -53,6 +53,15 @@ POLICY_KEYS = {"label", "uris", "domains", "interval", "quiesce", "disk_only", "
                *Retention().counts()}
 
 
+def _unknown_key(key: str, known: "set[str]") -> str:
+    """The message for an unknown key: the closest known keys, or all of them."""
+    import difflib
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
+    if close:
+        return f"unknown key (did you mean {' or '.join(map(repr, close))}?)"
+    return f"unknown key (known: {', '.join(sorted(known))})"
+
+
 def parse_interval(text: str) -> timedelta:
     """``"90s"``, ``"30m"``, ``"1h"``, ``"1d"``, ``"1w"`` or sums like ``"1h30m"``."""
     if not isinstance(text, str) or not text.strip():
@@ -229,7 +238,7 @@ def _glob_problem(glob: Any) -> Optional[str]:
 def _check_defaults(defaults: Mapping[str, Any], error: Callable[..., ConfigError]) -> None:
     for key in defaults:
         if key not in DEFAULT_KEYS:
-            raise error(f"unknown key (known: {', '.join(sorted(DEFAULT_KEYS))})", key)
+            raise error(_unknown_key(key, DEFAULT_KEYS), key)
     for key in ("uri", "timezone", "lock_dir"):
         problem = _text_problem(defaults[key]) if key in defaults else None
         if problem:
@@ -255,7 +264,7 @@ def _policy(table: Mapping[str, Any], defaults: Mapping[str, Any],
             error: Callable[..., ConfigError]) -> Policy:
     for key in table:
         if key not in POLICY_KEYS:
-            raise error(f"unknown key (known: {', '.join(sorted(POLICY_KEYS))})", key)
+            raise error(_unknown_key(key, POLICY_KEYS), key)
     if "label" not in table:
         raise error("is missing: each policy needs one", "label")
 
