@@ -74,6 +74,16 @@ cdef extern from "libvirt/libvirt.h" nogil:
     virDomainPtr virDomainDefineXML(virConnectPtr conn, const char *xml)
     int virDomainGetJobStats(virDomainPtr domain, int *type, virTypedParameterPtr *params,
                              int *nparams, unsigned int flags)
+    # for virtsnap.external: the domain's definition, lifecycle and <metadata>
+    char *virDomainGetXMLDesc(virDomainPtr domain, unsigned int flags)
+    int virDomainCreateWithFlags(virDomainPtr domain, unsigned int flags)
+    int virDomainDestroyFlags(virDomainPtr domain, unsigned int flags)
+    int virDomainSetMetadata(virDomainPtr domain, int type, const char *metadata,
+                             const char *key, const char *uri, unsigned int flags)
+    char *virDomainGetMetadata(virDomainPtr domain, int type, const char *uri,
+                               unsigned int flags)
+    enum:
+        VIR_DOMAIN_METADATA_ELEMENT
 
     # libvirt-domain-snapshot.h
     ctypedef struct virDomainSnapshot:
@@ -148,6 +158,7 @@ cdef extern from "libvirt/virterror.h" nogil:
         VIR_ERR_OPERATION_UNSUPPORTED
         VIR_ERR_CONFIG_UNSUPPORTED
         VIR_ERR_ARGUMENT_UNSUPPORTED
+        VIR_ERR_NO_DOMAIN_METADATA
 
 
 cdef extern from "flags.h" nogil:

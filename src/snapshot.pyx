@@ -748,6 +748,75 @@ cdef class Domain:
         if rc < 0:
             _raise_last_error()
 
+    # -- definition, lifecycle and <metadata> (for virtsnap.external)
+
+    def get_xml_description(self, flags=0):
+        """The domain's XML (libvirt's ``VIR_DOMAIN_XML_*`` flags)."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef char *xml
+        with nogil:
+            xml = virDomainGetXMLDesc(ptr, c_flags)
+        if xml == NULL:
+            _raise_last_error()
+        return _take_string(xml)
+
+    def define_xml(self, xml):
+        """Replace the domain's persistent definition with ``xml`` (virDomainDefineXML);
+        the XML must name this domain."""
+        cdef const char *c_xml = _utf8(xml, "xml")
+        cdef virConnectPtr cptr = _conn_acquire(self.conn)
+        cdef virDomainPtr dom
+        try:
+            with nogil:
+                dom = virDomainDefineXML(cptr, c_xml)
+            if dom == NULL:
+                _raise_last_error()
+            virDomainFree(dom)
+        finally:
+            _conn_release(cptr)
+
+    def start(self, flags=0):
+        """Start the domain (virDomainCreateWithFlags; 1 = paused)."""
+        _domain_call(self, virDomainCreateWithFlags, flags)
+
+    def destroy(self, flags=0):
+        """Stop the domain at once (virDomainDestroyFlags)."""
+        _domain_call(self, virDomainDestroyFlags, flags)
+
+    def set_metadata(self, metadata, key, uri, flags=0):
+        """Set (``metadata`` a str) or remove (None) the ``<metadata>`` element of
+        namespace ``uri``, written with prefix ``key``."""
+        cdef const char *c_metadata = NULL
+        cdef const char *c_key = NULL
+        cdef const char *c_uri = _utf8(uri, "uri")
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef int rc
+        if metadata is not None:
+            c_metadata = _utf8(metadata, "metadata")
+            c_key = _utf8(key, "key")
+        with nogil:
+            rc = virDomainSetMetadata(ptr, VIR_DOMAIN_METADATA_ELEMENT, c_metadata, c_key,
+                                      c_uri, c_flags)
+        if rc < 0:
+            _raise_last_error()
+
+    def get_metadata(self, uri, flags=0):
+        """The ``<metadata>`` element of namespace ``uri``, or None if there is none."""
+        cdef const char *c_uri = _utf8(uri, "uri")
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef char *xml
+        with nogil:
+            xml = virDomainGetMetadata(ptr, VIR_DOMAIN_METADATA_ELEMENT, c_uri, c_flags)
+        if xml == NULL:
+            if _last_error_is(VIR_ERR_NO_DOMAIN_METADATA):
+                virResetLastError()
+                return None
+            _raise_last_error()
+        return _take_string(xml)
+
     # -- snapshots
 
     def create_snapshot(self, xml=None, flags=0, *, name=None, description=None):

@@ -1,0 +1,671 @@
+"""Revert to and delete external (disk-only, overlay) snapshots on every libvirt.
+
+libvirt reverts to external snapshots from 9.9 and deletes them from 9.0, and
+even the newest refuses some deletions (more than one child, outside the active
+chain, an external child of an internal snapshot). :func:`revert` and
+:func:`delete` call libvirt where it does the job and otherwise do what libvirt
+11.3 does, through libvirt's own APIs (the domain definition, REDEFINE of
+snapshot metadata, ``<metadata>``) plus local ``qemu-img`` for the image files
+(libvirt has no API for an offline commit, rebase or overlay creation):
+
+- revert to a disk-only snapshot puts each disk on a new overlay over the
+  snapshot's image, restores the snapshot's domain definition, makes the
+  snapshot current, and leaves the guest shut off unless ``running`` or
+  ``paused``; the layer the guest ran on is removed when nothing needs it;
+- delete merges the snapshot's layer into the one below it when exactly one
+  layer depends on it, keeps it when several do, and removes it when none does,
+  so no remaining snapshot and no disk loses a byte.
+
+Crash safety: before its first change an operation writes its whole plan, a
+list of idempotent steps, as an intent record in the domain's own
+``<metadata>`` and advances it after each step. :func:`recover` (which
+:func:`revert`, :func:`delete` and ``virtsnap check --repair`` call first)
+finishes an interrupted plan from the step it stopped at.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+from virtsnap.errors import InvalidArgumentError, OperationInvalidError, OperationUnsupportedError, SnapshotNotFoundError
+
+INTENT_URI = "urn:virtsnap:intent:1"
+INTENT_KEY = "virtsnap"
+XML_INACTIVE = 2  # VIR_DOMAIN_XML_INACTIVE
+XML_SECURE = 1  # VIR_DOMAIN_XML_SECURE (domain and snapshot XML alike)
+START_PAUSED = 1  # VIR_DOMAIN_START_PAUSED
+REVERTS_EXTERNAL_SINCE = (9, 9, 0)
+DELETES_EXTERNAL_SINCE = (9, 0, 0)
+
+StepHook = Callable[[str, int], None]
+
+
+@dataclass
+class Outcome:
+    """What :func:`revert` or :func:`delete` did: ``by`` is "libvirt" or "virtsnap"."""
+
+    by: str
+    steps: List[str] = field(default_factory=list)
+    removed: List[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- reading XML
+
+def _snapshot_tree(snapshot) -> ElementTree.Element:
+    return ElementTree.fromstring(snapshot.get_xml_description(XML_SECURE))
+
+
+def is_external(snapshot) -> bool:
+    """Whether any disk or the memory of ``snapshot`` is external."""
+    root = _snapshot_tree(snapshot)
+    memory = root.find("memory")
+    if memory is not None and memory.get("snapshot") == "external":
+        return True
+    return any(d.get("snapshot") == "external" for d in root.findall("disks/disk"))
+
+
+def _has_external_memory(root) -> bool:
+    memory = root.find("memory")
+    return memory is not None and memory.get("snapshot") == "external"
+
+
+def _disk_sources(domain_root) -> Dict[str, Tuple[str, str]]:
+    """target dev -> (file, format) of each file-backed disk of a <domain>."""
+    out = {}
+    for disk in domain_root.findall("devices/disk"):
+        target, source = disk.find("target"), disk.find("source")
+        if target is None or source is None or source.get("file") is None:
+            continue
+        driver = disk.find("driver")
+        fmt = driver.get("type") if driver is not None and driver.get("type") else "raw"
+        out[target.get("dev")] = (source.get("file"), fmt)
+    return out
+
+
+def _external_targets(snap_root) -> Dict[str, Optional[str]]:
+    """target dev -> overlay file of each external disk of a snapshot's XML."""
+    return {d.get("name"): (d.find("source").get("file") if d.find("source") is not None
+                            else None)
+            for d in snap_root.findall("disks/disk") if d.get("snapshot") == "external"}
+
+
+def _snapshot_domain(snap_root) -> ElementTree.Element:
+    dom = snap_root.find("inactiveDomain")
+    if dom is None:
+        dom = snap_root.find("domain")
+    if dom is None:
+        raise OperationInvalidError(
+            f"snapshot '{snap_root.findtext('name')}' has no domain definition to revert to")
+    return dom
+
+
+# ---------------------------------------------------------------- image files (local qemu-img)
+
+def _qemu_img(*args: str) -> str:
+    proc = subprocess.run(["qemu-img", *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise OperationInvalidError(f"qemu-img {args[0]} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def image_backing(path: str) -> Tuple[Optional[str], Optional[str]]:
+    """(backing file, its format) of ``path``, (None, None) for a base image."""
+    info = json.loads(_qemu_img("info", "-U", "--output=json", path))
+    backing = info.get("full-backing-filename") or info.get("backing-filename")
+    if backing and not os.path.isabs(backing):
+        backing = os.path.join(os.path.dirname(path), backing)
+    return backing, info.get("backing-filename-format")
+
+
+class Layers:
+    """The backing relation of every image file a domain's disk and snapshots name."""
+
+    def __init__(self) -> None:
+        self.backing: Dict[str, Optional[str]] = {}
+        self.format: Dict[str, Optional[str]] = {}
+        self.missing: List[str] = []
+
+    def add_chain(self, path: Optional[str], required: bool = True) -> None:
+        """Follow ``path``'s backing chain; a missing file counts only if ``required``
+        (a snapshot's overlay is gone once nothing builds on it, as with libvirt)."""
+        seen = set()
+        while path and path not in self.backing and path not in seen:
+            seen.add(path)
+            if not os.path.exists(path):
+                if required and path not in self.missing:
+                    self.missing.append(path)
+                return
+            backing, fmt = image_backing(path)
+            self.backing[path] = backing
+            if backing:
+                self.format[backing] = fmt
+            path = backing
+
+    def chain(self, path: Optional[str]) -> List[str]:
+        out = []
+        while path and path not in out:
+            out.append(path)
+            path = self.backing.get(path)
+        return out
+
+    def dependents(self, path: str) -> List[str]:
+        return sorted(p for p, b in self.backing.items() if b == path)
+
+
+@dataclass
+class DiskView:
+    """One disk target: the file the domain uses, and each snapshot's image and overlay."""
+
+    target: str
+    current: Optional[str]
+    bases: Dict[str, str]  # snapshot name -> the image holding its data
+    overlays: Dict[str, Optional[str]]  # snapshot name -> the overlay it created
+
+
+def _views(domain) -> Tuple[Dict[str, DiskView], Layers, Dict[str, ElementTree.Element]]:
+    dom_root = ElementTree.fromstring(domain.get_xml_description(XML_INACTIVE | XML_SECURE))
+    current = _disk_sources(dom_root)
+    snaps = {s.name: _snapshot_tree(s) for s in domain.list_all_snapshots()}
+    views: Dict[str, DiskView] = {}
+    for target, (path, _fmt) in current.items():
+        views[target] = DiskView(target, path, {}, {})
+    for name, root in snaps.items():
+        sources = _disk_sources(_snapshot_domain(root))
+        for target, overlay in _external_targets(root).items():
+            view = views.setdefault(target, DiskView(target, None, {}, {}))
+            if target in sources:
+                view.bases[name] = sources[target][0]
+            view.overlays[name] = overlay
+    layers = Layers()
+    for view in views.values():
+        layers.add_chain(view.current)
+        for path in view.bases.values():
+            layers.add_chain(path)
+        for path in view.overlays.values():
+            layers.add_chain(path, required=False)
+    return views, layers, snaps
+
+
+def needed_files(views: Dict[str, DiskView], layers: Layers,
+                 without: Optional[str] = None) -> set:
+    """Every file in the chain of a disk or of a snapshot's image (but ``without``'s)."""
+    out = set()
+    for view in views.values():
+        out.update(layers.chain(view.current))
+        for name, base in view.bases.items():
+            if name != without:
+                out.update(layers.chain(base))
+    return out
+
+
+# ---------------------------------------------------------------- intent records
+
+def _intent_xml(record: dict) -> str:
+    element = ElementTree.Element("intent")
+    element.text = json.dumps(record, sort_keys=True)
+    return ElementTree.tostring(element, encoding="unicode")
+
+
+def read_intent(domain) -> Optional[dict]:
+    """The unfinished operation recorded on ``domain``, or None."""
+    text = domain.get_metadata(INTENT_URI)
+    if text is None:
+        return None
+    return json.loads(ElementTree.fromstring(text).text or "null")
+
+
+def _write_intent(domain, record: Optional[dict]) -> None:
+    domain.set_metadata(None if record is None else _intent_xml(record), INTENT_KEY, INTENT_URI)
+
+
+def _with_intent(domain_xml: str, record: Optional[dict]) -> str:
+    """``domain_xml`` carrying ``record`` (or no record) in its <metadata>."""
+    root = ElementTree.fromstring(domain_xml)
+    metadata = root.find("metadata")
+    if metadata is not None:
+        for child in list(metadata):
+            if child.tag.startswith("{" + INTENT_URI + "}"):
+                metadata.remove(child)
+    if record is not None:
+        if metadata is None:
+            metadata = ElementTree.SubElement(root, "metadata")
+        element = ElementTree.SubElement(metadata, f"{{{INTENT_URI}}}intent")
+        element.text = json.dumps(record, sort_keys=True)
+    return ElementTree.tostring(root, encoding="unicode")
+
+
+# ---------------------------------------------------------------- steps (each idempotent)
+
+def _step_create_overlay(domain, step: dict) -> None:
+    _qemu_img("create", "-q", "-f", "qcow2", "-F", step["backing_format"], "-b",
+              step["backing"], step["path"])
+
+
+def _step_define(domain, step: dict, record: dict) -> None:
+    # The new definition carries the record advanced past this step.
+    domain.define_xml(_with_intent(step["xml"], dict(record, done=record["done"] + 1)))
+
+
+def _step_remove(domain, step: dict) -> None:
+    try:
+        os.unlink(step["path"])
+    except FileNotFoundError:
+        pass
+
+
+def _step_commit(domain, step: dict) -> None:
+    # -d keeps the top intact, so the step can run again after a crash.
+    _qemu_img("commit", "-q", "-d", "-b", step["base"], step["top"])
+
+
+def _step_rebase(domain, step: dict) -> None:
+    # Unsafe rebase: the new backing file holds the same bytes as the old one.
+    _qemu_img("rebase", "-q", "-u", "-F", step["backing_format"], "-b", step["backing"],
+              step["path"])
+
+
+def _step_redefine(domain, step: dict) -> None:
+    flags = 1 | (2 if step.get("current") else 0)  # CREATE_REDEFINE | CREATE_CURRENT
+    domain.create_snapshot(step["xml"], flags)
+
+
+def _step_drop_metadata(domain, step: dict) -> None:
+    try:
+        domain.get_snapshot_by_name(step["snapshot"]).delete(2)  # DELETE_METADATA_ONLY
+    except SnapshotNotFoundError:
+        pass
+
+
+def _step_start(domain, step: dict) -> None:
+    if int(domain.state()) == 5:  # SHUTOFF
+        domain.start(START_PAUSED if step.get("paused") else 0)
+
+
+def _step_destroy(domain, step: dict) -> None:
+    if int(domain.state()) != 5:
+        domain.destroy()
+
+
+_STEPS = {
+    "create_overlay": _step_create_overlay,
+    "remove": _step_remove,
+    "commit": _step_commit,
+    "rebase": _step_rebase,
+    "redefine": _step_redefine,
+    "drop_metadata": _step_drop_metadata,
+    "start": _step_start,
+    "destroy": _step_destroy,
+}
+
+
+def describe(step: dict) -> str:
+    do = step["do"]
+    if do in ("create_overlay", "remove", "rebase"):
+        return f"{do} {step['path']}"
+    if do == "commit":
+        return f"commit {step['top']} into {step['base']}"
+    if do in ("redefine", "drop_metadata"):
+        return f"{do} {step['snapshot']}"
+    return do
+
+
+def _run(domain, record: dict, on_step: Optional[StepHook]) -> List[str]:
+    """Run the record's steps from the first one not done; clear the record at the end."""
+    done = []
+    steps = record["steps"]
+    while record["done"] < len(steps):
+        index = record["done"]
+        step = steps[index]
+        if on_step is not None:
+            on_step(step["do"], index)
+        if step["do"] == "define":
+            _step_define(domain, step, record)
+        else:
+            _STEPS[step["do"]](domain, step)
+        record["done"] = index + 1
+        if step["do"] != "define":
+            _write_intent(domain, record)
+        done.append(describe(step))
+    _write_intent(domain, None)
+    return done
+
+
+def _execute(domain, op: str, snapshot: str, steps: List[dict],
+             on_step: Optional[StepHook]) -> Outcome:
+    record = {"op": op, "snapshot": snapshot, "steps": steps, "done": 0,
+              "started": int(time.time())}
+    _write_intent(domain, record)
+    done = _run(domain, record, on_step)
+    return Outcome("virtsnap", done,
+                   [s["path"] for s in steps if s["do"] == "remove"])
+
+
+def recover(domain, *, on_step: Optional[StepHook] = None) -> Optional[Outcome]:
+    """Finish the operation an earlier call left unfinished on ``domain``, if any."""
+    record = read_intent(domain)
+    if record is None:
+        return None
+    done = _run(domain, record, on_step)
+    return Outcome("virtsnap", done,
+                   [s["path"] for s in record["steps"] if s["do"] == "remove"])
+
+
+# ---------------------------------------------------------------- revert
+
+def _lib_version(domain) -> Tuple[int, int, int]:
+    return domain.get_connect().get_lib_version()
+
+
+def _overlay_name(base: str, existing: set) -> str:
+    stem = os.path.splitext(base)[0]
+    stamp = int(time.time())
+    while True:
+        path = f"{stem}.{stamp}"
+        if path not in existing and not os.path.exists(path):
+            return path
+        stamp += 1
+
+
+def plan_revert(snapshot, *, running: bool = False, paused: bool = False) -> List[dict]:
+    """The steps that revert to an external disk-only ``snapshot`` as libvirt 11.3 does."""
+    domain = snapshot.get_domain()
+    root = _snapshot_tree(snapshot)
+    if _has_external_memory(root):
+        raise OperationUnsupportedError(
+            "revert to an external snapshot with memory needs libvirt 9.9 or later")
+    views, layers, snaps = _views(domain)
+    if layers.missing:
+        raise OperationInvalidError("missing image files: " + ", ".join(layers.missing))
+    name = root.findtext("name")
+    new_domain = copy.deepcopy(_snapshot_domain(root))
+    new_domain.tag = "domain"
+    steps: List[dict] = []
+    if int(domain.state()) != 5:
+        steps.append({"do": "destroy"})
+    overlays = {}
+    created = set()
+    sources = _disk_sources(new_domain)
+    for target in _external_targets(root):
+        base, fmt = sources[target]
+        path = _overlay_name(base, created)
+        created.add(path)
+        overlays[target] = path
+        steps.append({"do": "create_overlay", "path": path, "backing": base,
+                      "backing_format": fmt})
+    for disk in new_domain.findall("devices/disk"):
+        target = disk.find("target")
+        if target is None or target.get("dev") not in overlays:
+            continue
+        disk.find("source").set("file", overlays[target.get("dev")])
+        driver = disk.find("driver")
+        if driver is None:
+            driver = ElementTree.SubElement(disk, "driver", name="qemu")
+        driver.set("type", "qcow2")
+        for backing in disk.findall("backingStore"):
+            disk.remove(backing)
+    steps.append({"do": "define", "xml": ElementTree.tostring(new_domain, encoding="unicode")})
+    # The reverted-to snapshot becomes current; a leaf's overlay is the new one (as libvirt).
+    if not snapshot.num_of_child_snapshots():
+        for disk in root.findall("disks/disk"):
+            if disk.get("name") in overlays and disk.find("source") is not None:
+                disk.find("source").set("file", overlays[disk.get("name")])
+    steps.append({"do": "redefine", "snapshot": name, "current": True,
+                  "xml": ElementTree.tostring(root, encoding="unicode")})
+    # The layers the guest ran on go if no snapshot needs them any more.
+    old = {target: views[target].current for target in overlays if target in views}
+    for target in old:
+        views[target].current = None
+    keep = needed_files(views, layers)
+    for target, path in old.items():
+        for path in layers.chain(path):
+            if path in keep:
+                break
+            steps.append({"do": "remove", "path": path})
+    if running or paused:
+        steps.append({"do": "start", "paused": paused})
+    return steps
+
+
+def revert(snapshot, *, running: bool = False, paused: bool = False, force: bool = False,
+           on_step: Optional[StepHook] = None) -> Outcome:
+    """Revert to ``snapshot`` (libvirt's ``virDomainRevertToSnapshot``, for any snapshot
+    on any libvirt); ``on_step(name, index)`` runs before each step virtsnap takes."""
+    if running and paused:
+        raise ValueError("running and paused exclude each other")
+    domain = snapshot.get_domain()
+    recover(domain, on_step=on_step)
+    flags = (1 if running else 0) | (2 if paused else 0) | (4 if force else 0)
+    if not is_external(snapshot) or _lib_version(domain) >= REVERTS_EXTERNAL_SINCE:
+        snapshot.revert_to(flags)
+        return Outcome("libvirt")
+    steps = plan_revert(snapshot, running=running, paused=paused)
+    return _execute(domain, "revert", snapshot.name, steps, on_step)
+
+
+# ---------------------------------------------------------------- delete
+
+def _replace_file(root: ElementTree.Element, old: str, new: str) -> bool:
+    changed = False
+    for source in root.iter("source"):
+        if source.get("file") == old:
+            source.set("file", new)
+            changed = True
+    return changed
+
+
+def plan_delete(snapshot) -> List[dict]:
+    """The steps that delete external ``snapshot`` losing no byte of anything that remains."""
+    domain = snapshot.get_domain()
+    name = snapshot.name
+    views, layers, snaps = _views(domain)
+    if layers.missing:
+        raise OperationInvalidError("missing image files: " + ", ".join(layers.missing))
+    running = int(domain.state()) != 5
+    active = set()
+    for view in views.values():
+        active.update(layers.chain(view.current))
+    steps: List[dict] = []
+    redefine: Dict[str, ElementTree.Element] = {}
+    remove: List[str] = []
+    for target, view in views.items():
+        base = view.bases.get(name)
+        if base is None:
+            continue
+        keep = needed_files(views, layers, without=name)
+        if base in keep:
+            dependents = layers.dependents(base)
+            if len(dependents) != 1 or any(base == b for n, b in view.bases.items() if n != name):
+                continue  # several layers build on it: it stays, only the metadata goes
+            top = dependents[0]
+            if running and top in active:
+                raise OperationUnsupportedError(
+                    f"deleting '{name}' needs a block commit of the running guest's disk "
+                    f"{target}; libvirt {'.'.join(map(str, DELETES_EXTERNAL_SINCE))} and later "
+                    f"do it, on this libvirt shut the guest off first")
+            steps.append({"do": "commit", "top": top, "base": base})
+            for child in layers.dependents(top):
+                steps.append({"do": "rebase", "path": child, "backing": base,
+                              "backing_format": layers.format.get(top) or "qcow2"})
+            for other, root in snaps.items():
+                if other != name and _replace_file(_snapshot_domain(root), top, base):
+                    redefine[other] = root
+            if view.current == top:
+                steps.append({"do": "define_disk", "target": target, "path": base})
+            remove.append(top)
+        else:
+            # Nothing else needs the snapshot's layers: the ones only it needs go.
+            for path in layers.chain(base):
+                if path in keep or path in active:
+                    break
+                remove.append(path)
+            overlay = view.overlays.get(name)
+            if overlay and overlay not in keep and overlay not in active \
+                    and not layers.dependents(overlay):
+                remove.append(overlay)
+    # Dropping the metadata moves the children to the parent, and libvirt 9.0 and
+    # later also rewrite their disks: redefine them afterwards as they must read.
+    parent = snapshot.get_parent()
+    for child in snapshot.list_child_snapshot_names():
+        root = snaps[child]
+        for element in root.findall("parent"):
+            root.remove(element)
+        if parent is not None:
+            ElementTree.SubElement(ElementTree.SubElement(root, "parent"), "name").text = \
+                parent.name
+        redefine[child] = root
+    steps.append({"do": "drop_metadata", "snapshot": name})
+    for other, root in redefine.items():
+        steps.append({"do": "redefine", "snapshot": other,
+                      "current": snaps_is_current(domain, other),
+                      "xml": ElementTree.tostring(root, encoding="unicode")})
+    for path in dict.fromkeys(remove):
+        steps.append({"do": "remove", "path": path})
+    return _resolve_define_disk(domain, steps)
+
+
+def snaps_is_current(domain, name: str) -> bool:
+    return domain.get_snapshot_by_name(name).is_current()
+
+
+def _resolve_define_disk(domain, steps: List[dict]) -> List[dict]:
+    """Turn the plan's disk switches into one definition of the domain."""
+    switches = [s for s in steps if s["do"] == "define_disk"]
+    if not switches:
+        return steps
+    root = ElementTree.fromstring(domain.get_xml_description(XML_INACTIVE | XML_SECURE))
+    for switch in switches:
+        for disk in root.findall("devices/disk"):
+            target = disk.find("target")
+            if target is not None and target.get("dev") == switch["target"]:
+                disk.find("source").set("file", switch["path"])
+                for backing in disk.findall("backingStore"):
+                    disk.remove(backing)
+    xml = ElementTree.tostring(root, encoding="unicode")
+    out = [s for s in steps if s["do"] != "define_disk"]
+    # The definition moves off the merged top before the top is removed.
+    first_remove = next(i for i, s in enumerate(out) if s["do"] in ("redefine", "drop_metadata"))
+    out.insert(first_remove, {"do": "define", "xml": xml})
+    return out
+
+
+def delete(snapshot, *, children: bool = False,
+           on_step: Optional[StepHook] = None) -> Outcome:
+    """Delete ``snapshot`` (and with ``children`` its descendants, leaves first)."""
+    domain = snapshot.get_domain()
+    recover(domain, on_step=on_step)
+    if children:
+        outcome = Outcome("libvirt")
+        for child in reversed(snapshot.list_all_children(1 | 1024)):  # DESCENDANTS|TOPOLOGICAL
+            sub = delete(child, on_step=on_step)
+            if sub.by == "virtsnap":
+                outcome.by = "virtsnap"
+            outcome.steps += sub.steps
+            outcome.removed += sub.removed
+        sub = delete(snapshot, on_step=on_step)
+        if sub.by == "virtsnap":
+            outcome.by = "virtsnap"
+        outcome.steps += sub.steps
+        outcome.removed += sub.removed
+        return outcome
+    if not is_external(snapshot):
+        snapshot.delete()
+        return Outcome("libvirt")
+    if _lib_version(domain) >= DELETES_EXTERNAL_SINCE:
+        try:
+            snapshot.delete()
+            return Outcome("libvirt")
+        except (OperationUnsupportedError, OperationInvalidError, InvalidArgumentError):
+            pass  # refused in validation, before any change; virtsnap does it below
+    steps = plan_delete(snapshot)
+    return _execute(domain, "delete", snapshot.name, steps, on_step)
+
+
+# ---------------------------------------------------------------- check
+
+@dataclass
+class Problem:
+    """One inconsistency: ``kind`` is missing-file, snapshot-image-missing,
+    unreferenced-layer, unfinished-operation, missing-memory or missing-nvram."""
+
+    kind: str
+    detail: str
+    path: Optional[str] = None
+    snapshot: Optional[str] = None
+
+
+@dataclass
+class Report:
+    """What :func:`check` found: ``files`` are the image files something needs."""
+
+    domain: str
+    problems: List[Problem] = field(default_factory=list)
+    files: List[str] = field(default_factory=list)
+    repaired: List[str] = field(default_factory=list)
+
+    @property
+    def consistent(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {"domain": self.domain, "consistent": self.consistent,
+                "problems": [p.__dict__ for p in self.problems], "files": self.files,
+                "repaired": self.repaired}
+
+
+def check(domain, *, repair: bool = False) -> Report:
+    """Check ``domain``'s snapshot metadata against its disks' real backing chains
+    (read with local ``qemu-img``); ``repair`` finishes an unfinished operation first
+    and touches nothing else."""
+    report = Report(domain.name)
+    if repair:
+        outcome = recover(domain)
+        if outcome is not None:
+            report.repaired = outcome.steps
+    record = read_intent(domain)
+    if record is not None:
+        report.problems.append(Problem(
+            "unfinished-operation",
+            f"{record['op']} of snapshot '{record['snapshot']}' stopped after step "
+            f"{record['done']} of {len(record['steps'])}", snapshot=record["snapshot"]))
+    views, layers, snaps = _views(domain)
+    needed = needed_files(views, layers)
+    report.files = sorted(p for p in needed if os.path.exists(p))
+    for path in layers.missing:
+        users = sorted(name for view in views.values() for name, base in view.bases.items()
+                       if path in layers.chain(base) or path == base)
+        in_disk = any(path in layers.chain(v.current) or path == v.current
+                      for v in views.values())
+        if users:
+            for name in users:
+                report.problems.append(Problem(
+                    "snapshot-image-missing", f"snapshot '{name}' needs {path}, which is gone",
+                    path, name))
+        if in_disk or not users:
+            report.problems.append(Problem("missing-file", f"{path} is missing", path))
+    for view in views.values():
+        for name, overlay in view.overlays.items():
+            if overlay and overlay in layers.backing and overlay not in needed:
+                report.problems.append(Problem(
+                    "unreferenced-layer",
+                    f"{overlay} (overlay of '{name}') is needed by no snapshot and no disk",
+                    overlay, name))
+    for name, root in snaps.items():
+        memory = root.find("memory")
+        if memory is not None and memory.get("snapshot") == "external" \
+                and memory.get("file") and not os.path.exists(memory.get("file")):
+            report.problems.append(Problem(
+                "missing-memory", f"memory image of '{name}' is missing: {memory.get('file')}",
+                memory.get("file"), name))
+    nvram = ElementTree.fromstring(domain.get_xml_description(XML_INACTIVE)).find("os/nvram")
+    if nvram is not None and nvram.text and not os.path.exists(nvram.text):
+        report.problems.append(Problem("missing-nvram", f"NVRAM file {nvram.text} is missing",
+                                       nvram.text))
+    return report
