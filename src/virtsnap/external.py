@@ -334,6 +334,8 @@ def _run(domain, record: dict, on_step: Optional[StepHook]) -> List[str]:
         if step["do"] != "define":
             _write_intent(domain, record)
         done.append(describe(step))
+    if on_step is not None:
+        on_step("finish", len(steps))
     _write_intent(domain, None)
     return done
 

@@ -1,0 +1,118 @@
+"""Kill virtsnap (SIGKILL) before every step of an external revert and delete; the
+next call finishes the operation, and at no point does the domain name a missing file.
+
+The operation runs in a child process whose ``on_step`` callback (virtsnap.external's
+documented hook) kills that process before step k; the test then reads the intent
+record, repairs with ``check(repair=True)`` and compares bytes and layers with the
+uninterrupted result.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from support.external import build_chain, disk_file, image_files, snapshot_image, view_layers
+from support.helpers import QEMU_URI
+from support.qemu_guest import Guest, qemu_conn, sweep_stale  # noqa: F401 - fixture
+from virtsnap import DomainState, external
+
+pytestmark = pytest.mark.libvirtd
+
+CHILD = """
+import os, signal, sys
+import virtsnap
+from virtsnap import external
+uri, name, op, snapshot, kill_at = sys.argv[1:6]
+
+def on_step(step, index):
+    if index == int(kill_at):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+with virtsnap.open(uri) as conn:
+    snap = conn.get_domain_by_name(name).get_snapshot_by_name(snapshot)
+    if op == "revert":
+        external.revert(snap, running=True, on_step=on_step)
+    else:
+        external.delete(snap, on_step=on_step)
+"""
+
+
+def run_child(guest, op, snapshot, kill_at):
+    return subprocess.run([sys.executable, "-c", CHILD, QEMU_URI, guest.name, op, snapshot,
+                           str(kill_at)], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=300)
+
+
+def scenario(qemu_conn, op):  # noqa: F811
+    """A shut-off guest with s1..s3 (and for delete, reverted to s1): (guest, dom)."""
+    sweep_stale()
+    guest = Guest("crash")
+    guest.define()
+    dom = qemu_conn.get_domain_by_name(guest.name)
+    build_chain(dom, guest, 3)
+    if op == "delete":
+        external.revert(dom.get_snapshot_by_name("s1"))
+    return guest, dom
+
+
+def result(dom, guest):
+    views = {s.name: view_layers(snapshot_image(s)) for s in dom.list_all_snapshots()}
+    current = dom.current_snapshot().name
+    return views, view_layers(disk_file(dom)), current, len(image_files(guest.dir))
+
+
+CASES = [
+    # revert to the middle of a chain, starting the guest
+    ("revert", "s2", {"s1": [1], "s2": [1, 2], "s3": [1, 2, 3]}, [1, 2]),
+    # delete a snapshot outside the active chain: libvirt refuses on every version
+    ("delete", "s2", {"s1": [1], "s3": [1, 2, 3]}, [1]),
+]
+
+
+@pytest.mark.parametrize("op,target,views,disk", CASES, ids=[c[0] for c in CASES])
+def test_kill_before_every_step(qemu_conn, op, target, views, disk):  # noqa: F811
+    guest, dom = scenario(qemu_conn, op)
+    try:
+        snap = dom.get_snapshot_by_name(target)
+        by_virtsnap = (op == "delete" or
+                       dom.get_connect().get_lib_version() < external.REVERTS_EXTERNAL_SINCE)
+        steps = (external.plan_revert(snap, running=True) if op == "revert"
+                 else external.plan_delete(snap)) if by_virtsnap else []
+        expected_files = None
+    finally:
+        guest.remove()
+    # kill before each step, and once more before the record is cleared
+    for kill_at in range(len(steps) + 1):
+        guest, dom = scenario(qemu_conn, op)
+        try:
+            proc = run_child(guest, op, target, kill_at)
+            assert proc.returncode == -9, proc.stderr
+            assert os.path.exists(disk_file(dom))  # never a domain naming a missing file
+            report = external.check(dom)
+            assert [p.kind for p in report.problems][:1] == ["unfinished-operation"]
+            assert external.read_intent(dom)["done"] == kill_at
+
+            repaired = external.check(dom, repair=True)
+            assert repaired.consistent, repaired.problems
+            assert external.read_intent(dom) is None
+            got_views, got_disk, current, files = result(dom, guest)
+            assert (got_views, got_disk) == (views, disk), f"killed before step {kill_at}"
+            if op == "revert":
+                assert current == target
+                assert dom.state() is DomainState.RUNNING
+            if expected_files is None:
+                expected_files = files
+            assert files == expected_files, f"killed before step {kill_at}"
+            assert sorted(image_files(guest.dir)) == sorted(repaired.files)
+        finally:
+            guest.remove()
+    if not by_virtsnap:  # libvirt 9.9 and later revert by themselves
+        guest, dom = scenario(qemu_conn, op)
+        try:
+            proc = run_child(guest, op, target, 0)
+            assert proc.returncode == 0, proc.stderr
+            assert result(dom, guest)[:2] == (views, disk)
+        finally:
+            guest.remove()
