@@ -34,6 +34,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
+from virtsnap._snapshot import CreateFlags, DeleteFlags, DomainState, ListFlags, RevertFlags
 from virtsnap.errors import InvalidArgumentError, OperationInvalidError, OperationUnsupportedError, SnapshotNotFoundError
 
 INTENT_URI = "urn:virtsnap:intent:1"
@@ -273,24 +274,24 @@ def _step_rebase(domain, step: dict) -> None:
 
 
 def _step_redefine(domain, step: dict) -> None:
-    flags = 1 | (2 if step.get("current") else 0)  # CREATE_REDEFINE | CREATE_CURRENT
+    flags = CreateFlags.REDEFINE | (CreateFlags.CURRENT if step.get("current") else 0)
     domain.create_snapshot(step["xml"], flags)
 
 
 def _step_drop_metadata(domain, step: dict) -> None:
     try:
-        domain.get_snapshot_by_name(step["snapshot"]).delete(2)  # DELETE_METADATA_ONLY
+        domain.get_snapshot_by_name(step["snapshot"]).delete(DeleteFlags.METADATA_ONLY)
     except SnapshotNotFoundError:
         pass
 
 
 def _step_start(domain, step: dict) -> None:
-    if int(domain.state()) == 5:  # SHUTOFF
+    if domain.state() == DomainState.SHUTOFF:
         domain.start(START_PAUSED if step.get("paused") else 0)
 
 
 def _step_destroy(domain, step: dict) -> None:
-    if int(domain.state()) != 5:
+    if domain.state() != DomainState.SHUTOFF:
         domain.destroy()
 
 
@@ -362,6 +363,25 @@ def recover(domain, *, on_step: Optional[StepHook] = None) -> Optional[Outcome]:
 
 # ---------------------------------------------------------------- revert
 
+def _nvram(domain) -> Optional[str]:
+    nvram = ElementTree.fromstring(domain.get_xml_description(XML_INACTIVE)).find("os/nvram")
+    return nvram.text if nvram is not None and nvram.text else None
+
+
+def is_local(domain) -> bool:
+    """Whether the hypervisor runs on this host (a URI without a host name), so that
+    ``qemu-img`` here sees the files libvirt names."""
+    from urllib.parse import urlparse
+
+    return urlparse(domain.get_connect().uri).hostname in (None, "", "localhost")
+
+
+def _require_local(domain, what: str) -> None:
+    if not is_local(domain):
+        raise OperationUnsupportedError(
+            f"{what} needs qemu-img on the hypervisor's host: run virtsnap there")
+
+
 def _lib_version(domain) -> Tuple[int, int, int]:
     return domain.get_connect().get_lib_version()
 
@@ -390,7 +410,7 @@ def plan_revert(snapshot, *, running: bool = False, paused: bool = False) -> Lis
     new_domain = copy.deepcopy(_snapshot_domain(root))
     new_domain.tag = "domain"
     steps: List[dict] = []
-    if int(domain.state()) != 5:
+    if domain.state() != DomainState.SHUTOFF:
         steps.append({"do": "destroy"})
     overlays = {}
     created = set()
@@ -437,17 +457,30 @@ def plan_revert(snapshot, *, running: bool = False, paused: bool = False) -> Lis
 
 
 def revert(snapshot, *, running: bool = False, paused: bool = False, force: bool = False,
-           on_step: Optional[StepHook] = None) -> Outcome:
+           reset_nvram: bool = False, on_step: Optional[StepHook] = None) -> Outcome:
     """Revert to ``snapshot`` (libvirt's ``virDomainRevertToSnapshot``, for any snapshot
-    on any libvirt); ``on_step(name, index)`` runs before each step virtsnap takes."""
+    on any libvirt).
+
+    ``on_step(name, index)`` is called before each step virtsnap takes itself
+    (and with "finish" before it clears the intent record): progress reports, or
+    a test that kills the process there.
+    """
     if running and paused:
         raise ValueError("running and paused exclude each other")
     domain = snapshot.get_domain()
     recover(domain, on_step=on_step)
-    flags = (1 if running else 0) | (2 if paused else 0) | (4 if force else 0)
+    flags = ((RevertFlags.RUNNING if running else 0) | (RevertFlags.PAUSED if paused else 0)
+             | (RevertFlags.FORCE if force else 0))
+    if reset_nvram:
+        flags |= RevertFlags.RESET_NVRAM
     if not is_external(snapshot) or _lib_version(domain) >= REVERTS_EXTERNAL_SINCE:
         snapshot.revert_to(flags)
         return Outcome("libvirt")
+    if reset_nvram and _nvram(domain):
+        raise OperationUnsupportedError(
+            "resetting NVRAM on revert to an external snapshot needs libvirt 9.9 or later")
+    _require_local(domain, f"reverting to external snapshot '{snapshot.name}' on libvirt "
+                           f"older than 9.9")
     steps = plan_revert(snapshot, running=running, paused=paused)
     return _execute(domain, "revert", snapshot.name, steps, on_step)
 
@@ -470,7 +503,7 @@ def plan_delete(snapshot) -> List[dict]:
     views, layers, snaps = _views(domain)
     if layers.missing:
         raise OperationInvalidError("missing image files: " + ", ".join(layers.missing))
-    running = int(domain.state()) != 5
+    running = domain.state() != DomainState.SHUTOFF
     active = set()
     for view in views.values():
         active.update(layers.chain(view.current))
@@ -558,24 +591,36 @@ def _resolve_define_disk(domain, steps: List[dict]) -> List[dict]:
     return out
 
 
-def delete(snapshot, *, children: bool = False,
-           on_step: Optional[StepHook] = None) -> Outcome:
-    """Delete ``snapshot`` (and with ``children`` its descendants, leaves first)."""
+def delete(snapshot, *, children: bool = False, children_only: bool = False,
+           metadata_only: bool = False, on_step: Optional[StepHook] = None) -> Outcome:
+    """Delete ``snapshot`` (``virDomainSnapshotDelete`` for any snapshot on any libvirt).
+
+    ``children`` also deletes its descendants, ``children_only`` only them, leaves
+    first, one at a time; ``metadata_only`` is libvirt's own (it keeps every file).
+    ``on_step`` is as for :func:`revert`.
+    """
+    if children and children_only:
+        raise ValueError("children and children_only exclude each other")
     domain = snapshot.get_domain()
     recover(domain, on_step=on_step)
-    if children:
+    if metadata_only:
+        flags = DeleteFlags.METADATA_ONLY
+        flags |= DeleteFlags.CHILDREN if children else 0
+        flags |= DeleteFlags.CHILDREN_ONLY if children_only else 0
+        snapshot.delete(flags)
+        return Outcome("libvirt")
+    if children or children_only:
         outcome = Outcome("libvirt")
-        for child in reversed(snapshot.list_all_children(1 | 1024)):  # DESCENDANTS|TOPOLOGICAL
-            sub = delete(child, on_step=on_step)
+        victims = list(reversed(snapshot.list_all_children(
+            ListFlags.DESCENDANTS | ListFlags.TOPOLOGICAL)))
+        if children:
+            victims.append(snapshot)
+        for victim in victims:
+            sub = delete(victim, on_step=on_step)
             if sub.by == "virtsnap":
                 outcome.by = "virtsnap"
             outcome.steps += sub.steps
             outcome.removed += sub.removed
-        sub = delete(snapshot, on_step=on_step)
-        if sub.by == "virtsnap":
-            outcome.by = "virtsnap"
-        outcome.steps += sub.steps
-        outcome.removed += sub.removed
         return outcome
     if not is_external(snapshot):
         snapshot.delete()
@@ -586,6 +631,7 @@ def delete(snapshot, *, children: bool = False,
             return Outcome("libvirt")
         except (OperationUnsupportedError, OperationInvalidError, InvalidArgumentError):
             pass  # refused in validation, before any change; virtsnap does it below
+    _require_local(domain, f"deleting external snapshot '{snapshot.name}' where libvirt refuses")
     steps = plan_delete(snapshot)
     return _execute(domain, "delete", snapshot.name, steps, on_step)
 
@@ -611,6 +657,7 @@ class Report:
     problems: List[Problem] = field(default_factory=list)
     files: List[str] = field(default_factory=list)
     repaired: List[str] = field(default_factory=list)
+    local: bool = True  # False: a remote hypervisor, whose files were not read
 
     @property
     def consistent(self) -> bool:
@@ -619,7 +666,7 @@ class Report:
     def to_dict(self) -> dict:
         return {"domain": self.domain, "consistent": self.consistent,
                 "problems": [p.__dict__ for p in self.problems], "files": self.files,
-                "repaired": self.repaired}
+                "repaired": self.repaired, "local": self.local}
 
 
 def check(domain, *, repair: bool = False) -> Report:
@@ -637,6 +684,9 @@ def check(domain, *, repair: bool = False) -> Report:
             "unfinished-operation",
             f"{record['op']} of snapshot '{record['snapshot']}' stopped after step "
             f"{record['done']} of {len(record['steps'])}", snapshot=record["snapshot"]))
+    if not is_local(domain):
+        report.local = False
+        return report  # the image files are on another host: only the record is checked
     views, layers, snaps = _views(domain)
     needed = needed_files(views, layers)
     report.files = sorted(p for p in needed if os.path.exists(p))
@@ -666,8 +716,7 @@ def check(domain, *, repair: bool = False) -> Report:
             report.problems.append(Problem(
                 "missing-memory", f"memory image of '{name}' is missing: {memory.get('file')}",
                 memory.get("file"), name))
-    nvram = ElementTree.fromstring(domain.get_xml_description(XML_INACTIVE)).find("os/nvram")
-    if nvram is not None and nvram.text and not os.path.exists(nvram.text):
-        report.problems.append(Problem("missing-nvram", f"NVRAM file {nvram.text} is missing",
-                                       nvram.text))
+    nvram = _nvram(domain)
+    if nvram and not os.path.exists(nvram):
+        report.problems.append(Problem("missing-nvram", f"NVRAM file {nvram} is missing", nvram))
     return report

@@ -59,6 +59,8 @@ SUBCOMMANDS = {
                     "virtsnap.cli.commands:add_json_schema"),
     "auto": ("take and prune snapshots as a policy file says", "virtsnap.cli.auto:add_auto"),
     "prune": ("prune one domain's snapshots of a label", "virtsnap.cli.auto:add_prune"),
+    "check": ("check a domain's snapshots against its disks' backing chains",
+              "virtsnap.cli.check:add_check"),
 }
 
 
