@@ -65,7 +65,7 @@ def _snapshot_tree(snapshot) -> ElementTree.Element:
 
 def is_external(snapshot) -> bool:
     """Whether any disk or the memory of ``snapshot`` is external."""
-    root = _snapshot_tree(snapshot)
+    root = ElementTree.fromstring(snapshot.get_xml_description())  # read-only connections too
     memory = root.find("memory")
     if memory is not None and memory.get("snapshot") == "external":
         return True
@@ -110,8 +110,11 @@ def _snapshot_domain(snap_root) -> ElementTree.Element:
 # ---------------------------------------------------------------- image files (local qemu-img)
 
 def _qemu_img(*args: str) -> str:
-    proc = subprocess.run(["qemu-img", *args], stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=3600)
+    try:
+        proc = subprocess.run(["qemu-img", *args], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=3600)
+    except OSError as exc:
+        raise OperationUnsupportedError(f"cannot run qemu-img: {exc}") from None
     if proc.returncode != 0:
         raise OperationInvalidError(f"qemu-img {args[0]} failed: {proc.stderr.strip()}")
     return proc.stdout
