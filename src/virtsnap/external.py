@@ -32,9 +32,11 @@ import subprocess
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from virtsnap._snapshot import CreateFlags, DeleteFlags, DomainState, ListFlags, RevertFlags
+from virtsnap._snapshot import (
+    CreateFlags, DeleteFlags, Domain, DomainSnapshot, DomainState, ListFlags, RevertFlags,
+)
 from virtsnap.errors import InvalidArgumentError, OperationInvalidError, OperationUnsupportedError, SnapshotNotFoundError
 
 INTENT_URI = "urn:virtsnap:intent:1"
@@ -45,7 +47,9 @@ START_PAUSED = 1  # VIR_DOMAIN_START_PAUSED
 REVERTS_EXTERNAL_SINCE = (9, 9, 0)
 DELETES_EXTERNAL_SINCE = (9, 0, 0)
 
-StepHook = Callable[[str, int], None]
+StepHook = Callable[[str, int], object]
+Step = Dict[str, Any]
+Record = Dict[str, Any]
 
 
 @dataclass
@@ -59,11 +63,11 @@ class Outcome:
 
 # ---------------------------------------------------------------- reading XML
 
-def _snapshot_tree(snapshot) -> ElementTree.Element:
+def _snapshot_tree(snapshot: DomainSnapshot) -> ElementTree.Element:
     return ElementTree.fromstring(snapshot.get_xml_description(XML_SECURE))
 
 
-def is_external(snapshot) -> bool:
+def is_external(snapshot: DomainSnapshot) -> bool:
     """Whether any disk or the memory of ``snapshot`` is external."""
     root = ElementTree.fromstring(snapshot.get_xml_description())  # read-only connections too
     memory = root.find("memory")
@@ -72,32 +76,35 @@ def is_external(snapshot) -> bool:
     return any(d.get("snapshot") == "external" for d in root.findall("disks/disk"))
 
 
-def _has_external_memory(root) -> bool:
+def _has_external_memory(root: ElementTree.Element) -> bool:
     memory = root.find("memory")
     return memory is not None and memory.get("snapshot") == "external"
 
 
-def _disk_sources(domain_root) -> Dict[str, Tuple[str, str]]:
+def _disk_sources(domain_root: ElementTree.Element) -> Dict[str, Tuple[str, str]]:
     """target dev -> (file, format) of each file-backed disk of a <domain>."""
     out = {}
     for disk in domain_root.findall("devices/disk"):
         target, source = disk.find("target"), disk.find("source")
-        if target is None or source is None or source.get("file") is None:
+        if target is None or source is None or not source.get("file"):
             continue
         driver = disk.find("driver")
-        fmt = driver.get("type") if driver is not None and driver.get("type") else "raw"
-        out[target.get("dev")] = (source.get("file"), fmt)
+        fmt = (driver.get("type") if driver is not None else None) or "raw"
+        out[target.get("dev") or ""] = (source.get("file") or "", fmt)
     return out
 
 
-def _external_targets(snap_root) -> Dict[str, Optional[str]]:
+def _external_targets(snap_root: ElementTree.Element) -> Dict[str, Optional[str]]:
     """target dev -> overlay file of each external disk of a snapshot's XML."""
-    return {d.get("name"): (d.find("source").get("file") if d.find("source") is not None
-                            else None)
-            for d in snap_root.findall("disks/disk") if d.get("snapshot") == "external"}
+    out: Dict[str, Optional[str]] = {}
+    for disk in snap_root.findall("disks/disk"):
+        if disk.get("snapshot") == "external":
+            source = disk.find("source")
+            out[disk.get("name") or ""] = source.get("file") if source is not None else None
+    return out
 
 
-def _snapshot_domain(snap_root) -> ElementTree.Element:
+def _snapshot_domain(snap_root: ElementTree.Element) -> ElementTree.Element:
     dom = snap_root.find("inactiveDomain")
     if dom is None:
         dom = snap_root.find("domain")
@@ -174,7 +181,7 @@ class DiskView:
     overlays: Dict[str, Optional[str]]  # snapshot name -> the overlay it created
 
 
-def _views(domain) -> Tuple[Dict[str, DiskView], Layers, Dict[str, ElementTree.Element]]:
+def _views(domain: Domain) -> Tuple[Dict[str, DiskView], Layers, Dict[str, ElementTree.Element]]:
     dom_root = ElementTree.fromstring(domain.get_xml_description(XML_INACTIVE | XML_SECURE))
     current = _disk_sources(dom_root)
     snaps = {s.name: _snapshot_tree(s) for s in domain.list_all_snapshots()}
@@ -193,15 +200,15 @@ def _views(domain) -> Tuple[Dict[str, DiskView], Layers, Dict[str, ElementTree.E
         layers.add_chain(view.current)
         for path in view.bases.values():
             layers.add_chain(path)
-        for path in view.overlays.values():
-            layers.add_chain(path, required=False)
+        for overlay in view.overlays.values():
+            layers.add_chain(overlay, required=False)
     return views, layers, snaps
 
 
 def needed_files(views: Dict[str, DiskView], layers: Layers,
-                 without: Optional[str] = None) -> set:
+                 without: Optional[str] = None) -> Set[str]:
     """Every file in the chain of a disk or of a snapshot's image (but ``without``'s)."""
-    out = set()
+    out: Set[str] = set()
     for view in views.values():
         out.update(layers.chain(view.current))
         for name, base in view.bases.items():
@@ -212,25 +219,26 @@ def needed_files(views: Dict[str, DiskView], layers: Layers,
 
 # ---------------------------------------------------------------- intent records
 
-def _intent_xml(record: dict) -> str:
+def _intent_xml(record: Record) -> str:
     element = ElementTree.Element("intent")
     element.text = json.dumps(record, sort_keys=True)
     return ElementTree.tostring(element, encoding="unicode")
 
 
-def read_intent(domain) -> Optional[dict]:
+def read_intent(domain: Domain) -> Optional[Record]:
     """The unfinished operation recorded on ``domain``, or None."""
     text = domain.get_metadata(INTENT_URI)
     if text is None:
         return None
-    return json.loads(ElementTree.fromstring(text).text or "null")
+    record: Optional[Record] = json.loads(ElementTree.fromstring(text).text or "null")
+    return record
 
 
-def _write_intent(domain, record: Optional[dict]) -> None:
+def _write_intent(domain: Domain, record: Optional[Record]) -> None:
     domain.set_metadata(None if record is None else _intent_xml(record), INTENT_KEY, INTENT_URI)
 
 
-def _with_intent(domain_xml: str, record: Optional[dict]) -> str:
+def _with_intent(domain_xml: str, record: Optional[Record]) -> str:
     """``domain_xml`` carrying ``record`` (or no record) in its <metadata>."""
     root = ElementTree.fromstring(domain_xml)
     metadata = root.find("metadata")
@@ -248,52 +256,52 @@ def _with_intent(domain_xml: str, record: Optional[dict]) -> str:
 
 # ---------------------------------------------------------------- steps (each idempotent)
 
-def _step_create_overlay(domain, step: dict) -> None:
+def _step_create_overlay(domain: Domain, step: Step) -> None:
     _qemu_img("create", "-q", "-f", "qcow2", "-F", step["backing_format"], "-b",
               step["backing"], step["path"])
 
 
-def _step_define(domain, step: dict, record: dict) -> None:
+def _step_define(domain: Domain, step: Step, record: Record) -> None:
     # The new definition carries the record advanced past this step.
     domain.define_xml(_with_intent(step["xml"], dict(record, done=record["done"] + 1)))
 
 
-def _step_remove(domain, step: dict) -> None:
+def _step_remove(domain: Domain, step: Step) -> None:
     try:
         os.unlink(step["path"])
     except FileNotFoundError:
         pass
 
 
-def _step_commit(domain, step: dict) -> None:
+def _step_commit(domain: Domain, step: Step) -> None:
     # -d keeps the top intact, so the step can run again after a crash.
     _qemu_img("commit", "-q", "-d", "-b", step["base"], step["top"])
 
 
-def _step_rebase(domain, step: dict) -> None:
+def _step_rebase(domain: Domain, step: Step) -> None:
     # Unsafe rebase: the new backing file holds the same bytes as the old one.
     _qemu_img("rebase", "-q", "-u", "-F", step["backing_format"], "-b", step["backing"],
               step["path"])
 
 
-def _step_redefine(domain, step: dict) -> None:
+def _step_redefine(domain: Domain, step: Step) -> None:
     flags = CreateFlags.REDEFINE | (CreateFlags.CURRENT if step.get("current") else 0)
     domain.create_snapshot(step["xml"], flags)
 
 
-def _step_drop_metadata(domain, step: dict) -> None:
+def _step_drop_metadata(domain: Domain, step: Step) -> None:
     try:
         domain.get_snapshot_by_name(step["snapshot"]).delete(DeleteFlags.METADATA_ONLY)
     except SnapshotNotFoundError:
         pass
 
 
-def _step_start(domain, step: dict) -> None:
+def _step_start(domain: Domain, step: Step) -> None:
     if domain.state() == DomainState.SHUTOFF:
         domain.start(START_PAUSED if step.get("paused") else 0)
 
 
-def _step_destroy(domain, step: dict) -> None:
+def _step_destroy(domain: Domain, step: Step) -> None:
     if domain.state() != DomainState.SHUTOFF:
         domain.destroy()
 
@@ -310,7 +318,7 @@ _STEPS = {
 }
 
 
-def describe(step: dict) -> str:
+def describe(step: Step) -> str:
     do = step["do"]
     if do in ("create_overlay", "remove", "rebase"):
         return f"{do} {step['path']}"
@@ -318,10 +326,10 @@ def describe(step: dict) -> str:
         return f"commit {step['top']} into {step['base']}"
     if do in ("redefine", "drop_metadata"):
         return f"{do} {step['snapshot']}"
-    return do
+    return str(do)
 
 
-def _run(domain, record: dict, on_step: Optional[StepHook]) -> List[str]:
+def _run(domain: Domain, record: Record, on_step: Optional[StepHook]) -> List[str]:
     """Run the record's steps from the first one not done; clear the record at the end."""
     done = []
     steps = record["steps"]
@@ -344,7 +352,7 @@ def _run(domain, record: dict, on_step: Optional[StepHook]) -> List[str]:
     return done
 
 
-def _execute(domain, op: str, snapshot: str, steps: List[dict],
+def _execute(domain: Domain, op: str, snapshot: str, steps: List[Step],
              on_step: Optional[StepHook]) -> Outcome:
     record = {"op": op, "snapshot": snapshot, "steps": steps, "done": 0,
               "started": int(time.time())}
@@ -354,7 +362,7 @@ def _execute(domain, op: str, snapshot: str, steps: List[dict],
                    [s["path"] for s in steps if s["do"] == "remove"])
 
 
-def recover(domain, *, on_step: Optional[StepHook] = None) -> Optional[Outcome]:
+def recover(domain: Domain, *, on_step: Optional[StepHook] = None) -> Optional[Outcome]:
     """Finish the operation an earlier call left unfinished on ``domain``, if any."""
     record = read_intent(domain)
     if record is None:
@@ -366,12 +374,12 @@ def recover(domain, *, on_step: Optional[StepHook] = None) -> Optional[Outcome]:
 
 # ---------------------------------------------------------------- revert
 
-def _nvram(domain) -> Optional[str]:
+def _nvram(domain: Domain) -> Optional[str]:
     nvram = ElementTree.fromstring(domain.get_xml_description(XML_INACTIVE)).find("os/nvram")
     return nvram.text if nvram is not None and nvram.text else None
 
 
-def is_local(domain) -> bool:
+def is_local(domain: Domain) -> bool:
     """Whether the hypervisor runs on this host (a URI without a host name), so that
     ``qemu-img`` here sees the files libvirt names."""
     from urllib.parse import urlparse
@@ -379,17 +387,17 @@ def is_local(domain) -> bool:
     return urlparse(domain.get_connect().uri).hostname in (None, "", "localhost")
 
 
-def _require_local(domain, what: str) -> None:
+def _require_local(domain: Domain, what: str) -> None:
     if not is_local(domain):
         raise OperationUnsupportedError(
             f"{what} needs qemu-img on the hypervisor's host: run virtsnap there")
 
 
-def _lib_version(domain) -> Tuple[int, int, int]:
+def _lib_version(domain: Domain) -> Tuple[int, int, int]:
     return domain.get_connect().get_lib_version()
 
 
-def _overlay_name(base: str, existing: set) -> str:
+def _overlay_name(base: str, existing: Set[str]) -> str:
     stem = os.path.splitext(base)[0]
     stamp = int(time.time())
     while True:
@@ -399,7 +407,8 @@ def _overlay_name(base: str, existing: set) -> str:
         stamp += 1
 
 
-def plan_revert(snapshot, *, running: bool = False, paused: bool = False) -> List[dict]:
+def plan_revert(snapshot: DomainSnapshot, *, running: bool = False,
+                paused: bool = False) -> List[Step]:
     """The steps that revert to an external disk-only ``snapshot`` as libvirt 11.3 does."""
     domain = snapshot.get_domain()
     root = _snapshot_tree(snapshot)
@@ -412,11 +421,11 @@ def plan_revert(snapshot, *, running: bool = False, paused: bool = False) -> Lis
     name = root.findtext("name")
     new_domain = copy.deepcopy(_snapshot_domain(root))
     new_domain.tag = "domain"
-    steps: List[dict] = []
+    steps: List[Step] = []
     if domain.state() != DomainState.SHUTOFF:
         steps.append({"do": "destroy"})
-    overlays = {}
-    created = set()
+    overlays: Dict[str, str] = {}
+    created: Set[str] = set()
     sources = _disk_sources(new_domain)
     for target in _external_targets(root):
         base, fmt = sources[target]
@@ -426,10 +435,11 @@ def plan_revert(snapshot, *, running: bool = False, paused: bool = False) -> Lis
         steps.append({"do": "create_overlay", "path": path, "backing": base,
                       "backing_format": fmt})
     for disk in new_domain.findall("devices/disk"):
-        target = disk.find("target")
-        if target is None or target.get("dev") not in overlays:
+        dev = disk.find("target")
+        source = disk.find("source")
+        if dev is None or source is None or dev.get("dev") not in overlays:
             continue
-        disk.find("source").set("file", overlays[target.get("dev")])
+        source.set("file", overlays[dev.get("dev") or ""])
         driver = disk.find("driver")
         if driver is None:
             driver = ElementTree.SubElement(disk, "driver", name="qemu")
@@ -440,8 +450,9 @@ def plan_revert(snapshot, *, running: bool = False, paused: bool = False) -> Lis
     # The reverted-to snapshot becomes current; a leaf's overlay is the new one (as libvirt).
     if not snapshot.num_of_child_snapshots():
         for disk in root.findall("disks/disk"):
-            if disk.get("name") in overlays and disk.find("source") is not None:
-                disk.find("source").set("file", overlays[disk.get("name")])
+            source = disk.find("source")
+            if disk.get("name") in overlays and source is not None:
+                source.set("file", overlays[disk.get("name") or ""])
     steps.append({"do": "redefine", "snapshot": name, "current": True,
                   "xml": ElementTree.tostring(root, encoding="unicode")})
     # The layers the guest ran on go if no snapshot needs them any more.
@@ -449,8 +460,8 @@ def plan_revert(snapshot, *, running: bool = False, paused: bool = False) -> Lis
     for target in old:
         views[target].current = None
     keep = needed_files(views, layers)
-    for target, path in old.items():
-        for path in layers.chain(path):
+    for target, top in old.items():
+        for path in layers.chain(top):
             if path in keep:
                 break
             steps.append({"do": "remove", "path": path})
@@ -459,7 +470,7 @@ def plan_revert(snapshot, *, running: bool = False, paused: bool = False) -> Lis
     return steps
 
 
-def revert(snapshot, *, running: bool = False, paused: bool = False, force: bool = False,
+def revert(snapshot: DomainSnapshot, *, running: bool = False, paused: bool = False, force: bool = False,
            reset_nvram: bool = False, on_step: Optional[StepHook] = None) -> Outcome:
     """Revert to ``snapshot`` (libvirt's ``virDomainRevertToSnapshot``, for any snapshot
     on any libvirt).
@@ -499,7 +510,7 @@ def _replace_file(root: ElementTree.Element, old: str, new: str) -> bool:
     return changed
 
 
-def plan_delete(snapshot) -> List[dict]:
+def plan_delete(snapshot: DomainSnapshot) -> List[Step]:
     """The steps that delete external ``snapshot`` losing no byte of anything that remains."""
     domain = snapshot.get_domain()
     name = snapshot.name
@@ -510,7 +521,7 @@ def plan_delete(snapshot) -> List[dict]:
     active = set()
     for view in views.values():
         active.update(layers.chain(view.current))
-    steps: List[dict] = []
+    steps: List[Step] = []
     redefine: Dict[str, ElementTree.Element] = {}
     remove: List[str] = []
     for target, view in views.items():
@@ -569,11 +580,11 @@ def plan_delete(snapshot) -> List[dict]:
     return _resolve_define_disk(domain, steps)
 
 
-def snaps_is_current(domain, name: str) -> bool:
+def snaps_is_current(domain: Domain, name: str) -> bool:
     return domain.get_snapshot_by_name(name).is_current()
 
 
-def _resolve_define_disk(domain, steps: List[dict]) -> List[dict]:
+def _resolve_define_disk(domain: Domain, steps: List[Step]) -> List[Step]:
     """Turn the plan's disk switches into one definition of the domain."""
     switches = [s for s in steps if s["do"] == "define_disk"]
     if not switches:
@@ -582,8 +593,10 @@ def _resolve_define_disk(domain, steps: List[dict]) -> List[dict]:
     for switch in switches:
         for disk in root.findall("devices/disk"):
             target = disk.find("target")
-            if target is not None and target.get("dev") == switch["target"]:
-                disk.find("source").set("file", switch["path"])
+            source = disk.find("source")
+            if target is not None and source is not None \
+                    and target.get("dev") == switch["target"]:
+                source.set("file", switch["path"])
                 for backing in disk.findall("backingStore"):
                     disk.remove(backing)
     xml = ElementTree.tostring(root, encoding="unicode")
@@ -594,7 +607,7 @@ def _resolve_define_disk(domain, steps: List[dict]) -> List[dict]:
     return out
 
 
-def delete(snapshot, *, children: bool = False, children_only: bool = False,
+def delete(snapshot: DomainSnapshot, *, children: bool = False, children_only: bool = False,
            metadata_only: bool = False, on_step: Optional[StepHook] = None) -> Outcome:
     """Delete ``snapshot`` (``virDomainSnapshotDelete`` for any snapshot on any libvirt).
 
@@ -666,13 +679,13 @@ class Report:
     def consistent(self) -> bool:
         return not self.problems
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
         return {"domain": self.domain, "consistent": self.consistent,
                 "problems": [p.__dict__ for p in self.problems], "files": self.files,
                 "repaired": self.repaired, "local": self.local}
 
 
-def check(domain, *, repair: bool = False) -> Report:
+def check(domain: Domain, *, repair: bool = False) -> Report:
     """Check ``domain``'s snapshot metadata against its disks' real backing chains
     (read with local ``qemu-img``); ``repair`` finishes an unfinished operation first
     and touches nothing else."""
@@ -714,11 +727,12 @@ def check(domain, *, repair: bool = False) -> Report:
                     overlay, name))
     for name, root in snaps.items():
         memory = root.find("memory")
+        memory_file = memory.get("file") if memory is not None else None
         if memory is not None and memory.get("snapshot") == "external" \
-                and memory.get("file") and not os.path.exists(memory.get("file")):
+                and memory_file and not os.path.exists(memory_file):
             report.problems.append(Problem(
-                "missing-memory", f"memory image of '{name}' is missing: {memory.get('file')}",
-                memory.get("file"), name))
+                "missing-memory", f"memory image of '{name}' is missing: {memory_file}",
+                memory_file, name))
     nvram = _nvram(domain)
     if nvram and not os.path.exists(nvram):
         report.problems.append(Problem("missing-nvram", f"NVRAM file {nvram} is missing", nvram))
