@@ -84,6 +84,16 @@ cdef extern from "libvirt/libvirt.h" nogil:
                                unsigned int flags)
     enum:
         VIR_DOMAIN_METADATA_ELEMENT
+    ctypedef struct virDomainBlockJobInfo:
+        int type
+        unsigned long bandwidth
+        unsigned long long cur
+        unsigned long long end
+    int virDomainBlockCommit(virDomainPtr dom, const char *disk, const char *base,
+                             const char *top, unsigned long bandwidth, unsigned int flags)
+    int virDomainGetBlockJobInfo(virDomainPtr dom, const char *disk,
+                                 virDomainBlockJobInfo *info, unsigned int flags)
+    int virDomainBlockJobAbort(virDomainPtr dom, const char *disk, unsigned int flags)
 
     # libvirt-domain-snapshot.h
     ctypedef struct virDomainSnapshot:

@@ -817,6 +817,51 @@ cdef class Domain:
             _raise_last_error()
         return _take_string(xml)
 
+    def block_commit(self, disk, base=None, top=None, bandwidth=0, flags=0):
+        """Start committing ``top`` (default the active layer's backing) of ``disk``
+        into ``base`` (default its backing); libvirt's ``VIR_DOMAIN_BLOCK_COMMIT_*`` flags."""
+        cdef const char *c_disk = _utf8(disk, "disk")
+        cdef const char *c_base = NULL
+        cdef const char *c_top = NULL
+        cdef unsigned long c_bandwidth = _checked_int(bandwidth, "bandwidth")
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef int rc
+        if base is not None:
+            c_base = _utf8(base, "base")
+        if top is not None:
+            c_top = _utf8(top, "top")
+        with nogil:
+            rc = virDomainBlockCommit(ptr, c_disk, c_base, c_top, c_bandwidth, c_flags)
+        if rc < 0:
+            _raise_last_error()
+
+    def block_job_info(self, disk, flags=0):
+        """``disk``'s block job as a dict (type, bandwidth, cur, end), or None if none runs."""
+        cdef const char *c_disk = _utf8(disk, "disk")
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef virDomainBlockJobInfo info
+        cdef int rc
+        with nogil:
+            rc = virDomainGetBlockJobInfo(ptr, c_disk, &info, c_flags)
+        if rc < 0:
+            _raise_last_error()
+        if rc == 0:
+            return None
+        return {"type": info.type, "bandwidth": info.bandwidth, "cur": info.cur, "end": info.end}
+
+    def block_job_abort(self, disk, flags=0):
+        """End ``disk``'s block job (with ``VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT`` = 2: pivot)."""
+        cdef const char *c_disk = _utf8(disk, "disk")
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef int rc
+        with nogil:
+            rc = virDomainBlockJobAbort(ptr, c_disk, c_flags)
+        if rc < 0:
+            _raise_last_error()
+
     # -- snapshots
 
     def create_snapshot(self, xml=None, flags=0, *, name=None, description=None):

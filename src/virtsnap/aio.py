@@ -288,6 +288,17 @@ class AsyncDomain:
     async def get_metadata(self, uri: str, flags: int = 0) -> Optional[str]:
         return await _call(None, self._sync.get_metadata, uri, flags)
 
+    async def block_commit(self, disk: str, base: Optional[str] = None,
+                           top: Optional[str] = None, bandwidth: int = 0,
+                           flags: int = 0) -> None:
+        await _call(None, self._sync.block_commit, disk, base, top, bandwidth, flags)
+
+    async def block_job_info(self, disk: str, flags: int = 0) -> Optional[Dict[str, int]]:
+        return await _call(None, self._sync.block_job_info, disk, flags)
+
+    async def block_job_abort(self, disk: str, flags: int = 0) -> None:
+        await _call(None, self._sync.block_job_abort, disk, flags)
+
     async def get_job_stats(self, flags: int = 0) -> Dict[str, Any]:
         return await _call(None, self._sync.get_job_stats, flags)
 

@@ -44,6 +44,8 @@ INTENT_KEY = "virtsnap"
 XML_INACTIVE = 2  # VIR_DOMAIN_XML_INACTIVE
 XML_SECURE = 1  # VIR_DOMAIN_XML_SECURE (domain and snapshot XML alike)
 START_PAUSED = 1  # VIR_DOMAIN_START_PAUSED
+BLOCK_COMMIT_ACTIVE = 4  # VIR_DOMAIN_BLOCK_COMMIT_ACTIVE
+BLOCK_JOB_ABORT_PIVOT = 2  # VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT
 REVERTS_EXTERNAL_SINCE = (9, 9, 0)
 DELETES_EXTERNAL_SINCE = (9, 0, 0)
 
@@ -278,6 +280,47 @@ def _step_commit(domain: Domain, step: Step) -> None:
     _qemu_img("commit", "-q", "-d", "-b", step["base"], step["top"])
 
 
+def _live_chain(domain: Domain, target: str) -> List[str]:
+    """The files of ``target``'s chain in the running domain's XML (its backingStore)."""
+    root = ElementTree.fromstring(domain.get_xml_description())
+    for disk in root.findall("devices/disk"):
+        dev = disk.find("target")
+        if dev is None or dev.get("dev") != target:
+            continue
+        out = []
+        node: Optional[ElementTree.Element] = disk
+        while node is not None:
+            source = node.find("source")
+            if source is None or not source.get("file"):
+                break
+            out.append(source.get("file") or "")
+            node = node.find("backingStore")
+        return out
+    return []
+
+
+def _step_block_commit(domain: Domain, step: Step) -> None:
+    """libvirt's block commit of a running guest's layer, pivoting when it is the active
+    one; after a crash the job may still run (wait for it) or be over (nothing to do)."""
+    target, top = step["target"], step["top"]
+    if domain.block_job_info(target) is None:
+        if top not in _live_chain(domain, target):
+            return
+        domain.block_commit(target, step["base"], top, 0,
+                            BLOCK_COMMIT_ACTIVE if step["active"] else 0)
+    while True:
+        info = domain.block_job_info(target)
+        if info is None:
+            break
+        if step["active"] and info["end"] and info["cur"] == info["end"]:
+            domain.block_job_abort(target, BLOCK_JOB_ABORT_PIVOT)
+            continue
+        time.sleep(0.05)
+    if top in _live_chain(domain, target):
+        raise OperationInvalidError(f"block commit of {top} into {step['base']} did not "
+                                    f"complete; nothing was removed")
+
+
 def _step_rebase(domain: Domain, step: Step) -> None:
     # Unsafe rebase: the new backing file holds the same bytes as the old one.
     _qemu_img("rebase", "-q", "-u", "-F", step["backing_format"], "-b", step["backing"],
@@ -311,6 +354,7 @@ _STEPS = {
     "remove": _step_remove,
     "commit": _step_commit,
     "rebase": _step_rebase,
+    "block_commit": _step_block_commit,
     "redefine": _step_redefine,
     "drop_metadata": _step_drop_metadata,
     "start": _step_start,
@@ -322,8 +366,8 @@ def describe(step: Step) -> str:
     do = step["do"]
     if do in ("create_overlay", "remove", "rebase"):
         return f"{do} {step['path']}"
-    if do == "commit":
-        return f"commit {step['top']} into {step['base']}"
+    if do in ("commit", "block_commit"):
+        return f"{do} {step['top']} into {step['base']}"
     if do in ("redefine", "drop_metadata"):
         return f"{do} {step['snapshot']}"
     return str(do)
@@ -350,6 +394,14 @@ def _run(domain: Domain, record: Record, on_step: Optional[StepHook]) -> List[st
         on_step("finish", len(steps))
     _write_intent(domain, None)
     return done
+
+
+def execute_plan(domain: Domain, op: str, snapshot: str, steps: List[Step],
+                 on_step: Optional[StepHook] = None) -> Outcome:
+    """Run a plan of :func:`plan_revert` or :func:`plan_delete` with its intent record,
+    whatever libvirt could do itself (:func:`revert` and :func:`delete` call this only
+    where libvirt refuses): to compare virtsnap's way with libvirt's."""
+    return _execute(domain, op, snapshot, steps, on_step)
 
 
 def _execute(domain: Domain, op: str, snapshot: str, steps: List[Step],
@@ -534,15 +586,16 @@ def plan_delete(snapshot: DomainSnapshot) -> List[Step]:
             if len(dependents) != 1 or any(base == b for n, b in view.bases.items() if n != name):
                 continue  # several layers build on it: it stays, only the metadata goes
             top = dependents[0]
-            if running and top in active:
-                raise OperationUnsupportedError(
-                    f"deleting '{name}' needs a block commit of the running guest's disk "
-                    f"{target}; libvirt {'.'.join(map(str, DELETES_EXTERNAL_SINCE))} and later "
-                    f"do it, on this libvirt shut the guest off first")
-            steps.append({"do": "commit", "top": top, "base": base})
+            live = running and top in active
+            if live:  # QEMU merges it and moves the layer above onto the base
+                steps.append({"do": "block_commit", "target": target, "top": top, "base": base,
+                              "active": top == view.current})
+            else:
+                steps.append({"do": "commit", "top": top, "base": base})
             for child in layers.dependents(top):
-                steps.append({"do": "rebase", "path": child, "backing": base,
-                              "backing_format": layers.format.get(top) or "qcow2"})
+                if not (live and child in active):
+                    steps.append({"do": "rebase", "path": child, "backing": base,
+                                  "backing_format": layers.format.get(top) or "qcow2"})
             for other, root in snaps.items():
                 if other != name and _replace_file(_snapshot_domain(root), top, base):
                     redefine[other] = root

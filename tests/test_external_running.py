@@ -1,0 +1,77 @@
+"""External snapshots of a running guest: delete merges with libvirt's block commit
+(libvirt's own from 9.0, virtsnap's block commit and pivot before), a snapshot outside
+the active chain is deleted while the guest runs, and no byte is lost.
+
+Layers are written while the guest is shut off, then it is started; bytes are read
+with ``qemu-io -r -U`` (the idle BIOS guest writes nothing to its disk).
+"""
+
+import pytest
+
+from support.external import backing_chain, build_chain, disk_file, snapshot_image, view_layers
+from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
+from virtsnap import DomainState, external
+
+pytestmark = pytest.mark.libvirtd
+
+guest = guest_fixture("extrun", running=False, scope="function")
+
+
+@pytest.fixture
+def dom(guest, qemu_conn):  # noqa: F811
+    return qemu_conn.get_domain_by_name(guest.name)
+
+
+def views(dom):
+    return {s.name: view_layers(snapshot_image(s)) for s in dom.list_all_snapshots()}
+
+
+def running_chain(dom, guest):
+    build_chain(dom, guest, 3)
+    dom.start()
+    assert dom.state() is DomainState.RUNNING
+
+
+def check_after(dom, guest, expected):
+    assert dom.state() is DomainState.RUNNING
+    assert guest.disk_source() == disk_file(dom)  # live and persistent definitions agree
+    assert views(dom) == expected
+    assert view_layers(disk_file(dom)) == [1, 2, 3, 4]
+    assert len(backing_chain(disk_file(dom))) == 3
+    report = external.check(dom)
+    assert report.consistent, report.problems
+
+
+@pytest.mark.parametrize("position,expected", [
+    ("s1", {"s2": [1, 2], "s3": [1, 2, 3]}),   # an intermediate layer: plain block commit
+    ("s3", {"s1": [1], "s2": [1, 2]}),         # the active layer: commit and pivot
+])
+def test_delete_on_a_running_guest(dom, guest, position, expected):
+    running_chain(dom, guest)
+    external.delete(dom.get_snapshot_by_name(position))
+    check_after(dom, guest, expected)
+
+
+@pytest.mark.parametrize("position,expected", [
+    ("s1", {"s2": [1, 2], "s3": [1, 2, 3]}),
+    ("s3", {"s1": [1], "s2": [1, 2]}),
+])
+def test_virtsnaps_block_commit_on_a_running_guest(dom, guest, position, expected):
+    """virtsnap's own plan (what libvirt 7.0 and 8.x get), run where libvirt would do it."""
+    running_chain(dom, guest)
+    snap = dom.get_snapshot_by_name(position)
+    steps = external.plan_delete(snap)
+    assert steps[0]["do"] == "block_commit"
+    assert steps[0]["active"] is (position == "s3")
+    external.execute_plan(dom, "delete", position, steps)
+    check_after(dom, guest, expected)
+
+
+def test_delete_outside_the_active_chain_while_running(dom, guest):
+    build_chain(dom, guest, 3)
+    external.revert(dom.get_snapshot_by_name("s1"), running=True)
+    assert dom.state() is DomainState.RUNNING
+    external.delete(dom.get_snapshot_by_name("s2"))  # s1.qcow2 and s2.qcow2 are not open
+    assert views(dom) == {"s1": [1], "s3": [1, 2, 3]}
+    assert view_layers(disk_file(dom)) == [1]
+    assert external.check(dom).consistent
