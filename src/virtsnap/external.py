@@ -694,7 +694,14 @@ def delete(snapshot: DomainSnapshot, *, children: bool = False, children_only: b
     if not is_external(snapshot):
         snapshot.delete()
         return Outcome("libvirt")
-    if _lib_version(domain) >= DELETES_EXTERNAL_SINCE:
+    # libvirt (9.0 and later) is called for the merges it can do. Removing layers that
+    # nothing needs any more, or keeping a branch point's, is virtsnap's: libvirt refuses
+    # those, or (a leaf outside the active chain, libvirt 9.9 and later) keeps the layer
+    # below the leaf's overlay although only the leaf needed it.
+    local = is_local(domain)
+    if _lib_version(domain) >= DELETES_EXTERNAL_SINCE and (
+            not local or any(step["do"] in ("commit", "block_commit")
+                             for step in plan_delete(snapshot))):
         try:
             snapshot.delete()
             return Outcome("libvirt")
