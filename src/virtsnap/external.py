@@ -44,6 +44,8 @@ INTENT_KEY = "virtsnap"
 XML_INACTIVE = 2  # VIR_DOMAIN_XML_INACTIVE
 XML_SECURE = 1  # VIR_DOMAIN_XML_SECURE (domain and snapshot XML alike)
 START_PAUSED = 1  # VIR_DOMAIN_START_PAUSED
+# The record lives in the persistent definition, which virDomainDefineXML also writes.
+AFFECT_CONFIG = 2  # VIR_DOMAIN_AFFECT_CONFIG
 BLOCK_COMMIT_ACTIVE = 4  # VIR_DOMAIN_BLOCK_COMMIT_ACTIVE
 BLOCK_JOB_ABORT_PIVOT = 2  # VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT
 REVERTS_EXTERNAL_SINCE = (9, 9, 0)
@@ -229,7 +231,7 @@ def _intent_xml(record: Record) -> str:
 
 def read_intent(domain: Domain) -> Optional[Record]:
     """The unfinished operation recorded on ``domain``, or None."""
-    text = domain.get_metadata(INTENT_URI)
+    text = domain.get_metadata(INTENT_URI, AFFECT_CONFIG)
     if text is None:
         return None
     record: Optional[Record] = json.loads(ElementTree.fromstring(text).text or "null")
@@ -237,7 +239,8 @@ def read_intent(domain: Domain) -> Optional[Record]:
 
 
 def _write_intent(domain: Domain, record: Optional[Record]) -> None:
-    domain.set_metadata(None if record is None else _intent_xml(record), INTENT_KEY, INTENT_URI)
+    domain.set_metadata(None if record is None else _intent_xml(record), INTENT_KEY, INTENT_URI,
+                        AFFECT_CONFIG)
 
 
 def _with_intent(domain_xml: str, record: Optional[Record]) -> str:
