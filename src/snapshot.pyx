@@ -787,10 +787,10 @@ cdef class Domain:
     def set_metadata(self, metadata, key, uri, flags=0):
         """Set (``metadata`` a str) or remove (None) the ``<metadata>`` element of
         namespace ``uri``, written with prefix ``key``."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef const char *c_metadata = NULL
         cdef const char *c_key = NULL
         cdef const char *c_uri = _utf8(uri, "uri")
-        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainPtr ptr = _domain_ptr(self)
         cdef int rc
         if metadata is not None:
@@ -820,11 +820,11 @@ cdef class Domain:
     def block_commit(self, disk, base=None, top=None, bandwidth=0, flags=0):
         """Start committing ``top`` (default the active layer's backing) of ``disk``
         into ``base`` (default its backing); libvirt's ``VIR_DOMAIN_BLOCK_COMMIT_*`` flags."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef unsigned long c_bandwidth = _checked_int(bandwidth, "bandwidth")
         cdef const char *c_disk = _utf8(disk, "disk")
         cdef const char *c_base = NULL
         cdef const char *c_top = NULL
-        cdef unsigned long c_bandwidth = _checked_int(bandwidth, "bandwidth")
-        cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainPtr ptr = _domain_ptr(self)
         cdef int rc
         if base is not None:
