@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+import virtsnap
+
 from support.external import (
     backing_chain,
     build_chain,
@@ -175,4 +177,19 @@ def test_delete_with_children(dom, guest):
     assert dom.list_snapshot_names() == ["s1"]
     assert views(dom) == {"s1": [1]}
     assert view_layers(disk_file(dom)) == [1, 2, 3, 4]
+    assert_consistent(dom, guest)
+
+
+def test_a_snapshot_whose_files_are_gone_is_refused_for_revert_and_deleted(dom, guest):
+    build_chain(dom, guest, 2)
+    os.unlink(guest.path("s1.qcow2"))  # s2's image, and the disk's backing file
+    s2 = dom.get_snapshot_by_name("s2")
+    if dom.get_connect().get_lib_version() < external.REVERTS_EXTERNAL_SINCE:
+        with pytest.raises(virtsnap.OperationInvalidError, match="s1.qcow2"):
+            external.revert(s2)
+    assert external.read_intent(dom) is None
+    assert external.revert(dom.get_snapshot_by_name("s1")).by in ("libvirt", "virtsnap")
+    assert view_layers(disk_file(dom)) == [1]
+    external.delete(dom.get_snapshot_by_name("s2"))  # metadata whose files are gone
+    assert dom.list_snapshot_names() == ["s1"]
     assert_consistent(dom, guest)

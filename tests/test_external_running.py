@@ -7,10 +7,18 @@ with ``qemu-io -r -U`` (the idle BIOS guest writes nothing to its disk).
 """
 
 import os
+import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from support.external import backing_chain, build_chain, disk_file, snapshot_image, view_layers
+from support.external import (
+    backing_chain,
+    build_chain,
+    disk_file,
+    snapshot_image,
+    take,
+    view_layers,
+)
 from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
 from virtsnap import DomainState, OperationUnsupportedError, external
 
@@ -97,3 +105,20 @@ def test_check_names_a_missing_memory_image(dom, guest):
     report = external.check(dom)
     assert [(p.kind, p.path, p.snapshot) for p in report.problems] == [
         ("missing-memory", memory, "m1")]
+
+
+def test_revert_to_a_snapshot_taken_while_running(dom, guest):
+    build_chain(dom, guest, 1)  # s1 = [1] taken shut off, the disk shows [1, 2]
+    dom.start()
+    take(dom, guest, "live")  # disk-only, of the running guest: holds [1, 2]
+    assert ElementTree.fromstring(
+        dom.get_snapshot_by_name("live").get_xml_description()).findtext("state") == \
+        "disk-snapshot"
+    external.revert(dom.get_snapshot_by_name("s1"), running=True)
+    assert view_layers(disk_file(dom)) == [1]
+    external.revert(dom.get_snapshot_by_name("live"), running=True)
+    assert dom.state() is DomainState.RUNNING
+    assert guest.disk_source() == disk_file(dom)
+    assert view_layers(disk_file(dom)) == [1, 2]
+    assert dom.get_snapshot_by_name("live").is_current()
+    assert external.check(dom).consistent

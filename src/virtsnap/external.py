@@ -471,9 +471,12 @@ def plan_revert(snapshot: DomainSnapshot, *, running: bool = False,
         raise OperationUnsupportedError(
             "revert to an external snapshot with memory needs libvirt 9.9 or later")
     views, layers, snaps = _views(domain)
-    if layers.missing:
-        raise OperationInvalidError("missing image files: " + ", ".join(layers.missing))
-    name = root.findtext("name")
+    name = root.findtext("name") or ""
+    gone = [path for view in views.values() if name in view.bases
+            for path in layers.chain(view.bases[name]) if path in layers.missing]
+    if gone:
+        raise OperationInvalidError(f"snapshot '{name}' cannot be reverted to, its images are "
+                                    f"missing: " + ", ".join(gone))
     new_domain = copy.deepcopy(_snapshot_domain(root))
     new_domain.tag = "domain"
     steps: List[Step] = []
@@ -570,8 +573,6 @@ def plan_delete(snapshot: DomainSnapshot) -> List[Step]:
     domain = snapshot.get_domain()
     name = snapshot.name
     views, layers, snaps = _views(domain)
-    if layers.missing:
-        raise OperationInvalidError("missing image files: " + ", ".join(layers.missing))
     running = domain.state() != DomainState.SHUTOFF
     active = set()
     for view in views.values():
@@ -583,6 +584,8 @@ def plan_delete(snapshot: DomainSnapshot) -> List[Step]:
         base = view.bases.get(name)
         if base is None:
             continue
+        if any(path in layers.missing for path in layers.chain(base)):
+            continue  # its files are gone already: only the metadata goes
         keep = needed_files(views, layers, without=name)
         if base in keep:
             dependents = layers.dependents(base)
