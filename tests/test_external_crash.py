@@ -10,6 +10,8 @@ uninterrupted result.
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -127,3 +129,62 @@ def test_kill_before_every_step(qemu_conn, op, target, views, disk):  # noqa: F8
             assert result(dom, guest)[:2] == (views, disk)
         finally:
             guest.remove()
+
+
+PAUSE = """
+import os, sys, time
+import virtsnap
+from virtsnap import external
+uri, name, marker, release = sys.argv[1:5]
+
+def on_step(step, index):
+    if index == 1:
+        open(marker, "w").close()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(release) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+with virtsnap.open(uri) as conn:
+    external.delete(conn.get_domain_by_name(name).get_snapshot_by_name("s2"), on_step=on_step)
+"""
+
+
+def wait_for(condition, what, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def flock_waiters(path):
+    """How many processes wait for the flock of ``path`` (the "->" lines of /proc/locks)."""
+    inode = os.stat(path).st_ino
+    with open("/proc/locks") as f:
+        return sum(1 for line in f if "->" in line and line.split()[-3].endswith(f":{inode}"))
+
+
+def test_a_second_call_waits_for_the_running_operation(qemu_conn, tmp_path):  # noqa: F811
+    """While one process runs a delete, check --repair in another must not run the same
+    plan from the intent record: it waits for the lock, then finds nothing to finish."""
+    guest, dom = scenario(qemu_conn, "delete")
+    try:
+        marker, release = tmp_path / "at-step-1", tmp_path / "release"
+        child = subprocess.Popen([sys.executable, "-c", PAUSE, QEMU_URI, guest.name, str(marker),
+                                  str(release)], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(marker.exists, "the child at step 1")
+        assert external.read_intent(dom)["done"] == 1
+        reports = []
+        repair = threading.Thread(target=lambda: reports.append(external.check(dom, repair=True)))
+        repair.start()
+        wait_for(lambda: reports or flock_waiters(external.lock_path(dom)) == 1,
+                 "check --repair to finish or to wait for the lock")
+        release.touch()
+        _, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err
+        repair.join(timeout=300)
+        [report] = reports
+        assert report.repaired == [] and report.consistent, report.problems
+        assert sorted(dom.list_snapshot_names()) == ["s1", "s3"]
+    finally:
+        guest.remove()

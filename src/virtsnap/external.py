@@ -25,14 +25,16 @@ finishes an interrupted plan from the step it stopped at.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import json
 import os
 import subprocess
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from virtsnap._snapshot import (
     CreateFlags, DeleteFlags, Domain, DomainSnapshot, DomainState, ListFlags, RevertFlags,
@@ -404,7 +406,8 @@ def execute_plan(domain: Domain, op: str, snapshot: str, steps: List[Step],
     """Run a plan of :func:`plan_revert` or :func:`plan_delete` with its intent record,
     whatever libvirt could do itself (:func:`revert` and :func:`delete` call this only
     where libvirt refuses): to compare virtsnap's way with libvirt's."""
-    return _execute(domain, op, snapshot, steps, on_step)
+    with _exclusive(domain):
+        return _execute(domain, op, snapshot, steps, on_step)
 
 
 def _execute(domain: Domain, op: str, snapshot: str, steps: List[Step],
@@ -419,12 +422,41 @@ def _execute(domain: Domain, op: str, snapshot: str, steps: List[Step],
 
 def recover(domain: Domain, *, on_step: Optional[StepHook] = None) -> Optional[Outcome]:
     """Finish the operation an earlier call left unfinished on ``domain``, if any."""
+    with _exclusive(domain):
+        return _recover(domain, on_step)
+
+
+def _recover(domain: Domain, on_step: Optional[StepHook]) -> Optional[Outcome]:
     record = read_intent(domain)
     if record is None:
         return None
     done = _run(domain, record, on_step)
     return Outcome("virtsnap", done,
                    [s["path"] for s in record["steps"] if s["do"] == "remove"])
+
+
+# ---------------------------------------------------------------- one operation at a time
+
+def lock_path(domain: Domain) -> str:
+    """The file whose ``flock`` serialises virtsnap's external operations on ``domain``
+    on this host (beside ``virtsnap auto``'s locks, under another name)."""
+    from virtsnap.policy.run import default_lock_dir
+
+    return os.path.join(default_lock_dir(), f"external-{domain.uuid}.lock")
+
+
+@contextlib.contextmanager
+def _exclusive(domain: Domain) -> Iterator[None]:
+    """Hold the domain's lock, waiting for another virtsnap's operation to end: a second
+    process must not run (or recover) the same plan meanwhile."""
+    path = lock_path(domain)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
 
 
 # ---------------------------------------------------------------- revert
@@ -540,7 +572,13 @@ def revert(snapshot: DomainSnapshot, *, running: bool = False, paused: bool = Fa
     if running and paused:
         raise ValueError("running and paused exclude each other")
     domain = snapshot.get_domain()
-    recover(domain, on_step=on_step)
+    with _exclusive(domain):
+        return _revert(snapshot, domain, running, paused, force, reset_nvram, on_step)
+
+
+def _revert(snapshot: DomainSnapshot, domain: Domain, running: bool, paused: bool,
+            force: bool, reset_nvram: bool, on_step: Optional[StepHook]) -> Outcome:
+    _recover(domain, on_step)
     flags = ((RevertFlags.RUNNING if running else 0) | (RevertFlags.PAUSED if paused else 0)
              | (RevertFlags.FORCE if force else 0))
     if reset_nvram:
@@ -677,7 +715,13 @@ def delete(snapshot: DomainSnapshot, *, children: bool = False, children_only: b
     if children and children_only:
         raise ValueError("children and children_only exclude each other")
     domain = snapshot.get_domain()
-    recover(domain, on_step=on_step)
+    with _exclusive(domain):
+        _recover(domain, on_step)
+        return _delete(snapshot, domain, children, children_only, metadata_only, on_step)
+
+
+def _delete(snapshot: DomainSnapshot, domain: Domain, children: bool, children_only: bool,
+            metadata_only: bool, on_step: Optional[StepHook]) -> Outcome:
     if metadata_only:
         flags = DeleteFlags.METADATA_ONLY
         flags |= DeleteFlags.CHILDREN if children else 0
@@ -691,7 +735,7 @@ def delete(snapshot: DomainSnapshot, *, children: bool = False, children_only: b
         if children:
             victims.append(snapshot)
         for victim in victims:
-            sub = delete(victim, on_step=on_step)
+            sub = _delete(victim, domain, False, False, False, on_step)
             if sub.by == "virtsnap":
                 outcome.by = "virtsnap"
             outcome.steps += sub.steps
