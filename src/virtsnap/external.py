@@ -30,6 +30,7 @@ import copy
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import time
 import xml.etree.ElementTree as ElementTree
@@ -273,6 +274,11 @@ def _step_define(domain: Domain, step: Step, record: Record) -> None:
     domain.define_xml(_with_intent(step["xml"], dict(record, done=record["done"] + 1)))
 
 
+def _step_copy(domain: Domain, step: Step) -> None:
+    shutil.copyfile(step["src"], step["dst"] + ".part")
+    os.replace(step["dst"] + ".part", step["dst"])
+
+
 def _step_remove(domain: Domain, step: Step) -> None:
     try:
         os.unlink(step["path"])
@@ -364,6 +370,7 @@ _STEPS = {
     "drop_metadata": _step_drop_metadata,
     "start": _step_start,
     "destroy": _step_destroy,
+    "copy": _step_copy,
 }
 
 
@@ -375,6 +382,8 @@ def describe(step: Step) -> str:
         return f"{do} {step['top']} into {step['base']}"
     if do in ("redefine", "drop_metadata"):
         return f"{do} {step['snapshot']}"
+    if do == "copy":
+        return f"copy {step['src']} to {step['dst']}"
     return str(do)
 
 
@@ -459,6 +468,35 @@ def _exclusive(domain: Domain) -> Iterator[None]:
         os.close(fd)  # closing releases the flock
 
 
+# ---------------------------------------------------------------- NVRAM of UEFI guests
+
+def nvram_copy_path(nvram: str, snapshot_name: str) -> str:
+    """Where the NVRAM copy of snapshot ``snapshot_name`` lives: beside the NVRAM file."""
+    return f"{nvram}.snapshot-{snapshot_name.replace('/', '%2F')}"
+
+
+def _nvram_copy(domain: Domain, snapshot_name: str) -> Optional[str]:
+    """The NVRAM copy kept for ``snapshot_name``, if the guest has NVRAM and there is one."""
+    nvram = _nvram(domain)
+    if nvram is None or not is_local(domain):
+        return None
+    path = nvram_copy_path(nvram, snapshot_name)
+    return path if os.path.exists(path) else None
+
+
+def create(domain: Domain, xml: Optional[str] = None, flags: int = 0, *,
+           name: Optional[str] = None, description: Optional[str] = None) -> DomainSnapshot:
+    """``Domain.create_snapshot``, plus, for an external snapshot of a guest with NVRAM
+    (UEFI), a copy of the NVRAM file that :func:`revert` puts back (libvirt keeps none)."""
+    snapshot = domain.create_snapshot(xml, flags, name=name, description=description)
+    nvram = _nvram(domain)
+    if nvram and is_local(domain) and os.path.exists(nvram) and is_external(snapshot):
+        copy = nvram_copy_path(nvram, snapshot.name)
+        shutil.copyfile(nvram, copy + ".part")
+        os.replace(copy + ".part", copy)
+    return snapshot
+
+
 # ---------------------------------------------------------------- revert
 
 def _nvram(domain: Domain) -> Optional[str]:
@@ -536,6 +574,9 @@ def plan_revert(snapshot: DomainSnapshot, *, running: bool = False,
         driver.set("type", "qcow2")
         for backing in disk.findall("backingStore"):
             disk.remove(backing)
+    nvram_copy = _nvram_copy(domain, name)
+    if nvram_copy is not None:
+        steps.append({"do": "copy", "src": nvram_copy, "dst": _nvram(domain)})
     steps.append({"do": "define", "xml": ElementTree.tostring(new_domain, encoding="unicode")})
     # The reverted-to snapshot becomes current; a leaf's overlay is the new one (as libvirt).
     if not snapshot.num_of_child_snapshots():
@@ -584,8 +625,16 @@ def _revert(snapshot: DomainSnapshot, domain: Domain, running: bool, paused: boo
     if reset_nvram:
         flags |= RevertFlags.RESET_NVRAM
     if not is_external(snapshot) or _lib_version(domain) >= REVERTS_EXTERNAL_SINCE:
-        snapshot.revert_to(flags)
-        return Outcome("libvirt")
+        nvram_copy = _nvram_copy(domain, snapshot.name) if is_external(snapshot) else None
+        if nvram_copy is None:
+            snapshot.revert_to(flags)
+            return Outcome("libvirt")
+        # libvirt reverts the disks; the NVRAM goes back before the guest starts
+        snapshot.revert_to(flags & ~(RevertFlags.RUNNING | RevertFlags.PAUSED))
+        _step_copy(domain, {"src": nvram_copy, "dst": _nvram(domain)})
+        if running or paused:
+            domain.start(START_PAUSED if paused else 0)
+        return Outcome("libvirt", [f"copy {nvram_copy}"])
     if reset_nvram and _nvram(domain):
         raise OperationUnsupportedError(
             "resetting NVRAM on revert to an external snapshot needs libvirt 9.9 or later")
@@ -668,6 +717,9 @@ def plan_delete(snapshot: DomainSnapshot) -> List[Step]:
                 parent.name
         redefine[child] = root
     steps.append({"do": "drop_metadata", "snapshot": name})
+    nvram_copy = _nvram_copy(domain, name)
+    if nvram_copy is not None:
+        remove.append(nvram_copy)
     for other, root in redefine.items():
         steps.append({"do": "redefine", "snapshot": other,
                       "current": snaps_is_current(domain, other),
@@ -753,8 +805,11 @@ def _delete(snapshot: DomainSnapshot, domain: Domain, children: bool, children_o
             not local or any(step["do"] in ("commit", "block_commit")
                              for step in plan_delete(snapshot))):
         try:
+            nvram_copy = _nvram_copy(domain, snapshot.name) if local else None
             snapshot.delete()
-            return Outcome("libvirt")
+            if nvram_copy is not None:
+                os.unlink(nvram_copy)
+            return Outcome("libvirt", removed=[nvram_copy] if nvram_copy else [])
         except (OperationUnsupportedError, OperationInvalidError, InvalidArgumentError):
             pass  # refused in validation, before any change; virtsnap does it below
     _require_local(domain, f"deleting external snapshot '{snapshot.name}' where libvirt refuses")
