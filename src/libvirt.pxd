@@ -119,6 +119,25 @@ cdef extern from "libvirt/libvirt.h" nogil:
     int virStoragePoolGetInfo(virStoragePoolPtr pool, virStoragePoolInfo *info)
     const char *virStoragePoolGetName(virStoragePoolPtr pool)
     int virStoragePoolFree(virStoragePoolPtr pool)
+    # for virtsnap.external: the domain's definition, lifecycle and <metadata>
+    int virDomainCreateWithFlags(virDomainPtr domain, unsigned int flags)
+    int virDomainDestroyFlags(virDomainPtr domain, unsigned int flags)
+    int virDomainSetMetadata(virDomainPtr domain, int type, const char *metadata,
+                             const char *key, const char *uri, unsigned int flags)
+    char *virDomainGetMetadata(virDomainPtr domain, int type, const char *uri,
+                               unsigned int flags)
+    enum:
+        VIR_DOMAIN_METADATA_ELEMENT
+    ctypedef struct virDomainBlockJobInfo:
+        int type
+        unsigned long bandwidth
+        unsigned long long cur
+        unsigned long long end
+    int virDomainBlockCommit(virDomainPtr dom, const char *disk, const char *base,
+                             const char *top, unsigned long bandwidth, unsigned int flags)
+    int virDomainGetBlockJobInfo(virDomainPtr dom, const char *disk,
+                                 virDomainBlockJobInfo *info, unsigned int flags)
+    int virDomainBlockJobAbort(virDomainPtr dom, const char *disk, unsigned int flags)
 
     # libvirt-domain-snapshot.h
     ctypedef struct virDomainSnapshot:
@@ -194,6 +213,7 @@ cdef extern from "libvirt/virterror.h" nogil:
         VIR_ERR_OPERATION_UNSUPPORTED
         VIR_ERR_CONFIG_UNSUPPORTED
         VIR_ERR_ARGUMENT_UNSUPPORTED
+        VIR_ERR_NO_DOMAIN_METADATA
 
 
 cdef extern from "flags.h" nogil:

@@ -898,6 +898,108 @@ cdef class Domain:
         if rc < 0:
             _raise_last_error()
         return rc
+    # -- definition, lifecycle and <metadata> (for virtsnap.external)
+
+    def define_xml(self, xml):
+        """Replace the domain's persistent definition with ``xml`` (virDomainDefineXML);
+        the XML must name this domain."""
+        cdef const char *c_xml = _utf8(xml, "xml")
+        cdef virConnectPtr cptr = _conn_acquire(self.conn)
+        cdef virDomainPtr dom
+        try:
+            with nogil:
+                dom = virDomainDefineXML(cptr, c_xml)
+            if dom == NULL:
+                _raise_last_error()
+            virDomainFree(dom)
+        finally:
+            _conn_release(cptr, False)   # any error was raised above, under the reference
+
+    def start(self, flags=0):
+        """Start the domain (virDomainCreateWithFlags; 1 = paused)."""
+        _domain_call(self, virDomainCreateWithFlags, flags)
+
+    def destroy(self, flags=0):
+        """Stop the domain at once (virDomainDestroyFlags)."""
+        _domain_call(self, virDomainDestroyFlags, flags)
+
+    def set_metadata(self, metadata, key, uri, flags=0):
+        """Set (``metadata`` a str) or remove (None) the ``<metadata>`` element of
+        namespace ``uri``, written with prefix ``key``."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef const char *c_metadata = NULL
+        cdef const char *c_key = NULL
+        cdef const char *c_uri = _utf8(uri, "uri")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef int rc
+        if metadata is not None:
+            c_metadata = _utf8(metadata, "metadata")
+            c_key = _utf8(key, "key")
+        with nogil:
+            rc = virDomainSetMetadata(ptr, VIR_DOMAIN_METADATA_ELEMENT, c_metadata, c_key,
+                                      c_uri, c_flags)
+        if rc < 0:
+            _raise_last_error()
+
+    def get_metadata(self, uri, flags=0):
+        """The ``<metadata>`` element of namespace ``uri``, or None if there is none."""
+        cdef const char *c_uri = _utf8(uri, "uri")
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef char *xml
+        with nogil:
+            xml = virDomainGetMetadata(ptr, VIR_DOMAIN_METADATA_ELEMENT, c_uri, c_flags)
+        if xml == NULL:
+            if _last_error_is(VIR_ERR_NO_DOMAIN_METADATA):
+                virResetLastError()
+                return None
+            _raise_last_error()
+        return _take_string(xml)
+
+    def block_commit(self, disk, base=None, top=None, bandwidth=0, flags=0):
+        """Start committing ``top`` (default the active layer's backing) of ``disk``
+        into ``base`` (default its backing); libvirt's ``VIR_DOMAIN_BLOCK_COMMIT_*`` flags."""
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef unsigned long c_bandwidth = _checked_int(bandwidth, "bandwidth")
+        cdef const char *c_disk = _utf8(disk, "disk")
+        cdef const char *c_base = NULL
+        cdef const char *c_top = NULL
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef int rc
+        if base is not None:
+            c_base = _utf8(base, "base")
+        if top is not None:
+            c_top = _utf8(top, "top")
+        with nogil:
+            rc = virDomainBlockCommit(ptr, c_disk, c_base, c_top, c_bandwidth, c_flags)
+        if rc < 0:
+            _raise_last_error()
+
+    def block_job_info(self, disk, flags=0):
+        """``disk``'s block job as a dict (type, bandwidth, cur, end), or None if none runs."""
+        cdef const char *c_disk = _utf8(disk, "disk")
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef virDomainBlockJobInfo info
+        cdef int rc
+        with nogil:
+            rc = virDomainGetBlockJobInfo(ptr, c_disk, &info, c_flags)
+        if rc < 0:
+            _raise_last_error()
+        if rc == 0:
+            return None
+        return {"type": info.type, "bandwidth": info.bandwidth, "cur": info.cur, "end": info.end}
+
+    def block_job_abort(self, disk, flags=0):
+        """End ``disk``'s block job (with ``VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT`` = 2: pivot)."""
+        cdef const char *c_disk = _utf8(disk, "disk")
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        cdef virDomainPtr ptr = _domain_ptr(self)
+        cdef int rc
+        with nogil:
+            rc = virDomainBlockJobAbort(ptr, c_disk, c_flags)
+        if rc < 0:
+            _raise_last_error()
 
     # -- snapshots
 

@@ -135,6 +135,11 @@ PUBLIC_API = [
     Api("dom", "resume", min_args=1),
     Api("dom", "fs_freeze", min_args=1),
     Api("dom", "fs_thaw", min_args=1),
+    Api("dom", "get_metadata", ("str", "flags")),
+    Api("dom", "set_metadata", ("any", "any", "str", "flags")),
+    Api("dom", "block_commit", ("str", "any", "any", "int", "flags")),
+    Api("dom", "block_job_info", ("str", "flags")),
+    Api("dom", "block_job_abort", ("str", "flags")),
     Api("dom", "create_snapshot", ("str", "flags"), ("name", "description")),
     Api("dom", "num_of_snapshots", ("flags",)),
     Api("dom", "list_snapshot_names", ("flags",)),
@@ -172,6 +177,10 @@ NOT_FUZZED = {
     ("dom", "export_snapshots"): "writes files: a path argument's OSError is legitimate",
     ("dom", "import_snapshots"): "reads files: a path argument's OSError is legitimate",
     ("conn", "domain_events"): "needs the process's event loop: tests/aio_process/ checks it",
+    ("dom", "define_xml"): "replaces the shared test domain's definition: "
+                           "tests/test_external*.py use it on QEMU guests",
+    ("dom", "start"): "changes the shared test domain's state: tests/test_external*.py",
+    ("dom", "destroy"): "changes the shared test domain's state: tests/test_external*.py",
 }
 
 # Attributes that are data, not calls.

@@ -48,7 +48,7 @@ from virtsnap.tree import SnapshotTree
 __all__ = [
     "AsyncConnection", "AsyncDomain", "AsyncDomainSnapshot", "AsyncDomainEventStream",
     "DomainEvent", "DomainEventType", "DEFAULT_MAX_WORKERS", "max_workers", "open",
-    "set_max_workers", "wrap",
+    "set_max_workers", "wrap", "external_revert", "external_delete", "external_check",
 ]
 
 # libvirtd serves 5 calls of one client at once (max_client_requests); a few
@@ -280,11 +280,38 @@ class AsyncDomain:
     async def state(self) -> Union[DomainState, int]:
         return await _call(None, self._sync.state)
 
-    async def get_job_stats(self, flags: int = 0) -> Dict[str, Any]:
-        return await _call(None, self._sync.get_job_stats, flags)
-
     async def get_xml_description(self, flags: int = 0) -> str:
         return await _call(None, self._sync.get_xml_description, flags)
+
+    async def define_xml(self, xml: str) -> None:
+        await _call(None, self._sync.define_xml, xml)
+
+    async def start(self, flags: int = 0) -> None:
+        await _call(None, self._sync.start, flags)
+
+    async def destroy(self, flags: int = 0) -> None:
+        await _call(None, self._sync.destroy, flags)
+
+    async def set_metadata(self, metadata: Optional[str], key: Optional[str], uri: str,
+                           flags: int = 0) -> None:
+        await _call(None, self._sync.set_metadata, metadata, key, uri, flags)
+
+    async def get_metadata(self, uri: str, flags: int = 0) -> Optional[str]:
+        return await _call(None, self._sync.get_metadata, uri, flags)
+
+    async def block_commit(self, disk: str, base: Optional[str] = None,
+                           top: Optional[str] = None, bandwidth: int = 0,
+                           flags: int = 0) -> None:
+        await _call(None, self._sync.block_commit, disk, base, top, bandwidth, flags)
+
+    async def block_job_info(self, disk: str, flags: int = 0) -> Optional[Dict[str, int]]:
+        return await _call(None, self._sync.block_job_info, disk, flags)
+
+    async def block_job_abort(self, disk: str, flags: int = 0) -> None:
+        await _call(None, self._sync.block_job_abort, disk, flags)
+
+    async def get_job_stats(self, flags: int = 0) -> Dict[str, Any]:
+        return await _call(None, self._sync.get_job_stats, flags)
 
     async def get_block_stats(self, backing: bool = True) -> Dict[str, Any]:
         return await _call(None, self._sync.get_block_stats, backing)
@@ -445,6 +472,30 @@ class AsyncDomainSnapshot:
 
     def __repr__(self) -> str:
         return f"<virtsnap.aio.AsyncDomainSnapshot {self.name!r} of {self._domain.name!r}>"
+
+
+# ---------------------------------------------------------------- virtsnap.external
+
+async def external_revert(snapshot: "AsyncDomainSnapshot", **options: Any) -> Any:
+    """:func:`virtsnap.external.revert` on the pool (same keyword options). A
+    cancellation waits for the whole operation, which is never left half done."""
+    from virtsnap import external
+
+    return await _call(None, functools.partial(external.revert, snapshot.sync, **options))
+
+
+async def external_delete(snapshot: "AsyncDomainSnapshot", **options: Any) -> Any:
+    """:func:`virtsnap.external.delete` on the pool (same keyword options)."""
+    from virtsnap import external
+
+    return await _call(None, functools.partial(external.delete, snapshot.sync, **options))
+
+
+async def external_check(domain: "AsyncDomain", repair: bool = False) -> Any:
+    """:func:`virtsnap.external.check` on the pool."""
+    from virtsnap import external
+
+    return await _call(None, functools.partial(external.check, domain.sync, repair=repair))
 
 
 class AsyncDomainEventStream:

@@ -64,6 +64,8 @@ SUBCOMMANDS = {
                "virtsnap.cli.status:add_status"),
     "group": ("snapshots of several domains at one point in time (create, list, revert, delete)",
               "virtsnap.cli.group:add_group"),
+    "check": ("check a domain's snapshots against its disks' backing chains",
+              "virtsnap.cli.check:add_check"),
 }
 
 

@@ -624,10 +624,20 @@ def add_revert(parser: argparse.ArgumentParser) -> None:
 def cmd_revert(args: argparse.Namespace, conn: Any, out: Output) -> None:
     dom = _domain(conn, args.domain)
     snap = _lookup(dom, args)
-    flags = _flags("RevertFlags", args, {"running": "RUNNING", "paused": "PAUSED",
-                                                "force": "FORCE", "reset_nvram": "RESET_NVRAM"})
-    run_job(lambda: snap.revert_to(flags), dom, f"Reverting to {escape(snap.name)}", out)
+    from virtsnap import external
+
+    outcome = run_job(lambda: external.revert(snap, running=args.running, paused=args.paused,
+                                              force=args.force, reset_nvram=args.reset_nvram),
+                      dom, f"Reverting to {escape(snap.name)}", out)
     out.say(f"Domain snapshot {escape(snap.name)} reverted\n")
+    _note_virtsnap_did(outcome, out)
+
+
+def _note_virtsnap_did(outcome: Any, out: Output) -> None:
+    """Say on stderr that virtsnap did what the connected libvirt refuses."""
+    if outcome.by == "virtsnap":
+        out.note("note: this libvirt refuses it; virtsnap did it: " + "; ".join(
+            escape(step) for step in outcome.steps))
 
 
 def add_delete(parser: argparse.ArgumentParser) -> None:
@@ -647,13 +657,15 @@ def cmd_delete(args: argparse.Namespace, conn: Any, out: Output) -> None:
 
     dom = _domain(conn, args.domain)
     snap = _lookup(dom, args)
-    flags = _flags("DeleteFlags", args, {"children": "CHILDREN",
-                                                "children_only": "CHILDREN_ONLY",
-                                                "metadata": "METADATA_ONLY"})
-    run_with_progress(lambda: snap.delete(flags), dom, f"Deleting {escape(snap.name)}",
-                      enabled=out.progress)
+    from virtsnap import external
+
+    outcome = run_with_progress(
+        lambda: external.delete(snap, children=args.children, children_only=args.children_only,
+                                metadata_only=args.metadata),
+        dom, f"Deleting {escape(snap.name)}", enabled=out.progress)
     what = " children" if args.children_only else ""
     out.say(f"Domain snapshot {escape(snap.name)}{what} deleted\n")
+    _note_virtsnap_did(outcome, out)
 
 
 # ---------------------------------------------------------------- export, import

@@ -145,6 +145,11 @@ class Output:
         if not self.quiet and not self.json:
             self.line(text)
 
+    def note(self, text: str) -> None:
+        """A remark for the user on stderr, silenced by --quiet (not by --json)."""
+        if not self.quiet:
+            sys.stderr.write(text + "\n")
+
     def end(self) -> None:
         """The blank line virsh prints after a listing unless quiet."""
         if not self.quiet:

@@ -526,14 +526,18 @@ def take_snapshot(dom: Any, policy: Policy, name: str, *, uri: Optional[str],
 def delete_snapshots(dom: Any, names: Sequence[str], report: PolicyReport,
                      on_event: Optional[Callable[[Event], None]] = None,
                      uri: Optional[str] = None) -> None:
-    """Delete ``names`` with libvirt's normal delete (children are re-parented).
+    """Delete ``names`` with libvirt's normal delete (children are re-parented),
+    through :func:`virtsnap.external.delete`, which also deletes the external
+    snapshots this libvirt refuses to (libvirt 7.0 deletes none).
 
-    A deletion libvirt refuses is recorded in ``report.refused``, never
+    A deletion refused anyway is recorded in ``report.refused``, never
     forced; the others go on.
     """
+    from virtsnap import external
+
     for name in names:
         try:
-            dom.get_snapshot_by_name(name).delete()
+            external.delete(dom.get_snapshot_by_name(name))
         except virtsnap.SnapshotNotFoundError:
             report.warnings.append(f"snapshot {name} was already gone")
             continue

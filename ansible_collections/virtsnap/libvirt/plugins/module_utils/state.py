@@ -173,25 +173,27 @@ def apply(dom, the_plan, params, warnings):
         create(dom, params, warnings)
         return
     snap = dom.get_snapshot_by_name(name)
+    # virtsnap.external calls libvirt, or does what this libvirt refuses for external snapshots
+    from virtsnap import external
+
     if the_plan.action == "delete":
-        flags = virtsnap.DeleteFlags(0)
-        if params["children"] == "delete":
-            flags |= virtsnap.DeleteFlags.CHILDREN
-        elif params["children"] == "only":
-            flags |= virtsnap.DeleteFlags.CHILDREN_ONLY
-        if params["metadata_only"]:
-            flags |= virtsnap.DeleteFlags.METADATA_ONLY
-        snap.delete(flags)
+        outcome = external.delete(snap, children=params["children"] == "delete",
+                                  children_only=params["children"] == "only",
+                                  metadata_only=params["metadata_only"])
+        _say_virtsnap_did(outcome, warnings)
     elif the_plan.action == "make_current":
         xml = snap.get_xml_description(virtsnap.XMLFlags.SECURE)
         dom.create_snapshot(xml, virtsnap.CreateFlags.REDEFINE | virtsnap.CreateFlags.CURRENT)
     elif the_plan.action == "revert":
-        flags = virtsnap.RevertFlags(0)
-        if REVERT_STATES[params["revert_state"]]:
-            flags |= virtsnap.RevertFlags[REVERT_STATES[params["revert_state"]]]
-        if params["force"]:
-            flags |= virtsnap.RevertFlags.FORCE
-        snap.revert_to(flags)
+        state = REVERT_STATES[params["revert_state"]]
+        outcome = external.revert(snap, running=state == "RUNNING", paused=state == "PAUSED",
+                                  force=params["force"])
+        _say_virtsnap_did(outcome, warnings)
+
+
+def _say_virtsnap_did(outcome, warnings):
+    if outcome.by == "virtsnap":
+        warnings.append("this libvirt refuses it; virtsnap did it: %s" % "; ".join(outcome.steps))
 
 
 def snapshot_dict(dom, name):
