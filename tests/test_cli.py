@@ -144,6 +144,16 @@ def test_missing_snapshot_is_one_error_line(args):
     assert "no domain snapshot with matching name 'nosuch'" in line
 
 
+def test_control_characters_in_error_messages_are_escaped():
+    """`virtsnap info test $'x\\e[2J'` cannot clear the screen through its error line."""
+    for name in ("info", "snapshot-info"):
+        line = assert_one_error_line(virtsnap_run(name, "test", "x\x1b[2J\x07"))
+        assert line == ("error: Domain snapshot not found: no domain snapshot with matching "
+                        "name 'x\\x1b[2J\\x07'")
+    line = assert_one_error_line(virtsnap_run("info", "test", "a", "b\x1b[2J"), stdout="")
+    assert line == "error: unexpected data 'b\\x1b[2J'"
+
+
 def test_no_current_snapshot():
     assert "current snapshot" in assert_one_error_line(virtsnap_run("current", "test"))
 

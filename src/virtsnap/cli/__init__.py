@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from typing import Callable
 
     from virtsnap import Connection
-    from virtsnap.cli.grammar import Arguments, Command, Option
+    from virtsnap.cli.grammar import Arguments, Command
     from virtsnap.cli.output import Output, Stdout
 
 __all__ = ["SUBCOMMANDS", "CommandError", "Interrupted", "UsageError", "main", "parse_command_line",
@@ -128,13 +128,11 @@ def _main(argv: "list[str]") -> int:
 
         return _write_or_fail(f"virtsnap {__version__}\n")
     from virtsnap.cli.grammar import GrammarError
-    from virtsnap.cli.output import escape_message
 
     try:
         found, rest = _read_globals(argv)
     except GrammarError as exc:
-        sys.stderr.write(f"error: {escape_message(str(exc))}\n")
-        return 1
+        return fail(*exc.lines)
     if found.version:
         from virtsnap import __version__
 
@@ -204,7 +202,7 @@ class Session:
         try:
             parsed = [self.parse(words) for words in split_commands(text)]
         except GrammarError as exc:
-            return fail(str(exc))
+            return fail(*exc.lines)
         status = 0
         for command, args in parsed:
             status = self.execute(command, args)
@@ -219,7 +217,7 @@ class Session:
         try:
             command, args = self.parse(words)
         except GrammarError as exc:
-            return fail(str(exc))
+            return fail(*exc.lines)
         return self.execute(command, args)
 
     def parse(self, words: "list[str]") -> "tuple[Command, Arguments]":
@@ -284,28 +282,10 @@ class Session:
 
         module, function = command.run.split(":")
         run = getattr(importlib.import_module(module), function)
-        empty = _empty_option(command, args)
-        if empty is not None and empty.name == "domain":
-            raise CommandError(f"Failed to get option '{empty.name}': Option argument is empty")
         conn = None
         if command.connection:
             conn = self.connection(args.connect, bool(args.readonly))
-        if empty is not None:  # virsh looks the domain up before it reads the others
-            from virtsnap.cli.commands import find_domain
-
-            find_domain(conn, str(args.domain))
-            raise CommandError(f"Failed to get option '{empty.name}': Option argument is empty")
         return int(run(args, conn, out) or 0)
-
-
-def _empty_option(command: "Command", args: "Arguments") -> "Option | None":
-    """The first string option given as '' (virsh refuses those once the command runs)."""
-    from virtsnap.cli.grammar import DATA, STRING
-
-    for option in command.options:
-        if option.type in (STRING, DATA) and getattr(args, option.dest, None) == "":
-            return option
-    return None
 
 
 # ---------------------------------------------------------------- argparse-built commands
@@ -346,10 +326,11 @@ def _argparse_main(argv: "list[str]", name: str) -> int:
 # ---------------------------------------------------------------- stdout
 
 
-def fail(message: str) -> int:
+def fail(*messages: str) -> int:
+    """``error:`` lines on stderr, control characters escaped; the exit status 1."""
     from virtsnap.cli.output import escape_message
 
-    sys.stderr.write(f"error: {escape_message(message)}\n")
+    sys.stderr.write("".join(f"error: {escape_message(message)}\n" for message in messages))
     return 1
 
 

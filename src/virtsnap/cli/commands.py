@@ -28,6 +28,7 @@ DEMO_URI = "test:///default"
 
 def find_domain(conn: Any, name: str) -> Any:
     """The domain named by ``name``: an ID, a UUID or a name, tried in virsh's order."""
+    given(name, "domain")
     if name.isascii() and name.isdigit():
         try:
             return conn.get_domain_by_id(int(name))
@@ -60,7 +61,16 @@ def _flags(enum: str, args: Arguments, options: Dict[str, str]) -> int:
 
 
 
+def given(value: Optional[str], option: str) -> Optional[str]:
+    """``value``, unless it is empty: virsh refuses an empty option argument where the
+    command reads it (the order of its messages is the order of these reads)."""
+    if value == "":
+        raise CommandError(f"Failed to get option '{option}': Option argument is empty")
+    return value
+
+
 def _lookup(dom: Any, args: Arguments, exclusive: bool = True) -> Any:
+    given(args.snapshot, "snapshotname")
     if args.snapshot is not None and args.current and exclusive:
         raise UsageError("--snapshotname and --current are mutually exclusive")
     if args.snapshot is not None:
@@ -204,7 +214,7 @@ def cmd_list(args: Arguments, conn: Any, out: Output) -> None:
     dom = find_domain(conn, args.domain)
     flags = _flags("ListFlags", args, {option.replace("-", "_"): member
                                              for option, member, _ in LIST_FILTERS})
-    if args.from_ is not None:
+    if given(args.from_, "from") is not None:
         start = dom.get_snapshot_by_name(args.from_)
     elif args.current:
         start = _current(dom, args.domain)
@@ -245,7 +255,12 @@ def cmd_list(args: Arguments, conn: Any, out: Output) -> None:
 def _list_tree(dom: Any, flags: int, start: Any, args: Arguments, out: Output) -> None:
     from virtsnap.tree import SnapshotTree
 
-    tree = SnapshotTree(dom.snapshot_parents(flags, workers=_workers(dom)))
+    parents = dom.snapshot_parents(flags, workers=_workers(dom))
+    # In libvirt's order: virsh keeps it with --topological, and its sort by name
+    # keeps it among names equal under strcasecmp (glibc's qsort up to 2.36 is stable).
+    parents = {name: parents[name] for name in dom.list_snapshot_names(flags)
+               if name in parents}
+    tree = SnapshotTree(parents, ordered=bool(args.topological))
     if start is not None:
         depth = None if args.descendants else 1
         tree = (tree.subtree(start.name, depth) if start.name in tree
@@ -267,7 +282,7 @@ def escape_tree(drawing: str, tree: Any) -> str:
     renamed = {name: escape(name) for name in tree}
     return SnapshotTree({renamed[name]: (None if tree.parent(name) is None
                                          else renamed.get(tree.parent(name)))
-                         for name in tree}).render()
+                         for name in tree.depth_first()}, ordered=True).render()
 
 
 
@@ -299,6 +314,7 @@ def cmd_info(args: Arguments, conn: Any, out: Output) -> None:
 
 
 def cmd_dumpxml(args: Arguments, conn: Any, out: Output) -> None:
+    given(args.snapshot, "snapshotname")
     dom = find_domain(conn, args.domain)
     flags = virtsnap.XMLFlags.SECURE if args.security_info else 0
     xml = dom.get_snapshot_by_name(args.snapshot).get_xml_description(flags)
@@ -314,7 +330,7 @@ def cmd_current(args: Arguments, conn: Any, out: Output) -> None:
     if args.name and args.snapshot is not None:
         raise UsageError("Options --name and --snapshotname are mutually exclusive")
     dom = find_domain(conn, args.domain)
-    if args.snapshot is not None:  # virsh: redefine its own XML with CURRENT
+    if given(args.snapshot, "snapshotname") is not None:  # virsh: redefine its XML, CURRENT
         xml = dom.get_snapshot_by_name(args.snapshot).get_xml_description(
             virtsnap.XMLFlags.SECURE)
         snap = dom.create_snapshot(xml, _redefine_flags(xml) | virtsnap.CreateFlags.CURRENT)
@@ -423,7 +439,8 @@ def snapshot_xml(name: Optional[str], description: Optional[str], memspec: Optio
             stype = disk.get("stype")
             if stype not in (None, "file", "block"):
                 raise UsageError(f"Unknown storage type: '{stype}'")
-            head = (f"    <disk name='{_xml_text(disk['name'])}'"
+            # an empty spec has no name at all for virsh (its split gives no field)
+            head = ("    " + (f"<disk name='{_xml_text(disk['name'])}'" if spec else "")
                     + (f" snapshot='{disk['snapshot']}'" if "snapshot" in disk else "")
                     + (f" type='{stype}'" if stype else ""))
             inner = []
@@ -445,6 +462,10 @@ def cmd_create(args: Arguments, conn: Any, out: Output) -> None:
                          "--memspec or --diskspec")
     dom = find_domain(conn, args.domain)  # first, as virsh
     from_xml = args.command == "snapshot-create"
+    given(args.xml, "xmlfile" if from_xml else "xml")
+    given(args.name, "name")
+    given(args.description, "description")
+    given(args.memspec, "memspec")
     if (args.redefine or args.current) and args.xml is None and not from_xml:
         raise UsageError("--redefine and --current need --xml FILE")
     if from_xml and args.xml is None:  # virsh snapshot-create without a file

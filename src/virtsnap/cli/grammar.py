@@ -47,7 +47,12 @@ LIST = "list"      # virtsnap's own: --opt VALUE, repeatable, named-only
 
 
 class GrammarError(Exception):
-    """A command line the grammar refuses; the message is virsh's, without ``error: ``."""
+    """A command line the grammar refuses; the messages are virsh's, without ``error: ``
+    (virsh names every missing required option, one line each)."""
+
+    def __init__(self, message: str, *more: str) -> None:
+        super().__init__(message)
+        self.lines = (message,) + more
 
 
 class Option:
@@ -406,10 +411,12 @@ def parse(name: str, words: "list[str]", values: "dict[str, object] | None" = No
                 waiting.pop(0)
             seen.add(option.name)
             _store(command, option, word, result)
-    for option in command.options:
-        if option.required and option.name not in seen and not (strict and option.own):
-            form = f"<{option.name}>" if option.type in (DATA, ARGV) else f"--{option.name}"
-            raise GrammarError(f"command '{label(command)}' requires {form} option")
+    missing = [f"command '{label(command)}' requires "
+               + (f"<{option.name}>" if option.type in (DATA, ARGV) else f"--{option.name}")
+               + " option" for option in command.options
+               if option.required and option.name not in seen and not (strict and option.own)]
+    if missing:
+        raise GrammarError(*missing)
     return command, Arguments(result)
 
 
