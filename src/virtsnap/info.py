@@ -24,7 +24,30 @@ from datetime import datetime, timezone
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ElementTree  # imported where a document needs it
-    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple, TypedDict
+
+    class MemoryDict(TypedDict):
+        mode: str
+        file: Optional[str]
+
+    class DiskDict(TypedDict):
+        name: str
+        mode: Optional[str]
+        driver_type: Optional[str]
+        source: Optional[str]
+
+    class SnapshotDict(TypedDict):
+        """A snapshot as JSON: the ``snapshot`` of virtsnap's --json schema."""
+        name: str
+        domain: str
+        description: Optional[str]
+        state: str
+        creation_time: str
+        parent: Optional[str]
+        is_current: bool
+        location: str
+        memory: MemoryDict
+        disks: List[DiskDict]
 
     _Fields = Tuple[Optional[str], Optional[str], str, Optional[str], int,
                     "SnapshotMemory", Tuple["SnapshotDisk", ...]]
@@ -49,7 +72,7 @@ class SnapshotMemory:
     mode: str
     file: Optional[str] = None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> MemoryDict:
         return {"mode": self.mode, "file": self.file}
 
 
@@ -66,7 +89,7 @@ class SnapshotDisk:
     driver_type: Optional[str] = None
     source: Optional[str] = None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> DiskDict:
         return {"name": self.name, "mode": self.mode,
                 "driver_type": self.driver_type, "source": self.source}
 
@@ -93,7 +116,7 @@ class SnapshotInfo:
                     or any(disk.mode == "external" for disk in self.disks))
         return "external" if external else "internal"
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> SnapshotDict:
         """The JSON-ready form (the CLI's ``--json`` snapshot object)."""
         return {
             "name": self.name,

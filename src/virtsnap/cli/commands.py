@@ -15,10 +15,16 @@ from virtsnap.cli.output import Output, escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    import threading
+    from typing import Callable, Dict, List, Optional, TypeVar
 
+    from virtsnap import Connection, Domain, DomainSnapshot
     from virtsnap.cli.grammar import Arguments
+    from virtsnap.cli.schema import DumpxmlDocument, InfoDocument, ListDocument, ParentDocument
     from virtsnap.info import SnapshotInfo
+    from virtsnap.tree import SnapshotTree
+
+    Result = TypeVar("Result")
 
 DEMO_URI = "test:///default"
 
@@ -26,7 +32,7 @@ DEMO_URI = "test:///default"
 # ---------------------------------------------------------------- shared pieces
 
 
-def find_domain(conn: Any, name: str) -> Any:
+def find_domain(conn: "Connection", name: str) -> "Domain":
     """The domain named by ``name``: an ID, a UUID or a name, tried in virsh's order."""
     given(name, "domain")
     if name.isascii() and name.isdigit():
@@ -69,7 +75,7 @@ def given(value: Optional[str], option: str) -> Optional[str]:
     return value
 
 
-def _lookup(dom: Any, args: Arguments, exclusive: bool = True) -> Any:
+def _lookup(dom: "Domain", args: Arguments, exclusive: bool = True) -> "DomainSnapshot":
     given(args.snapshot, "snapshotname")
     if args.snapshot is not None and args.current and exclusive:
         raise UsageError("--snapshotname and --current are mutually exclusive")
@@ -80,7 +86,7 @@ def _lookup(dom: Any, args: Arguments, exclusive: bool = True) -> Any:
     raise UsageError("--snapshotname or --current is required")
 
 
-def _current(dom: Any, label: str) -> Any:
+def _current(dom: "Domain", label: str) -> "DomainSnapshot":
     if not dom.has_current_snapshot():
         raise CommandError(f"domain '{label}' has no current snapshot")
     return dom.current_snapshot()
@@ -96,7 +102,7 @@ def _local_time(info: "SnapshotInfo") -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(info.creation_time.timestamp()))
 
 
-def _workers(dom: Any) -> int:
+def _workers(dom: "Domain") -> int:
     """Requests in flight for bulk calls: several through a daemon (libvirtd serves 5
     per client by default), one for a driver in this process."""
     return 1 if dom.get_connect().uri.startswith("test:///") else 4
@@ -116,7 +122,8 @@ def _redefine_flags(xml: str) -> int:
     return int(flags)
 
 
-def run_job(call: Any, dom: Any, description: str, out: Output) -> Any:
+def run_job(call: "Callable[[], Result]", dom: "Domain", description: str,
+            out: Output) -> "Result":
     """``call()`` in a worker thread, with a progress display on a terminal.
 
     Ctrl-C asks libvirt to abort the domain's job (``abort_job()``), waits for
@@ -126,14 +133,15 @@ def run_job(call: Any, dom: Any, description: str, out: Output) -> Any:
 
     from virtsnap.progress import run_with_progress
 
-    outcome: Dict[str, Any] = {}
+    outcome: "Dict[str, Result]" = {}
+    failed: "List[BaseException]" = []
     done = threading.Event()
 
     def worker() -> None:
         try:
             outcome["value"] = call()
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-            outcome["error"] = exc
+            failed.append(exc)
         finally:
             done.set()
 
@@ -144,13 +152,13 @@ def run_job(call: Any, dom: Any, description: str, out: Output) -> Any:
         while not done.wait(0.2):
             pass
     except KeyboardInterrupt:
-        raise Interrupted(_abort(dom, done, outcome)) from None
-    if "error" in outcome:
-        raise outcome["error"]
+        raise Interrupted(_abort(dom, done, failed)) from None
+    if failed:
+        raise failed[0]
     return outcome["value"]
 
 
-def _abort(dom: Any, done: Any, outcome: Dict[str, Any]) -> str:
+def _abort(dom: "Domain", done: "threading.Event", failed: "List[BaseException]") -> str:
     try:
         dom.abort_job()
     except virtsnap.LibvirtError as exc:
@@ -159,8 +167,8 @@ def _abort(dom: Any, done: Any, outcome: Dict[str, Any]) -> str:
         aborted = "asked libvirt to abort the job"
     if not done.wait(60):
         return f"interrupted: {aborted}; the call is still running in libvirt"
-    if "error" in outcome:
-        return f"interrupted: {aborted}; the job stopped: {outcome['error']}"
+    if failed:
+        return f"interrupted: {aborted}; the job stopped: {failed[0]}"
     return f"interrupted: {aborted}; the job had already finished and succeeded"
 
 
@@ -207,7 +215,7 @@ def check_list_options(args: Arguments) -> None:
         raise UsageError("--descendants requires either --from or --current")
 
 
-def cmd_list(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_list(args: Arguments, conn: "Connection", out: Output) -> None:
     check_list_options(args)
     from virtsnap.tree import virsh_sort_key
 
@@ -244,7 +252,9 @@ def cmd_list(args: Arguments, conn: Any, out: Output) -> None:
     if not args.topological:
         infos.sort(key=lambda info: virsh_sort_key(info.name))
     if out.json:
-        out.document({"domain": dom.name, "snapshots": [info.to_dict() for info in infos]})
+        listing: "ListDocument" = {"domain": dom.name,
+                                   "snapshots": [info.to_dict() for info in infos]}
+        out.document(listing)
         return
     headers = ["Name", "Creation Time", "State"] + (["Parent"] if args.parent else [])
     rows = [[info.name, _local_time(info), info.state]
@@ -252,7 +262,8 @@ def cmd_list(args: Arguments, conn: Any, out: Output) -> None:
     out.table(headers, rows)
 
 
-def _list_tree(dom: Any, flags: int, start: Any, args: Arguments, out: Output) -> None:
+def _list_tree(dom: "Domain", flags: int, start: "Optional[DomainSnapshot]", args: Arguments,
+               out: Output) -> None:
     from virtsnap.tree import SnapshotTree
 
     parents = dom.snapshot_parents(flags, workers=_workers(dom))
@@ -272,7 +283,7 @@ def _list_tree(dom: Any, flags: int, start: Any, args: Arguments, out: Output) -
     out.end()
 
 
-def escape_tree(drawing: str, tree: Any) -> str:
+def escape_tree(drawing: str, tree: "SnapshotTree") -> str:
     """The tree drawing with each name escaped (names may hold newlines)."""
     if all(escape(name) == name for name in tree):
         return drawing
@@ -280,14 +291,16 @@ def escape_tree(drawing: str, tree: Any) -> str:
 
     # Render the tree of escaped names: the same shape, the same order.
     renamed = {name: escape(name) for name in tree}
-    return SnapshotTree({renamed[name]: (None if tree.parent(name) is None
-                                         else renamed.get(tree.parent(name)))
-                         for name in tree.depth_first()}, ordered=True).render()
+    parents: "Dict[str, Optional[str]]" = {}
+    for name in tree.depth_first():
+        parent = tree.parent(name)
+        parents[renamed[name]] = None if parent is None else renamed.get(parent)
+    return SnapshotTree(parents, ordered=True).render()
 
 
 
 
-def cmd_info(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_info(args: Arguments, conn: "Connection", out: Output) -> None:
     dom = find_domain(conn, args.domain)
     snap = _lookup(dom, args)
     info = snap.info()
@@ -295,8 +308,9 @@ def cmd_info(args: Arguments, conn: Any, out: Output) -> None:
     descendants = snap.num_of_child_snapshots(virtsnap.ListFlags.DESCENDANTS)
     metadata = snap.has_metadata()
     if out.json:
-        out.document({**info.to_dict(), "children": children, "descendants": descendants,
-                      "metadata": metadata})
+        document: "InfoDocument" = {**info.to_dict(), "children": children,
+                                    "descendants": descendants, "metadata": metadata}
+        out.document(document)
         return
     fields = [("Name:", escape(info.name)), ("Domain:", escape(info.domain)),
               ("Current:", "yes" if info.is_current else "no"), ("State:", info.state),
@@ -313,20 +327,21 @@ def cmd_info(args: Arguments, conn: Any, out: Output) -> None:
 
 
 
-def cmd_dumpxml(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_dumpxml(args: Arguments, conn: "Connection", out: Output) -> None:
     given(args.snapshot, "snapshotname")
     dom = find_domain(conn, args.domain)
     flags = virtsnap.XMLFlags.SECURE if args.security_info else 0
     xml = dom.get_snapshot_by_name(args.snapshot).get_xml_description(flags)
     if out.json:
-        out.document({"domain": dom.name, "name": args.snapshot, "xml": xml})
+        dumped: "DumpxmlDocument" = {"domain": dom.name, "name": args.snapshot, "xml": xml}
+        out.document(dumped)
     else:
         _print_xml(out, xml)
 
 
 
 
-def cmd_current(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_current(args: Arguments, conn: "Connection", out: Output) -> None:
     if args.name and args.snapshot is not None:
         raise UsageError("Options --name and --snapshotname are mutually exclusive")
     dom = find_domain(conn, args.domain)
@@ -350,13 +365,14 @@ def cmd_current(args: Arguments, conn: Any, out: Output) -> None:
 
 
 
-def cmd_parent(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_parent(args: Arguments, conn: "Connection", out: Output) -> None:
     dom = find_domain(conn, args.domain)
     snap = _lookup(dom, args)
     parent = snap.get_parent()
     name = None if parent is None else parent.name
     if out.json:
-        out.document({"domain": dom.name, "name": snap.name, "parent": name})
+        parented: "ParentDocument" = {"domain": dom.name, "name": snap.name, "parent": name}
+        out.document(parented)
     elif name is None:
         raise CommandError(f"snapshot '{escape(snap.name)}' has no parent")
     else:
@@ -455,7 +471,7 @@ def snapshot_xml(name: Optional[str], description: Optional[str], memspec: Optio
     return "\n".join(lines) + "\n"
 
 
-def cmd_create(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_create(args: Arguments, conn: "Connection", out: Output) -> None:
     if args.xml is not None and (args.name is not None or args.description is not None
                                  or args.memspec is not None or args.diskspec):
         raise UsageError("--xml cannot be combined with --name, --description, "
@@ -487,7 +503,7 @@ def cmd_create(args: Arguments, conn: Any, out: Output) -> None:
     flags = _flags("CreateFlags", args, {option.replace("-", "_"): member
                                                 for option, member, _ in CREATE_SWITCHES})
 
-    def call() -> Any:
+    def call() -> "DomainSnapshot":
         try:
             return dom.create_snapshot(xml, flags)
         except virtsnap.OperationUnsupportedError:
@@ -534,7 +550,7 @@ def _edit(xml: str) -> str:
         os.unlink(path)
 
 
-def cmd_edit(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_edit(args: Arguments, conn: "Connection", out: Output) -> None:
     if args.rename and args.clone:
         raise UsageError("Options --rename and --clone are mutually exclusive")
     dom = find_domain(conn, args.domain)
@@ -571,7 +587,7 @@ def cmd_edit(args: Arguments, conn: Any, out: Output) -> None:
 
 
 
-def cmd_revert(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_revert(args: Arguments, conn: "Connection", out: Output) -> None:
     dom = find_domain(conn, args.domain)
     snap = _lookup(dom, args)
     flags = _flags("RevertFlags", args, {"running": "RUNNING", "paused": "PAUSED",
@@ -585,7 +601,7 @@ def cmd_revert(args: Arguments, conn: Any, out: Output) -> None:
 
 
 
-def cmd_delete(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_delete(args: Arguments, conn: "Connection", out: Output) -> None:
     from virtsnap.progress import run_with_progress
 
     dom = find_domain(conn, args.domain)
@@ -607,7 +623,7 @@ def cmd_delete(args: Arguments, conn: Any, out: Output) -> None:
 
 
 
-def cmd_export(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_export(args: Arguments, conn: "Connection", out: Output) -> None:
     from virtsnap.transfer import TransferError
 
     dom = find_domain(conn, args.domain)
@@ -621,7 +637,7 @@ def cmd_export(args: Arguments, conn: Any, out: Output) -> None:
 
 
 
-def cmd_import(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_import(args: Arguments, conn: "Connection", out: Output) -> None:
     from virtsnap.transfer import TransferError
 
     dom = find_domain(conn, args.domain)
@@ -667,7 +683,7 @@ def demo_uri(connect: Optional[str]) -> str:
     return connect
 
 
-def cmd_demo(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_demo(args: Arguments, conn: "Optional[Connection]", out: Output) -> None:
     import shlex
 
     from virtsnap.cli.grammar import parse
@@ -688,7 +704,7 @@ def cmd_demo(args: Arguments, conn: Any, out: Output) -> None:
 
 
 
-def cmd_json_schema(args: Arguments, conn: Any, out: Output) -> None:
+def cmd_json_schema(args: Arguments, conn: "Optional[Connection]", out: Output) -> None:
     from virtsnap.cli.schema import JSON_SCHEMA
 
     out.document(JSON_SCHEMA)

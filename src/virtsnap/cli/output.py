@@ -15,7 +15,11 @@ import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
-    from typing import Any, Dict, Optional, Sequence, TextIO, Tuple
+    from typing import Callable, Dict, Optional, Sequence, TextIO, Tuple
+
+    from rich.console import Console
+
+    from virtsnap.cli.schema import Document
 
 __all__ = ["ClosedStream", "Output", "OutputError", "Stdout", "escape", "escape_message",
            "virsh_table", "width"]
@@ -23,11 +27,11 @@ __all__ = ["ClosedStream", "Output", "OutputError", "Stdout", "escape", "escape_
 
 # Caches in plain dicts: functools (lru_cache) would cost more to import than
 # a short command takes to run.
-_LIBC: Dict[str, Any] = {}
+_LIBC: "Dict[str, Callable[[int], int]]" = {}
 _WIDE_CHARS: Dict[str, Tuple[str, int]] = {}
 
 
-def _iswprint() -> Any:
+def _iswprint() -> "Callable[[int], int]":
     if not _LIBC:
         import ctypes
         import ctypes.util
@@ -205,7 +209,7 @@ class Output:
         if not self.quiet:
             self.write("\n")
 
-    def document(self, value: Any) -> None:
+    def document(self, value: "Document") -> None:
         import json
 
         self.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
@@ -242,7 +246,7 @@ class Output:
         console.print(table)
 
 
-def _rich_console() -> Any:
+def _rich_console() -> "Optional[Console]":
     try:
         from rich.console import Console
     except ImportError:
