@@ -211,3 +211,30 @@ def test_command_lines_match_virsh(daemon, name):
 def test_chosen_command_lines_match_virsh(daemon, name, words):
     """The issue's examples, and each failure kind once, whatever Hypothesis draws."""
     compare(daemon, name, words)
+
+
+@pytest.mark.parametrize("script", [
+    "snapshot-info test a ; snapshot-info test b",
+    "snapshot-info test a;snapshot-dumpxml test nosuch; snapshot-current test --name",
+    "snapshot-create-as test n1 'a description' ; snapshot-list test --name # a comment",
+    "snapshot-delete test b --children\nsnapshot-list test --tree",
+    "snapshot-info test a ; snapshot-info test --bogus",   # a usage error: the line does not run
+    'snapshot-create-as test "two words" ; snapshot-info test two\\ words',
+    "snapshot-info test 'unclosed",
+    'snapshot-info test "unclosed',
+])
+def test_chained_commands_match_virsh(daemon, script):
+    """virsh's one-argument scripts, and the same script on stdin: one process, one
+    connection, virsh's output and status."""
+    uri, dom, xml = daemon
+    cli_diff.reset(dom, uri, xml)
+    expected = run(["virsh"], [script], uri)
+    expected_state = cli_diff.state(dom)
+    cli_diff.reset(dom, uri, xml)
+    assert run([sys.executable, "-m", "virtsnap"], [script], uri) == expected
+    assert cli_diff.state(dom) == expected_state
+    # On stdin, line by line as virsh's shell reads it (without its banner and prompts).
+    cli_diff.reset(dom, uri, xml)
+    from_stdin = subprocess.run([sys.executable, "-m", "virtsnap", "-c", uri], input=script.encode(),
+                                capture_output=True, timeout=120, env=env())
+    assert (from_stdin.stdout, from_stdin.stderr, from_stdin.returncode) == expected

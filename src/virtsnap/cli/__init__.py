@@ -149,8 +149,13 @@ def _main(argv: "list[str]") -> int:
         if len(rest) == 1 and _is_script(rest[0]):
             return session.run_script(rest[0])
         if not rest:
-            if sys.stdin is not None and not sys.stdin.isatty():
-                return session.run_script(sys.stdin.read())
+            if sys.stdin is not None and not sys.stdin.isatty():  # virsh's shell, no prompt
+                status = 0
+                for line in sys.stdin:
+                    status = session.run_script(line)
+                    if status == 130 or session.connect_failed:
+                        break
+                return status
             sys.stderr.write("error: no command given (virtsnap --help lists them)\n")
             return 1
         return session.run_words(rest)
