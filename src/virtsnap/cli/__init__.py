@@ -115,11 +115,34 @@ def parse_command_line(argv: "list[str]") -> "tuple[Command, Arguments]":
 
 
 def main(argv: "list[str] | None" = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Run as the program (``argv`` None), it ends the process itself once stdout
+    and stderr are flushed, without the interpreter's finalization.
+    """
     try:
-        return _main(list(sys.argv[1:] if argv is None else argv))
+        status = _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:  # before a command started (start-up, parsing)
-        return 130
+        status = 130
+    if argv is None:
+        _exit(status)
+    return status
+
+
+def _exit(status: int) -> None:
+    """``os._exit(status)`` after flushing: a write that fails now is reported as any
+    other (a broken pipe quietly, a closed stdout with one line), never lost."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except OSError as exc:
+        status = _output_failed(exc)
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    except OSError:
+        status = status or 1
+    os._exit(status)
 
 
 def _main(argv: "list[str]") -> int:
@@ -163,6 +186,19 @@ def _main(argv: "list[str]") -> int:
         session.close()
 
 
+def _load_core() -> None:
+    """Import the compiled core with lazy symbol binding: Python loads extensions with
+    RTLD_NOW, which resolves every slot of libvirt's libraries up front (issue 26)."""
+    if "virtsnap._snapshot" in sys.modules or not hasattr(sys, "setdlopenflags"):
+        return
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags((flags & ~os.RTLD_NOW) | os.RTLD_LAZY)
+    try:
+        import virtsnap._snapshot  # noqa: F401
+    finally:
+        sys.setdlopenflags(flags)
+
+
 def _is_script(word: str) -> bool:
     return any(char in word for char in " \t\n;#'\"\\")
 
@@ -181,6 +217,7 @@ class Session:
     def connection(self, uri: "str | None", readonly: bool) -> "Connection":
         key = (uri, readonly)
         if key not in self.conns:
+            _load_core()
             import virtsnap
 
             try:
