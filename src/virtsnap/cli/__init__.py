@@ -298,8 +298,12 @@ class Session:
         except Exception as exc:  # noqa: BLE001 - libvirt errors are lines; the rest are bugs
             import virtsnap
 
+            from virtsnap.cli.grammar import GrammarError
+
             if isinstance(exc, CommandError):
                 lines = list(exc.context) + [str(exc)]
+            elif isinstance(exc, GrammarError):  # help on an unknown command
+                lines = list(exc.lines)
             elif isinstance(exc, virtsnap.LibvirtError):
                 lines = [str(exc)]
             elif os.environ.get("VIRTSNAP_DEBUG") == "1":
