@@ -145,7 +145,9 @@ def untimed(value):
 
 
 def with_id(words, dom):
-    return [str(dom.id) if word == "ID" else word for word in words]
+    """ID replaced by the domain's id now (a handle keeps the id of its lookup)."""
+    current = dom.get_connect().get_domain_by_name(dom.name).id
+    return [str(current) if word == "ID" else word for word in words]
 
 
 def compare(daemon, name, words):
