@@ -1,4 +1,4 @@
-"""auto and prune through the command line's one runtime: -r, broken pipes, a closed stdout.
+"""auto, prune and import through the command line's one runtime: -r, broken pipes, a closed stdout.
 
 ``-r`` means a read-only connection for every command, auto and prune
 included: libvirt refuses each change, nothing is created or deleted, and the
@@ -99,3 +99,19 @@ def test_auto_json_to_a_closed_stdout(daemon_domain):
                           stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1))
     assert (result.returncode, result.stderr) == (
         1, "error: cannot write to stdout: Bad file descriptor\n")
+
+
+def test_readonly_import_redefines_nothing_and_fails(daemon_domain, tmp_path):
+    uri, dom, _ = daemon_domain
+    dom.export_snapshots(tmp_path / "export")
+    for snap in reversed(dom.list_all_snapshots(virtsnap.ListFlags.TOPOLOGICAL)):
+        snap.delete()
+    refused = virtsnap_cli("-r", "-c", uri, "import", "test", str(tmp_path / "export"),
+                           capture_output=True, text=True)
+    assert (refused.returncode, refused.stdout) == (1, ""), refused
+    assert refused.stderr.startswith("error: ") and "read only access prevents" in refused.stderr
+    assert dom.list_snapshot_names() == []
+    imported = virtsnap_cli("-c", uri, "import", "test", str(tmp_path / "export"),
+                            capture_output=True, text=True)
+    assert (imported.returncode, imported.stderr) == (0, ""), imported
+    assert sorted(dom.list_snapshot_names()) == OWNED
