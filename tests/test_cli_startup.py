@@ -1,86 +1,39 @@
-"""The command line's shortcuts for start-up time give what the long way gives.
+"""What the command line's start-up path loads, and the table cells' shortcut.
 
-``virtsnap.cli._quick_parse`` reads simple command lines without argparse.
-Wherever it answers, argparse must parse the same argv without an error and
-give the same values; the shapes scripts use must be answered by it, or the
-gain is lost silently. Table cells with nothing to escape skip virsh's
-per-character reading.
+Every command line goes through the grammar's table (no argparse on any
+path); a short command imports only its own modules. Table cells with
+nothing to escape skip virsh's per-character reading.
 """
 
-import contextlib
-import io
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from virtsnap import cli
+from support.helpers import TEST_URI
 
-
-def argparse_values(argv):
-    """argparse's values for ``argv``, or None where it fails (usage error, help)."""
-    parser = cli.build_parser(cli._command_in(argv))
-    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            args, unknown = parser.parse_known_args(argv)
-        except SystemExit:
-            return None
-    return None if unknown else vars(args)
-
-
-def option_strings(command):
-    """Every option string of ``command``'s argparse sub-parser."""
-    sub = cli._subparser(cli.build_parser(command), command)
-    return sorted({name for action in sub._actions for name in action.option_strings})
-
-
-WORDS = ["test", "s1", "", "-", "--", "-x", "--nope", "-1", "a b", "-h", "--help", "--version",
-         "-c", "--connect", "test:///default", "-r", "-q", "--readonly", "--quiet",
-         "--par", "--name=x", "-cq", "-rq"]
-
-
-@st.composite
-def command_lines(draw):
-    command = draw(st.sampled_from(sorted(cli.SUBCOMMANDS)))
-    vocabulary = WORDS + option_strings(command) + list(cli.SUBCOMMANDS)
-    before = draw(st.lists(st.sampled_from(WORDS), max_size=3))
-    after = draw(st.lists(st.sampled_from(vocabulary), max_size=6))
-    return before + [command] + after
-
-
-@settings(max_examples=600, deadline=None)
-@given(command_lines())
-def test_quick_parse_agrees_with_argparse(argv):
-    quick = cli._quick_parse(argv)
-    if quick is not None:
-        assert vars(quick) == argparse_values(argv), argv
+PROBE = """
+import sys
+from virtsnap.cli import main
+status = main(sys.argv[1:])
+sys.stdout.flush()
+print(sorted(sys.modules), file=sys.stderr)
+"""
 
 
 @pytest.mark.parametrize("argv", [
-    ["-c", "qemu:///system", "list", "dom"],
-    ["list", "dom", "--parent"],
-    ["list", "dom", "--tree"],
-    ["list", "dom", "--name", "--roots", "-q"],
-    ["list", "dom", "--from", "s1", "--descendants"],
-    ["-r", "info", "dom", "s1"],
-    ["info", "dom", "--current", "--json"],
-    ["dumpxml", "dom", "s1", "--security-info"],
-    ["-c", "test:///default", "parent", "dom", "s1"],
-    ["json-schema"],
+    ["info", "test", "--current"], ["snapshot-info", "test", "--current"],
+    ["dumpxml", "test", "s"], ["list", "test", "--name"], ["snapshot-list", "--domain=test"],
+    ["create", "test", "--print-xml", "n", "d", "vda"], ["list", "test", "--bogus"],
 ])
-def test_the_shapes_scripts_use_are_read_quickly(argv):
-    quick = cli._quick_parse(argv)
-    assert quick is not None
-    assert vars(quick) == argparse_values(argv)
-
-
-@pytest.mark.parametrize("argv", [
-    [], ["--version"], ["list"], ["list", "--help"], ["list", "dom", "--par"],
-    ["list", "dom", "--from"], ["list", "dom", "--from", "--tree"], ["-cURI", "list", "dom"],
-    ["info", "dom", "--current", "s1"], ["nosuchcommand"], ["list", "dom", "extra"],
-])
-def test_everything_else_goes_to_argparse(argv):
-    assert cli._quick_parse(argv) is None
+def test_no_argparse_on_any_path(argv):
+    result = subprocess.run([sys.executable, "-c", PROBE, "-c", TEST_URI, *argv],
+                            capture_output=True, text=True, timeout=60)
+    modules = eval(result.stderr.splitlines()[-1])  # noqa: S307 - our own repr of a list
+    assert "argparse" not in modules
+    assert "virtsnap.cli.grammar" in modules and "virtsnap.policy" not in modules
 
 
 @settings(max_examples=500, deadline=None)

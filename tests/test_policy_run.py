@@ -35,7 +35,7 @@ from support.retention import reference_retain
 from support.helpers import delete_all_snapshots
 from support.private_daemon import PrivateDaemon, define_domain
 from support.snapshots import redefine
-from virtsnap.cli import build_parser, main
+from virtsnap.cli import main, parse_command_line
 from virtsnap.policy import OwnedSnapshot, Retention, load_config, owned_time
 from virtsnap.cli.auto import run_auto
 from virtsnap.policy.run import REPORT_SCHEMA, DomainLock
@@ -321,8 +321,8 @@ def test_the_systemd_units_run_a_valid_command(tmp_path):
     service.read(contrib / "virtsnap-auto.service")
     program, *argv = shlex.split(service["Service"]["ExecStart"])
     assert program.endswith("/virtsnap") and service["Service"]["Type"] == "oneshot"
-    args = build_parser(argv[0]).parse_args(argv)
-    assert args.run is run_auto and args.config == "/etc/virtsnap/policy.toml"
+    command, args = parse_command_line(argv)
+    assert command.run == "virtsnap.cli.auto:run_auto" and args.config == "/etc/virtsnap/policy.toml"
     timer = configparser.ConfigParser(interpolation=None)
     timer.read(contrib / "virtsnap-auto.timer")
     assert timer["Timer"]["OnCalendar"] == "hourly"

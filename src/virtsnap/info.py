@@ -24,7 +24,30 @@ from datetime import datetime, timezone
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ElementTree  # imported where a document needs it
-    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple, TypedDict
+
+    class MemoryDict(TypedDict):
+        mode: str
+        file: Optional[str]
+
+    class DiskDict(TypedDict):
+        name: str
+        mode: Optional[str]
+        driver_type: Optional[str]
+        source: Optional[str]
+
+    class SnapshotDict(TypedDict):
+        """A snapshot as JSON: the ``snapshot`` of virtsnap's --json schema."""
+        name: str
+        domain: str
+        description: Optional[str]
+        state: str
+        creation_time: str
+        parent: Optional[str]
+        is_current: bool
+        location: str
+        memory: MemoryDict
+        disks: List[DiskDict]
 
     _Fields = Tuple[Optional[str], Optional[str], str, Optional[str], int,
                     "SnapshotMemory", Tuple["SnapshotDisk", ...]]
@@ -51,7 +74,7 @@ class SnapshotMemory:
     #: The memory state file of an external snapshot, else None.
     file: Optional[str] = None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> MemoryDict:
         """The JSON-ready form: ``{"mode": ..., "file": ...}``."""
         return {"mode": self.mode, "file": self.file}
 
@@ -73,7 +96,7 @@ class SnapshotDisk:
     #: The overlay file, block device or network name of an external snapshot.
     source: Optional[str] = None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> DiskDict:
         """The JSON-ready form, one key per field."""
         return {"name": self.name, "mode": self.mode,
                 "driver_type": self.driver_type, "source": self.source}
@@ -110,7 +133,7 @@ class SnapshotInfo:
                     or any(disk.mode == "external" for disk in self.disks))
         return "external" if external else "internal"
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> SnapshotDict:
         """The JSON-ready form (the CLI's ``--json`` snapshot object)."""
         return {
             "name": self.name,

@@ -31,11 +31,13 @@ class SnapshotTree:
     """
 
     def __init__(self, parents: Mapping[str, Optional[str]],
-                 infos: Optional[Mapping[str, Any]] = None) -> None:
+                 infos: Optional[Mapping[str, Any]] = None, *, ordered: bool = False) -> None:
         self._parents: Dict[str, Optional[str]] = dict(parents)
         self._infos = dict(infos) if infos is not None else None
+        self._ordered = ordered
         self._children: Dict[Optional[str], List[str]] = {}
-        for name in sorted(self._parents, key=virsh_sort_key):
+        # ordered: siblings keep the order of ``parents`` (virsh --topological keeps libvirt's)
+        for name in self._parents if ordered else sorted(self._parents, key=virsh_sort_key):
             parent = self._parents[name]
             self._children.setdefault(parent if parent in self._parents else None, []).append(name)
 
@@ -112,7 +114,7 @@ class SnapshotTree:
             if 0 < depth and (max_depth is None or depth <= max_depth):
                 parents[child] = self._parents[child]
         infos = None if self._infos is None else {n: self._infos[n] for n in parents}
-        return SnapshotTree(parents, infos)
+        return SnapshotTree(parents, infos, ordered=self._ordered)
 
     # -- orders
 

@@ -1,25 +1,26 @@
 """The ``virtsnap`` command line (also ``python -m virtsnap``).
 
-Text output follows virsh: ``list`` prints the columns of ``virsh
-snapshot-list`` and ``list --tree`` its tree, byte for byte when stdout is
-not a terminal (on a terminal, with rich installed, the table is drawn by
-rich); ``--quiet`` acts like ``virsh -q``. ``--json`` prints documents
-that follow :data:`virtsnap.cli.schema.JSON_SCHEMA` (``virtsnap json-schema``).
+virtsnap reads its command lines with virsh's grammar, from one table
+(:data:`virtsnap.cli.grammar.COMMANDS`): virsh's command names
+(``snapshot-list``, ``snapshot-create-as``, ...) and virtsnap's shorter ones
+(``list``, ``create``, ...) both work, with virsh's options, positions and
+messages. Text output is virsh's, byte for byte, when stdout is not a
+terminal (on a terminal, with rich installed, ``list`` draws its table with
+rich); ``--quiet`` acts like ``virsh -q``. ``--json`` prints documents that
+follow :data:`virtsnap.cli.schema.JSON_SCHEMA` (``virtsnap json-schema``).
 
-Exit status: 0 on success, 1 when libvirt (or a file) fails, with one line
-``error: <message>`` on stderr, 2 for a usage error (with the command's
-usage line), 130 after Ctrl-C.
+Exit status: 0 on success, 1 on any failure (usage, libvirt, a file), with
+``error: <message>`` lines on stderr, as virsh; 130 after Ctrl-C.
 
-Subcommands live in :data:`SUBCOMMANDS`, name -> (help, "module:builder").
-Only the subcommand being run is built (its module imported, its options
-added); the others appear in ``--help`` from their help text alone. Another
-module adds one with :func:`register`, or with a line in the table. A
-builder receives its ``argparse`` sub-parser, adds its options and calls
-``parser.set_defaults(run=function)``, where ``function(args, conn, out)``
-gets the open connection and an :class:`virtsnap.cli.output.Output`; with
-``set_defaults(needs_connection=False)`` it runs without a connection (``conn`` is
-None). A run function raises :class:`UsageError` for a usage mistake found
-after parsing, :class:`CommandError` for a one-line failure.
+Like virsh, one argument after the global options that holds several
+commands (``'snapshot-info d s1 ; snapshot-info d s2'``) runs them in turn on
+one connection.
+
+Another module can still add an argparse-built command with :func:`register`
+(:data:`SUBCOMMANDS`: name -> (help, "module:builder")); the builder gets an
+``argparse`` sub-parser, adds its options and calls
+``parser.set_defaults(run=function)``. New commands belong in the grammar's
+table instead (see :mod:`virtsnap.cli.grammar`).
 """
 
 from __future__ import annotations
@@ -27,39 +28,22 @@ from __future__ import annotations
 import os
 import sys
 
+from virtsnap.cli.errors import CommandError, ConnectFailed, Interrupted, UsageError
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
-    import argparse
-    from typing import Any
+    from typing import Callable
 
-__all__ = ["SUBCOMMANDS", "CommandError", "Interrupted", "UsageError", "build_parser", "main", "register"]
+    from virtsnap import Connection
+    from virtsnap.cli.grammar import Arguments, Command
+    from virtsnap.cli.output import Output, Stdout
 
-SUBCOMMANDS = {
-    "list": ("list a domain's snapshots (virsh snapshot-list)", "virtsnap.cli.commands:add_list"),
-    "info": ("show a snapshot's details (virsh snapshot-info)", "virtsnap.cli.commands:add_info"),
-    "dumpxml": ("print a snapshot's XML (virsh snapshot-dumpxml)",
-                "virtsnap.cli.commands:add_dumpxml"),
-    "current": ("print or set the current snapshot (virsh snapshot-current)",
-                "virtsnap.cli.commands:add_current"),
-    "parent": ("print a snapshot's parent (virsh snapshot-parent)",
-               "virtsnap.cli.commands:add_parent"),
-    "create": ("take a snapshot (virsh snapshot-create-as, snapshot-create)",
-               "virtsnap.cli.commands:add_create"),
-    "edit": ("edit a snapshot's XML in $VISUAL/$EDITOR (virsh snapshot-edit)",
-             "virtsnap.cli.commands:add_edit"),
-    "revert": ("revert the domain to a snapshot (virsh snapshot-revert)",
-               "virtsnap.cli.commands:add_revert"),
-    "delete": ("delete a snapshot (virsh snapshot-delete)", "virtsnap.cli.commands:add_delete"),
-    "export": ("write all snapshots' XML and an index into DIR",
-               "virtsnap.cli.commands:add_export"),
-    "import": ("redefine the snapshots exported in DIR on DOMAIN",
-               "virtsnap.cli.commands:add_import"),
-    "demo": ("a guided tour on libvirt's test driver", "virtsnap.cli.commands:add_demo"),
-    "json-schema": ("print the JSON Schema of the --json output",
-                    "virtsnap.cli.commands:add_json_schema"),
+__all__ = ["SUBCOMMANDS", "CommandError", "Interrupted", "UsageError", "main", "parse_command_line",
+           "register"]
+
+# Commands built with argparse by other modules: name -> (help, "module:builder").
+SUBCOMMANDS: "dict[str, tuple[str, str]]" = {
     "du": ("show the disk space a domain's images and snapshots use", "virtsnap.cli.du:add_du"),
-    "auto": ("take and prune snapshots as a policy file says", "virtsnap.cli.auto:add_auto"),
-    "prune": ("prune one domain's snapshots of a label", "virtsnap.cli.auto:add_prune"),
     "status": ("check that the policies' snapshots are on time (monitoring plugin)",
                "virtsnap.cli.status:add_status"),
     "group": ("snapshots of several domains at one point in time (create, list, revert, delete)",
@@ -70,213 +54,103 @@ SUBCOMMANDS = {
 
 
 def register(name: str, help: str, builder: str) -> None:
-    """Add (or replace) subcommand ``name``, built by ``"module:function"`` when used."""
+    """Add (or replace) argparse-built subcommand ``name``, built by ``"module:function"``."""
     SUBCOMMANDS[name] = (help, builder)
 
 
-class UsageError(Exception):
-    """A usage mistake found after parsing: exit 2 with the command's usage line."""
+# ---------------------------------------------------------------- global options
+
+_SHORT = {"r": "readonly", "q": "quiet"}
 
 
-class CommandError(Exception):
-    """A failure reported as one ``error:`` line (exit 1)."""
-
-
-class Interrupted(CommandError):
-    """Ctrl-C during a libvirt job: one line says what became of the job (exit 130)."""
-
-
-# ---------------------------------------------------------------- parser
-
-
-def _add_global_options(parser: "argparse.ArgumentParser", suppress: bool) -> None:
-    """-c, -r, -q: accepted before the command and after it.
-
-    After it (``suppress``), an option left out must not overwrite the value
-    given before the command, hence SUPPRESS as the sub-parsers' default.
-    """
-    import argparse
-
-    def default(value: object) -> object:
-        return argparse.SUPPRESS if suppress else value
-
-    parser.add_argument("-c", "--connect", metavar="URI",
-                        default=default(None),
-                        help="libvirt URI (default: $LIBVIRT_DEFAULT_URI, else libvirt's own)")
-    parser.add_argument("-r", "--readonly", action="store_true", default=default(False),
-                        help="open a read-only connection")
-    parser.add_argument("-q", "--quiet", action="store_true", default=default(False),
-                        help="no headers, confirmations or progress (like virsh -q)")
-
-
-def _command_in(argv: "list[str]") -> "str | None":
-    """The subcommand named in ``argv``: its first word that is not an option."""
-    words = iter(argv)
-    for word in words:
-        if word in ("-c", "--connect"):
-            next(words, None)
-        elif word == "--":
-            return next(words, None)
-        elif not word.startswith("-"):
-            return word
-    return None
-
-
-def build_parser(command: "str | None" = None, all_commands: bool = False
-                 ) -> "argparse.ArgumentParser":
-    """The parser, with subcommand ``command`` fully built (every one with ``all_commands``)."""
-    import argparse
-    import importlib
-
-    parser = argparse.ArgumentParser(
-        prog="virtsnap", description="Manage libvirt domain snapshots.",
-        epilog="--json output follows the schema that `virtsnap json-schema` prints.")
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
-    _add_global_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False)
-    _add_global_options(common, suppress=True)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (help, builder) in SUBCOMMANDS.items():
-        if not all_commands and name != command:
-            commands.add_parser(name, help=help, add_help=False)
-            continue
-        sub = commands.add_parser(name, help=help, description=help, parents=[common])
-        module, function = builder.split(":")
-        getattr(importlib.import_module(module), function)(sub)
-    return parser
-
-
-# ---------------------------------------------------------------- the quick parser
-# argparse, with the parser it builds, costs more than a short command itself.
-# The quick parser reads the shapes that scripts use (global options, the
-# command, its positionals, then its own options, each written out in full)
-# from the same builders, and gives the namespace argparse would give; for
-# any other argv (help, an abbreviation, --opt=value, an error) it gives None
-# and argparse parses. tests/test_cli_startup.py compares the two.
-
-_GLOBAL_SWITCHES = {"-r": "readonly", "--readonly": "readonly", "-q": "quiet", "--quiet": "quiet"}
-_GLOBAL_VALUES = {"-c": "connect", "--connect": "connect"}
-
-
-class _Unsupported(Exception):
-    """A builder declared something the quick parser does not read."""
-
-
-class _Namespace:
-    """The parsed options, as attributes (argparse.Namespace's part that commands use)."""
-
-    def __init__(self, values: "dict[str, object]") -> None:
-        self.__dict__.update(values)
-
-
-class _OptionTable:
-    """Stands in for a sub-parser: records a builder's simple options, refuses the rest."""
+class _Globals:
+    """The options before the command, read as virsh's getopt reads them."""
 
     def __init__(self) -> None:
-        self.positionals: "list[tuple[str, bool]]" = []  # (dest, required), in order
-        self.switches = dict(_GLOBAL_SWITCHES)           # option -> dest (store_true)
-        self.values = dict(_GLOBAL_VALUES)               # option -> dest (one value)
-        self.defaults: "dict[str, object]" = {}
+        self.values: "dict[str, object]" = {"connect": None, "readonly": False, "quiet": False}
+        self.help = False
+        self.version = False
 
-    def add_argument(self, *names: str, action: "str | None" = None, dest: "str | None" = None,
-                     default: object = None, nargs: "str | None" = None,
-                     metavar: object = None, help: object = None, **other: object) -> None:
-        if other or not names:
-            raise _Unsupported(sorted(other))
-        if not names[0].startswith("-"):
-            if len(names) > 1 or dest or action is not None or nargs not in (None, "?"):
-                raise _Unsupported(names)
-            self.positionals.append((names[0], nargs is None))
-            self.defaults[names[0]] = default
-            return
-        if dest is None:
-            long = [name for name in names if name.startswith("--")]
-            dest = (long or list(names))[0].lstrip("-").replace("-", "_")
-        if action == "store_true" and nargs is None:
-            table, self.defaults[dest] = self.switches, False if default is None else default
-        elif action is None and nargs is None:
-            table, self.defaults[dest] = self.values, default
+
+def _read_globals(argv: "list[str]") -> "tuple[_Globals, list[str]]":
+    from virtsnap.cli.grammar import GrammarError
+
+    found = _Globals()
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        index += 1
+        if word == "--":
+            break
+        if word in ("-h", "--help"):
+            found.help = True
+        elif word in ("-V", "--version"):
+            found.version = True
+        elif word in ("--readonly", "--quiet"):
+            found.values[word[2:]] = True
+        elif word == "--connect" or word.startswith("--connect=") or word.startswith("-c"):
+            value = word.partition("=")[2] if word.startswith("--connect=") else (
+                word[2:] if word.startswith("-c") and len(word) > 2 else None)
+            if value is None:
+                if index >= len(argv):
+                    raise GrammarError("option '-c'/'--connect' requires an argument")
+                value = argv[index]
+                index += 1
+            found.values["connect"] = value
+        elif word[:1] == "-" and word[1:2] != "-" and len(word) > 1 and all(
+                letter in _SHORT for letter in word[1:]):
+            for letter in word[1:]:
+                found.values[_SHORT[letter]] = True
+        elif word[:1] == "-" and len(word) > 1:
+            raise GrammarError(f"unsupported option '{word}'. See --help.")
         else:
-            raise _Unsupported(names)
-        for name in names:
-            if name in _GLOBAL_SWITCHES or name in _GLOBAL_VALUES:
-                raise _Unsupported(name)
-            table[name] = dest
-
-    def set_defaults(self, **values: object) -> None:
-        self.defaults.update(values)
-
-    def __getattr__(self, name: str) -> object:  # add_mutually_exclusive_group, ...
-        raise _Unsupported(name)
+            return found, argv[index - 1:]
+    return found, argv[index:]
 
 
-def _option_table(command: str) -> "_OptionTable | None":
-    import importlib
+def parse_command_line(argv: "list[str]") -> "tuple[Command, Arguments]":
+    """``argv`` (without the program name) read as one command: the command and its
+    arguments, global options included. Raises GrammarError."""
+    from virtsnap.cli.grammar import GrammarError, parse
 
-    if command not in SUBCOMMANDS:
-        return None
-    module, function = SUBCOMMANDS[command][1].split(":")
-    table = _OptionTable()
-    try:
-        getattr(importlib.import_module(module), function)(table)
-    except _Unsupported:
-        return None
-    return table
-
-
-def _quick_parse(argv: "list[str]") -> "_Namespace | None":
-    """argparse's namespace for ``argv``, or None where argparse must decide."""
-    values: "dict[str, object]" = {"version": False, "connect": None, "readonly": False,
-                                   "quiet": False}
-    words = iter(argv)
-    word = next(words, None)
-    while word is not None and word.startswith("-"):   # global options
-        if word in _GLOBAL_SWITCHES:
-            values[_GLOBAL_SWITCHES[word]] = True
-        elif word in _GLOBAL_VALUES:
-            value = next(words, None)
-            if value is None or value.startswith("-"):
-                return None
-            values[_GLOBAL_VALUES[word]] = value
-        else:
-            return None
-        word = next(words, None)
-    table = None if word is None else _option_table(word)
-    if table is None:
-        return None
-    values["command"] = word
-    values.update(table.defaults)
-    rest = list(words)
-    given = 0
-    while (given < len(table.positionals) and given < len(rest)
-           and not rest[given].startswith("-")):
-        values[table.positionals[given][0]] = rest[given]
-        given += 1
-    if any(required for _, required in table.positionals[given:]):
-        return None
-    options = iter(rest[given:])
-    for word in options:
-        if word in table.switches:
-            values[table.switches[word]] = True
-        elif word in table.values:
-            value = next(options, None)
-            if value is None or value.startswith("-"):
-                return None
-            values[table.values[word]] = value
-        else:  # a positional after an option, an unknown option, help, ...
-            return None
-    return _Namespace(values)
+    found, rest = _read_globals(argv)
+    if not rest:
+        raise GrammarError("no command given (virtsnap --help lists them)")
+    return parse(rest[0], rest[1:], found.values)
 
 
 # ---------------------------------------------------------------- main
 
 
 def main(argv: "list[str] | None" = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Run as the program (``argv`` None), it ends the process itself once stdout
+    and stderr are flushed, without the interpreter's finalization.
+    """
     try:
-        return _main(list(sys.argv[1:] if argv is None else argv))
+        status = _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:  # before a command started (start-up, parsing)
-        return 130
+        status = 130
+    if argv is None:
+        _exit(status)
+    return status
+
+
+def _exit(status: int) -> None:
+    """``os._exit(status)`` after flushing: a write that fails now is reported as any
+    other (a broken pipe quietly, a closed stdout with one line), never lost."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except OSError as exc:
+        status = _output_failed(exc)
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    except OSError:
+        status = status or 1
+    os._exit(status)
 
 
 def _main(argv: "list[str]") -> int:
@@ -284,119 +158,234 @@ def _main(argv: "list[str]") -> int:
         from virtsnap import __version__
 
         return _write_or_fail(f"virtsnap {__version__}\n")
-    stdout_closed = _guard_stdout()
-    args: Any = _quick_parse(argv)  # argparse.Namespace or _Namespace: the same attributes
-    if args is None:  # anything beyond the simple shapes: argparse decides
-        parser = build_parser(_command_in(argv))
-        args, unknown = parser.parse_known_args(argv)
-        if args.version:
-            from virtsnap import __version__
+    from virtsnap.cli.grammar import GrammarError
 
-            return _write_or_fail(f"virtsnap {__version__}\n")
-        if unknown:
-            _subparser(parser, args.command).error(
-                f"unrecognized arguments: {' '.join(unknown)}")
-    from virtsnap.cli.output import Output
-
-    out = Output(getattr(args, "json", False), args.quiet,
-                 _ClosedStream() if stdout_closed else _Stdout(sys.stdout))
     try:
-        if not getattr(args, "needs_connection", True):
-            status = args.run(args, None, out)
-        else:
+        found, rest = _read_globals(argv)
+    except GrammarError as exc:
+        return fail(*exc.lines)
+    if found.version:
+        from virtsnap import __version__
+
+        return _write_or_fail(f"virtsnap {__version__}\n")
+    if found.help or rest[:1] in (["help"], ["--help"]) and len(rest) == 1:
+        from virtsnap.cli.grammar import overview
+
+        return _write_or_fail(overview())
+    if rest and rest[0] in SUBCOMMANDS:
+        return _argparse_main(argv, rest[0])
+    stdout_closed = _guard_stdout()
+    session = Session(found.values, stdout_closed)
+    try:
+        if len(rest) == 1 and _is_script(rest[0]):
+            return session.run_script(rest[0])
+        if not rest:
+            if sys.stdin is not None and not sys.stdin.isatty():  # virsh's shell, no prompt
+                status = 0
+                for line in sys.stdin:
+                    status = session.run_script(line)
+                    if status == 130 or session.connect_failed:
+                        break
+                return status
+            sys.stderr.write("error: no command given (virtsnap --help lists them)\n")
+            return 1
+        return session.run_words(rest)
+    finally:
+        session.close()
+
+
+def _load_core() -> None:
+    """Import the compiled core with lazy symbol binding: Python loads extensions with
+    RTLD_NOW, which resolves every slot of libvirt's libraries up front (issue 26)."""
+    if "virtsnap._snapshot" in sys.modules or not hasattr(sys, "setdlopenflags"):
+        return
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags((flags & ~os.RTLD_NOW) | os.RTLD_LAZY)
+    try:
+        import virtsnap._snapshot  # noqa: F401
+    finally:
+        sys.setdlopenflags(flags)
+
+
+def _is_script(word: str) -> bool:
+    return any(char in word for char in " \t\n;#'\"\\")
+
+
+class Session:
+    """Commands run one after another on one lazily opened connection (virsh's shell)."""
+
+    def __init__(self, values: "dict[str, object]", stdout_closed: bool) -> None:
+        from virtsnap.cli.output import ClosedStream, Stdout
+
+        self.values = values
+        self.connect_failed = False
+        self.conns: "dict[tuple[object, bool], Connection]" = {}
+        self.stream: "Stdout" = ClosedStream() if stdout_closed else Stdout(sys.stdout)
+
+    def connection(self, uri: "str | None", readonly: bool) -> "Connection":
+        key = (uri, readonly)
+        if key not in self.conns:
+            _load_core()
             import virtsnap
 
-            with virtsnap.open(args.connect, readonly=args.readonly) as conn:
-                status = args.run(args, conn, out)
-        out.stream.flush()
-    except UsageError as exc:
-        _subparser(build_parser(args.command), args.command).error(str(exc))
-    except _OutputError as exc:
-        return _output_failed(exc.error)
-    except Interrupted as exc:
-        fail(str(exc))
-        return 130
-    except CommandError as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # noqa: BLE001 - libvirt errors are one line; the rest are bugs
-        import virtsnap
+            try:
+                self.conns[key] = virtsnap.open(uri, readonly=readonly)
+            except virtsnap.LibvirtError as exc:
+                self.connect_failed = True
+                raise ConnectFailed(str(exc), "failed to connect to the hypervisor") from None
+        return self.conns[key]
 
-        if isinstance(exc, virtsnap.LibvirtError):
-            return fail(str(exc))
-        if os.environ.get("VIRTSNAP_DEBUG") == "1":
-            raise
-        return fail(f"internal error: {type(exc).__name__}: {exc} "
-                    "(VIRTSNAP_DEBUG=1 shows the traceback)")
-    return status or 0
+    def close(self) -> None:
+        for conn in self.conns.values():
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - the daemon may be gone; nothing to report
+                pass
+        self.conns.clear()
+
+    def run_script(self, text: str) -> int:
+        """virsh's ``'cmd1 args ; cmd2 args'``: all parsed first (a usage error runs
+        none), then run in order, as virsh runs them; the status is the last one's."""
+        from virtsnap.cli.grammar import GrammarError
+        from virtsnap.cli.script import split_commands
+
+        try:
+            parsed = [self.parse(words) for words in split_commands(text)]
+        except GrammarError as exc:
+            return fail(*exc.lines)
+        status = 0
+        for command, args in parsed:
+            status = self.execute(command, args)
+            if status == 130 or self.connect_failed:
+                break
+        return status
+
+    def run_words(self, words: "list[str]") -> int:
+        """One command: ``words[0]`` and its arguments."""
+        from virtsnap.cli.grammar import GrammarError
+
+        try:
+            command, args = self.parse(words)
+        except GrammarError as exc:
+            return fail(*exc.lines)
+        return self.execute(command, args)
+
+    def parse(self, words: "list[str]") -> "tuple[Command, Arguments]":
+        from virtsnap.cli.grammar import parse
+
+        return parse(words[0], words[1:], self.values)
+
+    def execute(self, command: "Command", args: "Arguments") -> int:
+        """Run one parsed command; its exit status."""
+        from virtsnap.cli.output import Output, OutputError
+
+        if getattr(args, "help", False):
+            from virtsnap.cli.grammar import help_text
+
+            return _write_or_fail(help_text(command.virsh or "" if args.strict else command.name))
+        quiet = bool(args.quiet)
+        out = Output(bool(getattr(args, "json", False)), quiet, self.stream)
+        return self.guarded(lambda: self._call(command, args, out), out,
+                            virsh_like=command.virsh is not None)
+
+    def guarded(self, call: "Callable[[], int]", out: "Output", virsh_like: bool) -> int:
+        """``call()``'s status, with every failure reported as virsh reports it: error
+        lines on stderr, after virsh's empty line on stdout for its commands."""
+        from virtsnap.cli.output import OutputError
+
+        try:
+            status = call()
+            out.stream.flush()
+        except OutputError as exc:
+            return _output_failed(exc.error)
+        except Interrupted as exc:
+            out.error(str(exc))
+            return 130
+        except KeyboardInterrupt:
+            return 130
+        except Exception as exc:  # noqa: BLE001 - libvirt errors are lines; the rest are bugs
+            import virtsnap
+
+            from virtsnap.cli.grammar import GrammarError
+
+            if isinstance(exc, CommandError):
+                lines = list(exc.context) + [str(exc)]
+            elif isinstance(exc, GrammarError):  # help on an unknown command
+                lines = list(exc.lines)
+            elif isinstance(exc, virtsnap.LibvirtError):
+                lines = [str(exc)]
+            elif os.environ.get("VIRTSNAP_DEBUG") == "1":
+                raise
+            else:
+                lines = [f"internal error: {type(exc).__name__}: {exc} "
+                         "(VIRTSNAP_DEBUG=1 shows the traceback)"]
+            if virsh_like and not out.quiet and not out.json and not isinstance(
+                    exc, ConnectFailed):  # virsh's line after every command it ran
+                try:
+                    out.write("\n")
+                    out.stream.flush()
+                except OutputError as error:
+                    return _output_failed(error.error)
+            for line in lines:
+                out.error(line)
+            return 1
+        return status or 0
+
+    def _call(self, command: "Command", args: "Arguments", out: "Output") -> int:
+        import importlib
+
+        module, function = command.run.split(":")
+        run = getattr(importlib.import_module(module), function)
+        conn = None
+        if command.connection:
+            conn = self.connection(args.connect, bool(args.readonly))
+        return int(run(args, conn, out) or 0)
 
 
-def _subparser(parser: "argparse.ArgumentParser", name: str) -> "argparse.ArgumentParser":
+# ---------------------------------------------------------------- argparse-built commands
+
+
+def _argparse_main(argv: "list[str]", name: str) -> int:
+    """A command registered with :func:`register`, parsed by argparse."""
     import argparse
+    import importlib
 
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            sub = action.choices[name]
-            assert isinstance(sub, argparse.ArgumentParser)
-            return sub
-    raise AssertionError("no subcommands")  # pragma: no cover
+    parser = argparse.ArgumentParser(prog="virtsnap")
+    parser.add_argument("-c", "--connect", metavar="URI")
+    parser.add_argument("-r", "--readonly", action="store_true")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+    help, builder = SUBCOMMANDS[name]
+    sub = commands.add_parser(name, help=help, description=help)
+    module, function = builder.split(":")
+    getattr(importlib.import_module(module), function)(sub)
+    args = parser.parse_args(argv)
+    from virtsnap.cli.output import Output
+
+    session = Session({}, _guard_stdout())
+    out = Output(getattr(args, "json", False), args.quiet, session.stream)
+
+    def call() -> int:
+        conn = None
+        if getattr(args, "needs_connection", True):
+            conn = session.connection(args.connect, args.readonly)
+        return int(args.run(args, conn, out) or 0)
+
+    try:
+        return session.guarded(call, out, virsh_like=False)
+    finally:
+        session.close()
 
 
-def fail(message: str) -> int:
-    sys.stderr.write(f"error: {message}\n")
+# ---------------------------------------------------------------- stdout
+
+
+def fail(*messages: str) -> int:
+    """``error:`` lines on stderr, control characters escaped; the exit status 1."""
+    from virtsnap.cli.output import escape_message
+
+    sys.stderr.write("".join(f"error: {escape_message(message)}\n" for message in messages))
     return 1
-
-
-class _OutputError(Exception):
-    """Writing to stdout failed (closed, or a broken pipe)."""
-
-    def __init__(self, error: OSError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class _Stdout:
-    """sys.stdout whose write errors are told apart from a command's file errors."""
-
-    def __init__(self, stream: "object") -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> None:
-        try:
-            self._stream.write(text)  # type: ignore[attr-defined]
-        except OSError as exc:
-            raise _OutputError(exc) from None
-
-    def flush(self) -> None:
-        try:
-            self._stream.flush()  # type: ignore[attr-defined]
-        except OSError as exc:
-            raise _OutputError(exc) from None
-
-    def isatty(self) -> bool:
-        return bool(self._stream.isatty())  # type: ignore[attr-defined]
-
-    def fileno(self) -> int:
-        return int(self._stream.fileno())  # type: ignore[attr-defined]
-
-
-class _ClosedStream(_Stdout):
-    """Standing in for a closed stdout: every write fails with EBADF."""
-
-    def __init__(self) -> None:
-        super().__init__(None)
-
-    def write(self, text: str) -> None:
-        import errno
-
-        raise _OutputError(OSError(errno.EBADF, os.strerror(errno.EBADF)))
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
 
 
 def _guard_stdout() -> bool:

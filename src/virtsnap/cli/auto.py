@@ -1,130 +1,53 @@
 """``virtsnap auto`` and ``virtsnap prune``: the command-line side of snapshot policies.
 
-:func:`add_auto` and :func:`add_prune` build the two sub-parsers (entries of
-:data:`virtsnap.cli.SUBCOMMANDS`); both run without the connection that
-``virtsnap.cli.main`` would open (``auto`` opens one per URI of its
-policies, ``prune`` its own, read-only with ``-r``).
+Their options are in :data:`virtsnap.cli.grammar.COMMANDS`; both run without
+the connection that ``virtsnap.cli.main`` would open (``auto`` opens one per
+URI of its policies, ``prune`` its own), read-only with ``-r``, where libvirt
+refuses every change and the exit status says so.
 
-Output: ``--json`` prints the report (:data:`virtsnap.policy.run.REPORT_SCHEMA`);
+Output goes through the :class:`virtsnap.cli.output.Output` of every command:
+``--json`` prints the report (:data:`virtsnap.policy.run.REPORT_SCHEMA`);
 ``--dry-run`` prints the plan. Otherwise, on a terminal a progress display
 runs on stderr and a summary follows on stdout; on a pipe (cron, systemd)
 only warnings and errors are printed, on stderr, unless ``--verbose``.
 Exit status: 0 when everything planned succeeded, 1 otherwise (also for a
-configuration error, printed as ``error: FILE:LINE: key 'KEY': ...``), 2 for
-bad usage.
+configuration error, printed as ``error: FILE:LINE: key 'KEY': ...``, or a
+usage error).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import re
-import sys
 import threading
 from contextlib import ExitStack
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import virtsnap
+from virtsnap.cli.errors import CommandError
+from virtsnap.cli.output import Output
 from virtsnap.policy.config import MAX_COUNT, ConfigError, load_config
 from virtsnap.policy.plan import Policy, Retention
-from virtsnap.policy.run import (MAX_LOCK_WAIT, DomainReport, Event, HostReport, Report,
+from virtsnap.policy.run import (DomainReport, Event, HostReport, Report, check_run_options,
                                  default_lock_dir, run, run_domain)
 
-__all__ = ["add_auto", "add_prune", "cmd_auto", "cmd_prune", "run_auto", "run_prune"]
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from virtsnap.cli.grammar import Arguments
+
+__all__ = ["cmd_auto", "cmd_prune", "run_auto", "run_prune"]
 
 DEFAULT_WORKERS = 4
 
 
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+def run_auto(args: "Arguments", conn: None, out: Output) -> int:
+    """``virtsnap auto``: one run of a policy file (it opens one connection per URI)."""
+    return cmd_auto(args, out)
 
 
-def _count(text: str) -> int:
-    value = _whole(text)
-    if not 0 <= value <= MAX_COUNT:
-        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_COUNT}: {text!r}")
-    return value
-
-
-def _workers(text: str) -> int:
-    value = _whole(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 <= value <= MAX_LOCK_WAIT):
-        raise argparse.ArgumentTypeError(
-            f"not a number of seconds from 0 to {MAX_LOCK_WAIT:g}: {text!r}")
-    return value
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dry-run", action="store_true", help="change nothing, print the plan")
-    parser.add_argument("--json", action="store_true",
-                        help="print the report as JSON (schema: virtsnap.policy.run.REPORT_SCHEMA)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print a summary also when stdout is no terminal")
-    parser.add_argument("--lock-wait", type=_seconds, default=60.0, metavar="SECONDS",
-                        help="wait this long for another run on the same domain (default 60)")
-
-
-def add_auto(auto: argparse.ArgumentParser) -> None:
-    """Build the ``auto`` sub-parser (a builder of :data:`virtsnap.cli.SUBCOMMANDS`)."""
-    auto.description = ("One run of the policies in FILE: take the snapshots that are due, "
-                        "then prune what the policies no longer keep.")
-    auto.add_argument("--config", required=True, metavar="FILE", help="TOML policy file")
-    auto.add_argument("--label", action="append", metavar="LABEL",
-                      help="only this policy (repeatable)")
-    auto.add_argument("--domain", action="append", default=[], metavar="GLOB",
-                      help="only domains matching GLOB; !GLOB excludes (repeatable)")
-    auto.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS, metavar="N",
-                      help=f"hosts and domains handled at once (default {DEFAULT_WORKERS})")
-    auto.add_argument("--metrics-file", metavar="PATH",
-                      help="write Prometheus metrics of the run to PATH, atomically "
-                           "(node_exporter's textfile collector; not with --dry-run)")
-    _common(auto)
-    auto.set_defaults(run=run_auto, needs_connection=False)
-
-
-def add_prune(prune: argparse.ArgumentParser) -> None:
-    """Build the ``prune`` sub-parser."""
-    prune.description = ("Delete the snapshots auto-LABEL-* of DOMAIN that the keep options "
-                         "do not keep (Proxmox Backup Server's rules); with none, keep all.")
-    prune.add_argument("domain", metavar="DOMAIN", help="domain name, UUID or id")
-    prune.add_argument("--label", required=True, help="the policy label ([a-z0-9_]+)")
-    for key in Retention().counts():
-        period = {"hourly": "hour", "daily": "day", "weekly": "ISO week", "monthly": "month",
-                  "yearly": "year"}.get(key[5:])
-        prune.add_argument(f"--{key.replace('_', '-')}", dest=key, type=_count, default=0,
-                           metavar="N", help="keep the N newest" if period is None else
-                           f"keep the newest of each of the N newest {period}s with one")
-    prune.add_argument("--timezone", default="UTC",
-                       help="zone of the hours, days, weeks... (default UTC)")
-    prune.add_argument("--config", metavar="FILE",
-                       help="policy file whose [defaults] lock_dir to share with auto")
-    _common(prune)
-    prune.set_defaults(run=run_prune, needs_connection=False)
-
-
-def run_auto(args: argparse.Namespace, conn: Any = None, out: Any = None) -> int:
-    """The ``run`` of ``auto`` (it opens one connection per URI itself)."""
-    return cmd_auto(args)
-
-
-def run_prune(args: argparse.Namespace, conn: Any = None, out: Any = None) -> int:
-    """The ``run`` of ``prune`` (it opens its connection itself, read-only with -r)."""
-    return cmd_prune(args)
+def run_prune(args: "Arguments", conn: None, out: Output) -> int:
+    """``virtsnap prune``: it opens its connection itself, read-only with -r."""
+    return cmd_prune(args, out)
 
 
 # ---------------------------------------------------------------- output
@@ -133,11 +56,12 @@ def run_prune(args: argparse.Namespace, conn: Any = None, out: Any = None) -> in
 class Display:
     """Progress on a terminal; warnings and errors on stderr; thread-safe."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, out: Output, enabled: bool) -> None:
         self.lock = threading.Lock()
-        self.progress: Any = None
-        self.tasks: Dict[Tuple[Optional[str], str], Any] = {}
-        self.overall: Any = None
+        self.out = out
+        self.progress: "Optional[Progress]" = None
+        self.tasks: "Dict[Tuple[Optional[str], str], TaskID]" = {}
+        self.overall: "Optional[TaskID]" = None
         self.done = 0
         self.enabled = enabled
 
@@ -155,18 +79,20 @@ class Display:
             self.overall = self.progress.add_task("0 domains done", total=None)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
-            self.progress.__exit__(*exc)
+            self.progress.__exit__(None, None, None)
             self.progress = None
 
     def message(self, text: str) -> None:
         with self.lock:
             if self.progress is not None:
-                self.progress.console.print(text, markup=False, highlight=False)
+                from virtsnap.cli.output import escape_message
+
+                self.progress.console.print(escape_message(text), markup=False,
+                                            highlight=False)
             else:
-                sys.stderr.write(text + "\n")
-                sys.stderr.flush()
+                self.out.warning(text)
 
     def __call__(self, event: Event) -> None:
         where = " ".join(part for part in (event.uri or "(default URI)", event.domain,
@@ -183,7 +109,8 @@ class Display:
             elif event.kind == "done" and key in self.tasks:
                 self.progress.remove_task(self.tasks.pop(key))
                 self.done += 1
-                self.progress.update(self.overall, description=f"{self.done} domains done")
+                if self.overall is not None:
+                    self.progress.update(self.overall, description=f"{self.done} domains done")
             elif key in self.tasks:
                 verb = "creating" if event.kind == "create" else "deleted"
                 self.progress.update(self.tasks[key], description=f"{where}: {verb} {event.text}")
@@ -217,13 +144,31 @@ def summary_lines(report: Report) -> List[str]:
     return lines
 
 
-def _shows_summary(args: argparse.Namespace) -> bool:
+def _finish(args: "Arguments", out: Output, report: Report) -> int:
+    if args.json:
+        out.document(report.to_dict())
+    elif _shows_summary(args, out):
+        out.write("".join(line + "\n" for line in summary_lines(report)))
+    return 0 if report.ok else 1
+
+
+def _shows_summary(args: "Arguments", out: Output) -> bool:
     """Whether :func:`_finish` prints the summary (which has every error in it)."""
-    return not args.json and (args.dry_run or args.verbose or sys.stdout.isatty())
+    return not args.json and bool(args.dry_run or args.verbose or out.stream.isatty())
 
 
-def _lookup_domain(conn: Any, text: str) -> Any:
+def _run_options(args: "Arguments", workers: object = 1) -> None:
+    """The engine's own check of ``--workers`` and ``--lock-wait``, as one error line."""
+    try:
+        check_run_options(workers, float(args.lock_wait))
+    except (TypeError, ValueError) as exc:
+        raise CommandError(f"--{exc}".replace("_", "-", 1)) from None
+
+
+def _lookup_domain(conn: "virtsnap.Connection", text: str) -> "virtsnap.Domain":
     """The domain named ``text``, else the one with that UUID or id (as virsh looks)."""
+    import re
+
     try:
         return conn.get_domain_by_name(text)
     except virtsnap.DomainNotFoundError:
@@ -234,97 +179,89 @@ def _lookup_domain(conn: Any, text: str) -> Any:
         raise
 
 
-def _finish(args: argparse.Namespace, report: Report) -> int:
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    elif _shows_summary(args):
-        sys.stdout.write("".join(line + "\n" for line in summary_lines(report)))
-    sys.stdout.flush()
-    return 0 if report.ok else 1
-
-
-def _error(message: str) -> int:
-    sys.stderr.write(f"error: {message}\n")
-    return 1
-
-
-def _display(args: argparse.Namespace) -> Display:
-    return Display(enabled=sys.stderr.isatty() and not getattr(args, "quiet", False))
-
-
-# ---------------------------------------------------------------- commands
-
-
-def cmd_auto(args: argparse.Namespace) -> int:
-    """``virtsnap auto``: one run of a policy file."""
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        return _error(str(exc))
-    if args.label:
-        unknown = sorted(set(args.label) - {policy.label for policy in config.policies})
-        if unknown:
-            return _error(f"{args.config}: no policy with label {', '.join(unknown)}")
-    try:
-        with _display(args) as display:
-            report = run(config, labels=args.label, domains=args.domain, dry_run=args.dry_run,
-                         workers=args.workers, lock_wait=args.lock_wait, on_event=display,
-                         default_uri=getattr(args, "connect", None))
-        status = _finish(args, report)
-        if args.metrics_file and not args.dry_run:
-            status = max(status, _write_metrics(args.metrics_file, report))
-        return status
-    except KeyboardInterrupt:
-        return 130
-
-
-def _write_metrics(path: str, report: Report) -> int:
+def _write_metrics(path: str, report: Report, out: Output) -> int:
     from virtsnap.metrics import render, snapshot_sizes, write_atomically
 
     try:
         write_atomically(path, render(report, snapshot_sizes(report)))
     except OSError as exc:
-        return _error(f"cannot write the metrics file {path}: {exc.strerror or exc}")
+        out.error(f"cannot write the metrics file {path}: {exc.strerror or exc}")
+        return 1
     return 0
 
 
-def cmd_prune(args: argparse.Namespace) -> int:
+def _display(args: "Arguments", out: Output) -> Display:
+    import sys
+
+    return Display(out, enabled=sys.stderr.isatty() and not args.quiet)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_auto(args: "Arguments", out: Output) -> int:
+    """``virtsnap auto``: one run of a policy file."""
+    try:
+        config = load_config(str(args.config))
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    labels: "Optional[List[str]]" = list(args.label) or None
+    if labels:
+        unknown = sorted(set(labels) - {policy.label for policy in config.policies})
+        if unknown:
+            raise CommandError(f"{args.config}: no policy with label {', '.join(unknown)}")
+    _run_options(args, args.workers)
+    with _display(args, out) as display:
+        report = run(config, labels=labels, domains=args.domain,
+                     dry_run=bool(args.dry_run), workers=int(args.workers),
+                     lock_wait=float(args.lock_wait),
+                     on_event=display, default_uri=args.connect,
+                     readonly=bool(args.readonly))
+    status = _finish(args, out, report)
+    if args.metrics_file and not args.dry_run:
+        status = max(status, _write_metrics(str(args.metrics_file), report, out))
+    return status
+
+
+def cmd_prune(args: "Arguments", out: Output) -> int:
     """``virtsnap prune DOMAIN --label L --keep-...``: the rules without a config file."""
+    _run_options(args)
+    for key in Retention().counts():
+        if getattr(args, key) > MAX_COUNT:
+            raise CommandError(f"--{key.replace('_', '-')}: must be at most {MAX_COUNT}")
     try:
         retention = Retention(**{key: getattr(args, key) for key in Retention().counts()})
-        policy = Policy(args.label, retention, timezone=args.timezone)
+        policy = Policy(str(args.label), retention, timezone=str(args.timezone))
     except (ValueError, LookupError) as exc:
-        return _error(f"prune: {exc}")
+        raise CommandError(f"prune: {exc}") from None
     lock_dir = default_lock_dir()
     if args.config:
         try:
-            lock_dir = load_config(args.config).lock_dir or lock_dir
+            lock_dir = load_config(str(args.config)).lock_dir or lock_dir
         except ConfigError as exc:
-            return _error(str(exc))
-    uri = getattr(args, "connect", None)
-    report = Report(args.dry_run, datetime.now(timezone.utc))
+            raise CommandError(str(exc)) from None
+    uri: "Optional[str]" = args.connect
+    report = Report(bool(args.dry_run), datetime.now(timezone.utc))
     host = HostReport(uri)
     report.hosts.append(host)
+    domain = str(args.domain)
     try:
         with ExitStack() as stack:
-            readonly = getattr(args, "readonly", False)
-            conn = stack.enter_context(virtsnap.open(uri, readonly=readonly))
+            conn = stack.enter_context(virtsnap.open(uri, readonly=bool(args.readonly)))
             host.uri = uri or conn.uri
-            dom = _lookup_domain(conn, args.domain)
-            display = stack.enter_context(_display(args))
-            host.domains.append(run_domain(dom, [policy], uri=host.uri, dry_run=args.dry_run,
-                                           lock_dir=lock_dir, lock_wait=args.lock_wait,
+            dom = _lookup_domain(conn, domain)
+            display = stack.enter_context(_display(args, out))
+            host.domains.append(run_domain(dom, [policy], uri=host.uri, dry_run=bool(args.dry_run),
+                                           lock_dir=lock_dir,
+                                           lock_wait=float(args.lock_wait),
                                            on_event=display))
     except virtsnap.DomainNotFoundError as exc:
-        host.domains.append(DomainReport(args.domain, "failed", f"no domain: {exc}"))
-        if not _shows_summary(args):
-            _error(f"{host.uri or '(default URI)'} {args.domain}: {exc}")
+        host.domains.append(DomainReport(domain, "failed", f"no domain: {exc}"))
+        if not _shows_summary(args, out):
+            out.error(f"{host.uri or '(default URI)'} {domain}: {exc}")
     except virtsnap.LibvirtError as exc:
         host.error = str(exc)
-        if not _shows_summary(args):
-            _error(f"{host.uri or '(default URI)'}: {exc}")
-    except KeyboardInterrupt:
-        return 130
+        if not _shows_summary(args, out):
+            out.error(f"{host.uri or '(default URI)'}: {exc}")
     report.finished = datetime.now(timezone.utc)
-    return _finish(args, report)
-
+    return _finish(args, out, report)

@@ -1,8 +1,8 @@
-"""The subcommands of ``virtsnap`` (see :mod:`virtsnap.cli` for how they are registered).
+"""The snapshot commands of ``virtsnap``: ``cmd_<name>(args, conn, out)``.
 
-Each ``add_<command>(parser)`` adds the options of one command, named and
-combined as virsh's ``snapshot-*`` commands name and combine them, and sets
-the function that runs it.
+Their options are in :data:`virtsnap.cli.grammar.COMMANDS`; each command
+checks, looks up and prints as virsh's ``snapshot-*`` command does, with
+virsh's messages.
 """
 
 from __future__ import annotations
@@ -10,15 +10,22 @@ from __future__ import annotations
 import os
 
 import virtsnap
-from virtsnap.cli import CommandError, Interrupted, UsageError
+from virtsnap.cli.errors import CommandError, Interrupted, UsageError
 from virtsnap.cli.output import Output, escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
-    import argparse
-    from typing import Any, Dict, List, Optional
+    import threading
+    from typing import Callable, Dict, List, Optional, TypeVar
 
+    from virtsnap import Connection, Domain, DomainSnapshot
+    from virtsnap.cli.grammar import Arguments
+    from virtsnap.cli.schema import DumpxmlDocument, InfoDocument, ListDocument, ParentDocument
+    from virtsnap.external import Outcome
     from virtsnap.info import SnapshotInfo
+    from virtsnap.tree import SnapshotTree
+
+    Result = TypeVar("Result")
 
 DEMO_URI = "test:///default"
 
@@ -26,8 +33,9 @@ DEMO_URI = "test:///default"
 # ---------------------------------------------------------------- shared pieces
 
 
-def _domain(conn: Any, name: str) -> Any:
+def find_domain(conn: "Connection", name: str) -> "Domain":
     """The domain named by ``name``: an ID, a UUID or a name, tried in virsh's order."""
+    given(name, "domain")
     if name.isascii() and name.isdigit():
         try:
             return conn.get_domain_by_id(int(name))
@@ -40,12 +48,11 @@ def _domain(conn: Any, name: str) -> Any:
             pass
     try:
         return conn.get_domain_by_name(name)
-    except virtsnap.DomainNotFoundError as exc:  # some drivers do not say which domain
-        raise virtsnap.DomainNotFoundError(f"failed to get domain '{name}': {exc}",
-                                           exc.code, exc.domain, exc.level) from None
+    except virtsnap.DomainNotFoundError:
+        raise CommandError(f"failed to get domain '{name}'") from None
 
 
-def _flags(enum: str, args: argparse.Namespace, options: Dict[str, str]) -> int:
+def _flags(enum: str, args: Arguments, options: Dict[str, str]) -> int:
     """The OR of the members of flag class ``enum`` named by the options set in ``args``
     (the class is looked up only when one is set: it is built on first use)."""
     value = 0
@@ -55,39 +62,37 @@ def _flags(enum: str, args: argparse.Namespace, options: Dict[str, str]) -> int:
     return value
 
 
-def _switches(parser: argparse.ArgumentParser, table: Any) -> None:
-    for option, help in table:
-        parser.add_argument(f"--{option}", action="store_true", help=help)
 
 
-def _domain_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("domain", metavar="DOMAIN", help="domain name, ID or UUID")
 
 
-def _snapshot_or_current(parser: argparse.ArgumentParser, current_help: str) -> None:
-    """SNAP, or --current for the current snapshot (virsh's virshLookupSnapshot)."""
-    parser.add_argument("snapshot", metavar="SNAP", nargs="?", help="snapshot name")
-    parser.add_argument("--current", action="store_true", help=current_help)
 
 
-def _lookup(dom: Any, args: argparse.Namespace, exclusive: bool = True) -> Any:
+def given(value: Optional[str], option: str) -> Optional[str]:
+    """``value``, unless it is empty: virsh refuses an empty option argument where the
+    command reads it (the order of its messages is the order of these reads)."""
+    if value == "":
+        raise CommandError(f"Failed to get option '{option}': Option argument is empty")
+    return value
+
+
+def _lookup(dom: "Domain", args: Arguments, exclusive: bool = True) -> "DomainSnapshot":
+    given(args.snapshot, "snapshotname")
     if args.snapshot is not None and args.current and exclusive:
-        raise UsageError("SNAP and --current are mutually exclusive")
+        raise UsageError("--snapshotname and --current are mutually exclusive")
     if args.snapshot is not None:
         return dom.get_snapshot_by_name(args.snapshot)
     if args.current:
         return _current(dom, args.domain)
-    raise UsageError("SNAP or --current is required")
+    raise UsageError("--snapshotname or --current is required")
 
 
-def _current(dom: Any, label: str) -> Any:
+def _current(dom: "Domain", label: str) -> "DomainSnapshot":
     if not dom.has_current_snapshot():
         raise CommandError(f"domain '{label}' has no current snapshot")
     return dom.current_snapshot()
 
 
-def _json_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (virtsnap json-schema)")
 
 
 def _local_time(info: "SnapshotInfo") -> str:
@@ -112,7 +117,8 @@ def _redefine_flags(xml: str) -> int:
     return int(flags)
 
 
-def run_job(call: Any, dom: Any, description: str, out: Output) -> Any:
+def run_job(call: "Callable[[], Result]", dom: "Domain", description: str,
+            out: Output) -> "Result":
     """``call()`` in a worker thread, with a progress display on a terminal.
 
     Ctrl-C asks libvirt to abort the domain's job (``abort_job()``), waits for
@@ -122,14 +128,15 @@ def run_job(call: Any, dom: Any, description: str, out: Output) -> Any:
 
     from virtsnap.progress import run_with_progress
 
-    outcome: Dict[str, Any] = {}
+    outcome: "Dict[str, Result]" = {}
+    failed: "List[BaseException]" = []
     done = threading.Event()
 
     def worker() -> None:
         try:
             outcome["value"] = call()
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-            outcome["error"] = exc
+            failed.append(exc)
         finally:
             done.set()
 
@@ -140,13 +147,13 @@ def run_job(call: Any, dom: Any, description: str, out: Output) -> Any:
         while not done.wait(0.2):
             pass
     except KeyboardInterrupt:
-        raise Interrupted(_abort(dom, done, outcome)) from None
-    if "error" in outcome:
-        raise outcome["error"]
+        raise Interrupted(_abort(dom, done, failed)) from None
+    if failed:
+        raise failed[0]
     return outcome["value"]
 
 
-def _abort(dom: Any, done: Any, outcome: Dict[str, Any]) -> str:
+def _abort(dom: "Domain", done: "threading.Event", failed: "List[BaseException]") -> str:
     try:
         dom.abort_job()
     except virtsnap.LibvirtError as exc:
@@ -155,8 +162,8 @@ def _abort(dom: Any, done: Any, outcome: Dict[str, Any]) -> str:
         aborted = "asked libvirt to abort the job"
     if not done.wait(60):
         return f"interrupted: {aborted}; the call is still running in libvirt"
-    if "error" in outcome:
-        return f"interrupted: {aborted}; the job stopped: {outcome['error']}"
+    if failed:
+        return f"interrupted: {aborted}; the job stopped: {failed[0]}"
     return f"interrupted: {aborted}; the job had already finished and succeeded"
 
 
@@ -181,48 +188,36 @@ LIST_EXCLUSIVE = (("tree", "name"), ("parent", "roots"), ("parent", "tree"), ("r
                   ("roots", "from_"), ("roots", "current"), ("from_", "current"))
 
 
-def add_list(parser: argparse.ArgumentParser) -> None:
-    _domain_argument(parser)
-    _json_option(parser)
-    parser.add_argument("--tree", action="store_true", help="draw the snapshots as a tree")
-    parser.add_argument("--parent", action="store_true", help="add a Parent column")
-    parser.add_argument("--name", action="store_true", help="names only, one per line")
-    _switches(parser, ((option, help) for option, _, help in LIST_FILTERS))
-    parser.add_argument("--from", dest="from_", metavar="SNAP",
-                        help="only the children of SNAP (with --tree: SNAP and them)")
-    parser.add_argument("--current", action="store_true",
-                        help="only the children of the current snapshot")
-    parser.add_argument("--descendants", action="store_true",
-                        help="with --from or --current: all descendants, not only children")
-    parser.set_defaults(run=cmd_list)
 
 
 def _option(dest: str) -> str:
     return "--" + ("from" if dest == "from_" else dest.replace("_", "-"))
 
 
-def check_list_options(args: argparse.Namespace) -> None:
-    """virsh snapshot-list's rules for combining options."""
+def check_list_options(args: Arguments) -> None:
+    """virsh snapshot-list's rules for combining options, with its messages."""
     for first, second in LIST_EXCLUSIVE:
         if getattr(args, first) and getattr(args, second):
-            raise UsageError(f"options {_option(first)} and {_option(second)} "
+            if first == "from_":
+                raise UsageError("--from and --current are mutually exclusive")
+            raise UsageError(f"Options {_option(first)} and {_option(second)} "
                              "are mutually exclusive")
     if args.tree:
         for dest in TREE_EXCLUDED:
             if getattr(args, dest):
-                raise UsageError(f"options {_option(dest)} and --tree are mutually exclusive")
+                raise UsageError(f"{_option(dest)} and --tree are mutually exclusive")
     if args.descendants and args.from_ is None and not args.current:
         raise UsageError("--descendants requires either --from or --current")
 
 
-def cmd_list(args: argparse.Namespace, conn: Any, out: Output) -> None:
+def cmd_list(args: Arguments, conn: "Connection", out: Output) -> None:
     check_list_options(args)
     from virtsnap.tree import virsh_sort_key
 
-    dom = _domain(conn, args.domain)
+    dom = find_domain(conn, args.domain)
     flags = _flags("ListFlags", args, {option.replace("-", "_"): member
                                              for option, member, _ in LIST_FILTERS})
-    if args.from_ is not None:
+    if given(args.from_, "from") is not None:
         start = dom.get_snapshot_by_name(args.from_)
     elif args.current:
         start = _current(dom, args.domain)
@@ -252,7 +247,9 @@ def cmd_list(args: argparse.Namespace, conn: Any, out: Output) -> None:
     if not args.topological:
         infos.sort(key=lambda info: virsh_sort_key(info.name))
     if out.json:
-        out.document({"domain": dom.name, "snapshots": [info.to_dict() for info in infos]})
+        listing: "ListDocument" = {"domain": dom.name,
+                                   "snapshots": [info.to_dict() for info in infos]}
+        out.document(listing)
         return
     headers = ["Name", "Creation Time", "State"] + (["Parent"] if args.parent else [])
     rows = [[info.name, _local_time(info), info.state]
@@ -260,11 +257,17 @@ def cmd_list(args: argparse.Namespace, conn: Any, out: Output) -> None:
     out.table(headers, rows)
 
 
-def _list_tree(dom: Any, flags: int, start: Any, args: argparse.Namespace, out: Output) -> None:
+def _list_tree(dom: "Domain", flags: int, start: "Optional[DomainSnapshot]", args: Arguments,
+               out: Output) -> None:
     from virtsnap.info import bulk_workers
     from virtsnap.tree import SnapshotTree
 
-    tree = SnapshotTree(dom.snapshot_parents(flags, workers=bulk_workers(dom)))
+    parents = dom.snapshot_parents(flags, workers=bulk_workers(dom))
+    # In libvirt's order: virsh keeps it with --topological, and its sort by name
+    # keeps it among names equal under strcasecmp (glibc's qsort up to 2.36 is stable).
+    parents = {name: parents[name] for name in dom.list_snapshot_names(flags)
+               if name in parents}
+    tree = SnapshotTree(parents, ordered=bool(args.topological))
     if start is not None:
         depth = None if args.descendants else 1
         tree = (tree.subtree(start.name, depth) if start.name in tree
@@ -276,7 +279,7 @@ def _list_tree(dom: Any, flags: int, start: Any, args: argparse.Namespace, out: 
     out.end()
 
 
-def escape_tree(drawing: str, tree: Any) -> str:
+def escape_tree(drawing: str, tree: "SnapshotTree") -> str:
     """The tree drawing with each name escaped (names may hold newlines)."""
     if all(escape(name) == name for name in tree):
         return drawing
@@ -284,76 +287,61 @@ def escape_tree(drawing: str, tree: Any) -> str:
 
     # Render the tree of escaped names: the same shape, the same order.
     renamed = {name: escape(name) for name in tree}
-    return SnapshotTree({renamed[name]: (None if tree.parent(name) is None
-                                         else renamed.get(tree.parent(name)))
-                         for name in tree}).render()
+    parents: "Dict[str, Optional[str]]" = {}
+    for name in tree.depth_first():
+        parent = tree.parent(name)
+        parents[renamed[name]] = None if parent is None else renamed.get(parent)
+    return SnapshotTree(parents, ordered=True).render()
 
 
-def add_info(parser: argparse.ArgumentParser) -> None:
-    _domain_argument(parser)
-    _snapshot_or_current(parser, "the current snapshot")
-    _json_option(parser)
-    parser.set_defaults(run=cmd_info)
 
 
-def cmd_info(args: argparse.Namespace, conn: Any, out: Output) -> None:
-    dom = _domain(conn, args.domain)
+def cmd_info(args: Arguments, conn: "Connection", out: Output) -> None:
+    dom = find_domain(conn, args.domain)
     snap = _lookup(dom, args)
     info = snap.info()
     children = snap.num_of_child_snapshots()
     descendants = snap.num_of_child_snapshots(virtsnap.ListFlags.DESCENDANTS)
     metadata = snap.has_metadata()
     if out.json:
-        out.document({**info.to_dict(), "children": children, "descendants": descendants,
-                      "metadata": metadata})
+        document: "InfoDocument" = {**info.to_dict(), "children": children,
+                                    "descendants": descendants, "metadata": metadata}
+        out.document(document)
         return
     fields = [("Name:", escape(info.name)), ("Domain:", escape(info.domain)),
               ("Current:", "yes" if info.is_current else "no"), ("State:", info.state),
               ("Location:", info.location), ("Parent:", escape(info.parent or "-")),
               ("Children:", children), ("Descendants:", descendants),
-              ("Metadata:", "yes" if metadata else "no"),
-              ("Created:", _local_time(info))]
-    if info.description is not None:
-        fields.append(("Description:", escape(info.description)))
+              ("Metadata:", "yes" if metadata else "no")]
+    if args.details:  # virtsnap's own: virsh prints neither
+        fields.append(("Created:", _local_time(info)))
+        if info.description is not None:
+            fields.append(("Description:", escape(info.description)))
     out.write("".join(f"{label:<15} {value}\n" for label, value in fields))
     out.end()
 
 
-def add_dumpxml(parser: argparse.ArgumentParser) -> None:
-    _domain_argument(parser)
-    parser.add_argument("snapshot", metavar="SNAP", help="snapshot name")
-    parser.add_argument("--security-info", action="store_true",
-                        help="include security-sensitive information")
-    _json_option(parser)
-    parser.set_defaults(run=cmd_dumpxml)
 
 
-def cmd_dumpxml(args: argparse.Namespace, conn: Any, out: Output) -> None:
-    dom = _domain(conn, args.domain)
+def cmd_dumpxml(args: Arguments, conn: "Connection", out: Output) -> None:
+    given(args.snapshot, "snapshotname")
+    dom = find_domain(conn, args.domain)
     flags = virtsnap.XMLFlags.SECURE if args.security_info else 0
     xml = dom.get_snapshot_by_name(args.snapshot).get_xml_description(flags)
     if out.json:
-        out.document({"domain": dom.name, "name": args.snapshot, "xml": xml})
+        dumped: "DumpxmlDocument" = {"domain": dom.name, "name": args.snapshot, "xml": xml}
+        out.document(dumped)
     else:
         _print_xml(out, xml)
 
 
-def add_current(parser: argparse.ArgumentParser) -> None:
-    _domain_argument(parser)
-    parser.add_argument("snapshot", metavar="SNAP", nargs="?",
-                        help="make SNAP the current snapshot")
-    parser.add_argument("--name", action="store_true", help="the name, not the XML")
-    parser.add_argument("--security-info", action="store_true",
-                        help="include security-sensitive information in the XML")
-    _json_option(parser)
-    parser.set_defaults(run=cmd_current)
 
 
-def cmd_current(args: argparse.Namespace, conn: Any, out: Output) -> None:
+def cmd_current(args: Arguments, conn: "Connection", out: Output) -> None:
     if args.name and args.snapshot is not None:
-        raise UsageError("options --name and SNAP are mutually exclusive")
-    dom = _domain(conn, args.domain)
-    if args.snapshot is not None:  # virsh: redefine its own XML with CURRENT
+        raise UsageError("Options --name and --snapshotname are mutually exclusive")
+    dom = find_domain(conn, args.domain)
+    if given(args.snapshot, "snapshotname") is not None:  # virsh: redefine its XML, CURRENT
         xml = dom.get_snapshot_by_name(args.snapshot).get_xml_description(
             virtsnap.XMLFlags.SECURE)
         snap = dom.create_snapshot(xml, _redefine_flags(xml) | virtsnap.CreateFlags.CURRENT)
@@ -371,20 +359,16 @@ def cmd_current(args: argparse.Namespace, conn: Any, out: Output) -> None:
             virtsnap.XMLFlags.SECURE if args.security_info else 0))
 
 
-def add_parent(parser: argparse.ArgumentParser) -> None:
-    _domain_argument(parser)
-    _snapshot_or_current(parser, "the parent of the current snapshot")
-    _json_option(parser)
-    parser.set_defaults(run=cmd_parent)
 
 
-def cmd_parent(args: argparse.Namespace, conn: Any, out: Output) -> None:
-    dom = _domain(conn, args.domain)
+def cmd_parent(args: Arguments, conn: "Connection", out: Output) -> None:
+    dom = find_domain(conn, args.domain)
     snap = _lookup(dom, args)
     parent = snap.get_parent()
     name = None if parent is None else parent.name
     if out.json:
-        out.document({"domain": dom.name, "name": snap.name, "parent": name})
+        parented: "ParentDocument" = {"domain": dom.name, "name": snap.name, "parent": name}
+        out.document(parented)
     elif name is None:
         raise CommandError(f"snapshot '{escape(snap.name)}' has no parent")
     else:
@@ -405,22 +389,6 @@ CREATE_SWITCHES = (("disk-only", "DISK_ONLY", "disks only, no memory (external b
                    ("current", "CURRENT", "with --redefine: make it the current snapshot"))
 
 
-def add_create(parser: argparse.ArgumentParser) -> None:
-    _domain_argument(parser)
-    _json_option(parser)
-    parser.add_argument("--name", help="snapshot name (default: libvirt picks one)")
-    parser.add_argument("--description", help="free-form description")
-    parser.add_argument("--xml", metavar="FILE",
-                        help="a <domainsnapshot> XML file instead (virsh snapshot-create)")
-    parser.add_argument("--memspec", metavar="SPEC",
-                        help="memory: [file=]PATH[,snapshot=TYPE], as virsh")
-    parser.add_argument("--diskspec", metavar="SPEC", action="append",
-                        help="a disk: DISK[,snapshot=TYPE][,driver=TYPE][,stype=TYPE][,file=PATH]"
-                             ", as virsh; repeatable")
-    parser.add_argument("--print-xml", action="store_true",
-                        help="print the XML that would be used, create nothing")
-    _switches(parser, ((option, help) for option, _, help in CREATE_SWITCHES))
-    parser.set_defaults(run=cmd_create)
 
 
 def _virsh_split(spec: str) -> List[str]:
@@ -446,8 +414,6 @@ def _spec_fields(spec: str, kind: str, keys: List[str], first: Optional[str]) ->
     values: Dict[str, str] = {}
     fields = _virsh_split(spec)
     if first is not None:
-        if not fields[0]:
-            raise UsageError(f"unable to parse {kind}: {spec}")
         values[first] = fields.pop(0)
     for field in fields:
         key, equals, value = field.partition("=")
@@ -482,7 +448,8 @@ def snapshot_xml(name: Optional[str], description: Optional[str], memspec: Optio
             stype = disk.get("stype")
             if stype not in (None, "file", "block"):
                 raise UsageError(f"Unknown storage type: '{stype}'")
-            head = (f"    <disk name='{_xml_escape(disk['name'])}'"
+            # an empty spec has no name at all for virsh (its split gives no field)
+            head = ("    " + (f"<disk name='{_xml_escape(disk['name'])}'" if spec else "")
                     + (f" snapshot='{disk['snapshot']}'" if "snapshot" in disk else "")
                     + (f" type='{stype}'" if stype else ""))
             inner = []
@@ -497,32 +464,39 @@ def snapshot_xml(name: Optional[str], description: Optional[str], memspec: Optio
     return "\n".join(lines) + "\n"
 
 
-def cmd_create(args: argparse.Namespace, conn: Any, out: Output) -> None:
+def cmd_create(args: Arguments, conn: "Connection", out: Output) -> None:
     if args.xml is not None and (args.name is not None or args.description is not None
                                  or args.memspec is not None or args.diskspec):
         raise UsageError("--xml cannot be combined with --name, --description, "
                          "--memspec or --diskspec")
-    if (args.redefine or args.current) and args.xml is None:
+    dom = find_domain(conn, args.domain)  # first, as virsh
+    from_xml = args.command == "snapshot-create"
+    given(args.xml, "xmlfile" if from_xml else "xml")
+    given(args.name, "name")
+    given(args.description, "description")
+    given(args.memspec, "memspec")
+    if (args.redefine or args.current) and args.xml is None and not from_xml:
         raise UsageError("--redefine and --current need --xml FILE")
-    if args.name == "":
-        raise UsageError("--name must not be empty")
-    if args.xml is not None:
+    if from_xml and args.xml is None:  # virsh snapshot-create without a file
+        xml = "<domainsnapshot/>"
+    elif args.xml is not None:
         try:
             with open(args.xml, encoding="utf-8") as stream:
                 xml = stream.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"cannot read {args.xml}: {exc}") from None
+        except OSError as exc:
+            raise CommandError(f"Failed to open file '{args.xml}': {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise CommandError(f"Failed to read file '{args.xml}': {exc}") from None
     else:
         xml = snapshot_xml(args.name, args.description, args.memspec, args.diskspec)
     if args.print_xml:
         out.line(xml)
         out.end()
         return
-    dom = _domain(conn, args.domain)
     flags = _flags("CreateFlags", args, {option.replace("-", "_"): member
                                                 for option, member, _ in CREATE_SWITCHES})
 
-    def call() -> Any:
+    def call() -> "DomainSnapshot":
         try:
             return dom.create_snapshot(xml, flags)
         except virtsnap.OperationUnsupportedError:
@@ -544,13 +518,6 @@ def cmd_create(args: argparse.Namespace, conn: Any, out: Output) -> None:
 # ---------------------------------------------------------------- edit
 
 
-def add_edit(parser: argparse.ArgumentParser) -> None:
-    _domain_argument(parser)
-    _snapshot_or_current(parser, "edit the current snapshot; with SNAP, also make it current")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--rename", action="store_true", help="allow renaming the snapshot")
-    which.add_argument("--clone", action="store_true", help="allow cloning to a new name")
-    parser.set_defaults(run=cmd_edit)
 
 
 def _edit(xml: str) -> str:
@@ -576,8 +543,10 @@ def _edit(xml: str) -> str:
         os.unlink(path)
 
 
-def cmd_edit(args: argparse.Namespace, conn: Any, out: Output) -> None:
-    dom = _domain(conn, args.domain)
+def cmd_edit(args: Arguments, conn: "Connection", out: Output) -> None:
+    if args.rename and args.clone:
+        raise UsageError("Options --rename and --clone are mutually exclusive")
+    dom = find_domain(conn, args.domain)
     snap = _lookup(dom, args, exclusive=False)
     name = snap.name
     flags = virtsnap.CreateFlags.REDEFINE
@@ -609,60 +578,47 @@ def cmd_edit(args: argparse.Namespace, conn: Any, out: Output) -> None:
 # ---------------------------------------------------------------- revert, delete
 
 
-def add_revert(parser: argparse.ArgumentParser) -> None:
-    _domain_argument(parser)
-    _snapshot_or_current(parser, "revert to the current snapshot")
-    state = parser.add_mutually_exclusive_group()
-    state.add_argument("--running", action="store_true", help="run the guest afterwards")
-    state.add_argument("--paused", action="store_true", help="pause the guest afterwards")
-    parser.add_argument("--force", action="store_true", help="revert even when risky")
-    parser.add_argument("--reset-nvram", action="store_true",
-                        help="re-initialize NVRAM from its pristine template")
-    parser.set_defaults(run=cmd_revert)
 
 
-def cmd_revert(args: argparse.Namespace, conn: Any, out: Output) -> None:
-    dom = _domain(conn, args.domain)
+def cmd_revert(args: Arguments, conn: "Connection", out: Output) -> None:
+    dom = find_domain(conn, args.domain)
     snap = _lookup(dom, args)
     from virtsnap import external
 
-    outcome = run_job(lambda: external.revert(snap, running=args.running, paused=args.paused,
-                                              force=args.force, reset_nvram=args.reset_nvram),
-                      dom, f"Reverting to {escape(snap.name)}", out)
+    try:
+        outcome = run_job(lambda: external.revert(snap, running=args.running, paused=args.paused,
+                                                  force=args.force, reset_nvram=args.reset_nvram),
+                          dom, f"Reverting to {escape(snap.name)}", out)
+    except virtsnap.LibvirtError as exc:
+        raise CommandError(str(exc), f"Failed to revert snapshot {snap.name}") from None
     out.say(f"Domain snapshot {escape(snap.name)} reverted\n")
     _note_virtsnap_did(outcome, out)
 
 
-def _note_virtsnap_did(outcome: Any, out: Output) -> None:
+def _note_virtsnap_did(outcome: "Outcome", out: Output) -> None:
     """Say on stderr that virtsnap did what the connected libvirt refuses."""
     if outcome.by == "virtsnap":
         out.note("note: this libvirt refuses it; virtsnap did it: " + "; ".join(
             escape(step) for step in outcome.steps))
 
 
-def add_delete(parser: argparse.ArgumentParser) -> None:
-    _domain_argument(parser)
-    _snapshot_or_current(parser, "delete the current snapshot")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--children", action="store_true", help="also delete its descendants")
-    which.add_argument("--children-only", action="store_true",
-                       help="delete its descendants, keep it")
-    parser.add_argument("--metadata", action="store_true",
-                        help="delete only libvirt's metadata, keep the data")
-    parser.set_defaults(run=cmd_delete)
 
 
-def cmd_delete(args: argparse.Namespace, conn: Any, out: Output) -> None:
+def cmd_delete(args: Arguments, conn: "Connection", out: Output) -> None:
     from virtsnap.progress import run_with_progress
 
-    dom = _domain(conn, args.domain)
+    dom = find_domain(conn, args.domain)
     snap = _lookup(dom, args)
     from virtsnap import external
 
-    outcome = run_with_progress(
-        lambda: external.delete(snap, children=args.children, children_only=args.children_only,
-                                metadata_only=args.metadata),
-        dom, f"Deleting {escape(snap.name)}", enabled=out.progress)
+    try:
+        outcome = run_with_progress(
+            lambda: external.delete(snap, children=args.children,
+                                    children_only=args.children_only,
+                                    metadata_only=args.metadata),
+            dom, f"Deleting {escape(snap.name)}", enabled=out.progress)
+    except virtsnap.LibvirtError as exc:
+        raise CommandError(str(exc), f"Failed to delete snapshot {snap.name}") from None
     what = " children" if args.children_only else ""
     out.say(f"Domain snapshot {escape(snap.name)}{what} deleted\n")
     _note_virtsnap_did(outcome, out)
@@ -671,18 +627,12 @@ def cmd_delete(args: argparse.Namespace, conn: Any, out: Output) -> None:
 # ---------------------------------------------------------------- export, import
 
 
-def add_export(parser: argparse.ArgumentParser) -> None:
-    _domain_argument(parser)
-    parser.add_argument("directory", metavar="DIR")
-    parser.add_argument("--security-info", action="store_true",
-                        help="include security-sensitive information (passwords)")
-    parser.set_defaults(run=cmd_export)
 
 
-def cmd_export(args: argparse.Namespace, conn: Any, out: Output) -> None:
+def cmd_export(args: Arguments, conn: "Connection", out: Output) -> None:
     from virtsnap.transfer import TransferError
 
-    dom = _domain(conn, args.domain)
+    dom = find_domain(conn, args.domain)
     try:
         names = dom.export_snapshots(args.directory, secure=args.security_info)
     except (OSError, TransferError) as exc:
@@ -691,18 +641,12 @@ def cmd_export(args: argparse.Namespace, conn: Any, out: Output) -> None:
             f"{escape(args.directory)}")
 
 
-def add_import(parser: argparse.ArgumentParser) -> None:
-    _domain_argument(parser)
-    parser.add_argument("directory", metavar="DIR")
-    parser.add_argument("--replace", action="store_true",
-                        help="overwrite the domain's snapshots of the same names")
-    parser.set_defaults(run=cmd_import)
 
 
-def cmd_import(args: argparse.Namespace, conn: Any, out: Output) -> None:
+def cmd_import(args: Arguments, conn: "Connection", out: Output) -> None:
     from virtsnap.transfer import SnapshotExistsError, TransferError
 
-    dom = _domain(conn, args.domain)
+    dom = find_domain(conn, args.domain)
     try:
         names = dom.import_snapshots(args.directory, replace=args.replace)
     except SnapshotExistsError as exc:
@@ -732,8 +676,6 @@ DEMO_STEPS = [
 ]
 
 
-def add_demo(parser: argparse.ArgumentParser) -> None:
-    parser.set_defaults(run=cmd_demo, needs_connection=False)
 
 
 def demo_uri(connect: Optional[str]) -> str:
@@ -749,13 +691,12 @@ def demo_uri(connect: Optional[str]) -> str:
     return connect
 
 
-def cmd_demo(args: argparse.Namespace, conn: Any, out: Output) -> None:
+def cmd_demo(args: Arguments, conn: "Optional[Connection]", out: Output) -> None:
     import shlex
 
-    from virtsnap.cli import build_parser
+    from virtsnap.cli.grammar import parse
 
     uri = demo_uri(args.connect)
-    parser = build_parser(all_commands=True)
     out.line(f"virtsnap demo on {uri}: libvirt's test driver; every step below shares")
     out.line("one connection, which keeps the driver's state.")
     with virtsnap.open(uri) as demo_conn:
@@ -763,16 +704,15 @@ def cmd_demo(args: argparse.Namespace, conn: Any, out: Output) -> None:
             out.line(f"\n[{number}/{len(DEMO_STEPS)}] {title}")
             out.line(f"$ virtsnap {shlex.join(argv)}")
             out.stream.flush()
-            step = parser.parse_args(argv)
-            step.run(step, demo_conn, Output(getattr(step, "json", False), args.quiet,
-                                             out.stream))
+            command, step = parse(argv[0], argv[1:], {"quiet": args.quiet})
+            module, function = command.run.split(":")
+            assert module == __name__
+            globals()[function](step, demo_conn, Output(False, bool(args.quiet), out.stream))
 
 
-def add_json_schema(parser: argparse.ArgumentParser) -> None:
-    parser.set_defaults(run=cmd_json_schema, needs_connection=False)
 
 
-def cmd_json_schema(args: argparse.Namespace, conn: Any, out: Output) -> None:
+def cmd_json_schema(args: Arguments, conn: "Optional[Connection]", out: Output) -> None:
     from virtsnap.cli.schema import JSON_SCHEMA
 
     out.document(JSON_SCHEMA)

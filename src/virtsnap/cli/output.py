@@ -15,20 +15,23 @@ import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
-    from typing import Any, Dict, Optional, Sequence, Tuple
+    from typing import Callable, Dict, Optional, Sequence, TextIO, Tuple
 
-    from virtsnap.cli import _Stdout
+    from rich.console import Console
 
-__all__ = ["Output", "escape", "virsh_table", "width"]
+    from virtsnap.cli.schema import Document
+
+__all__ = ["ClosedStream", "Output", "OutputError", "Stdout", "escape", "escape_message",
+           "virsh_table", "width"]
 
 
 # Caches in plain dicts: functools (lru_cache) would cost more to import than
 # a short command takes to run.
-_LIBC: Dict[str, Any] = {}
+_LIBC: "Dict[str, Callable[[int], int]]" = {}
 _WIDE_CHARS: Dict[str, Tuple[str, int]] = {}
 
 
-def _iswprint() -> Any:
+def _iswprint() -> "Callable[[int], int]":
     if not _LIBC:
         import ctypes
         import ctypes.util
@@ -123,16 +126,72 @@ def virsh_table(headers: Sequence[str], rows: Sequence[Sequence[str]], header: b
     return "".join(lines)
 
 
+def escape_message(text: str) -> str:
+    """An error message with its control characters as ``\\xNN`` (the terminal shows them,
+    it does not obey them)."""
+    if text.isprintable():
+        return text
+    return "".join(f"\\x{ord(char):02x}" if ord(char) < 0x20 or ord(char) == 0x7F else char
+                   for char in text)
+
+
+class OutputError(Exception):
+    """Writing to stdout failed (closed, or a broken pipe)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Stdout:
+    """sys.stdout whose write errors are told apart from a command's file errors."""
+
+    def __init__(self, stream: "Optional[TextIO]") -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> None:
+        try:
+            self._stream.write(text)  # type: ignore[union-attr]
+        except OSError as exc:
+            raise OutputError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()  # type: ignore[union-attr]
+        except OSError as exc:
+            raise OutputError(exc) from None
+
+    def isatty(self) -> bool:
+        return bool(self._stream is not None and self._stream.isatty())
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())  # type: ignore[union-attr]
+
+
+class ClosedStream(Stdout):
+    """Standing in for a closed stdout: every write fails with EBADF."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def write(self, text: str) -> None:
+        import errno
+        import os
+
+        raise OutputError(OSError(errno.EBADF, os.strerror(errno.EBADF)))
+
+    def flush(self) -> None:
+        pass
+
+
 class Output:
     """Where and how a command prints: text or JSON, quiet or not."""
 
     def __init__(self, json_output: bool = False, quiet: bool = False,
-                 stream: Optional[_Stdout] = None) -> None:
-        from virtsnap.cli import _Stdout
-
+                 stream: Optional[Stdout] = None) -> None:
         self.json = json_output
         self.quiet = quiet
-        self.stream = stream if stream is not None else _Stdout(sys.stdout)
+        self.stream = stream if stream is not None else Stdout(sys.stdout)
 
     def write(self, text: str) -> None:
         self.stream.write(text)
@@ -155,10 +214,20 @@ class Output:
         if not self.quiet:
             self.write("\n")
 
-    def document(self, value: Any) -> None:
+    def document(self, value: "Document") -> None:
         import json
 
         self.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+    def error(self, message: str) -> None:
+        """One ``error:`` line on stderr, control characters escaped."""
+        sys.stderr.write(f"error: {escape_message(message)}\n")
+        sys.stderr.flush()
+
+    def warning(self, message: str) -> None:
+        """A warning line on stderr (the progress display prints it above itself)."""
+        sys.stderr.write(escape_message(message) + "\n")
+        sys.stderr.flush()
 
     @property
     def progress(self) -> bool:
@@ -182,7 +251,7 @@ class Output:
         console.print(table)
 
 
-def _rich_console() -> Any:
+def _rich_console() -> "Optional[Console]":
     try:
         from rich.console import Console
     except ImportError:

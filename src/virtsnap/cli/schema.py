@@ -7,6 +7,39 @@ one of ``$defs``; the test suite validates real output against it.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
+if TYPE_CHECKING:  # the documents' types, for mypy (no run-time cost)
+    from typing import Dict, List, Mapping, Optional, TypedDict, Union
+
+    from virtsnap.info import SnapshotDict
+
+    class ListDocument(TypedDict):
+        domain: str
+        snapshots: List[SnapshotDict]
+
+    class InfoDocument(SnapshotDict):
+        children: int
+        descendants: int
+        metadata: bool
+
+    class ParentDocument(TypedDict):
+        domain: str
+        name: str
+        parent: Optional[str]
+
+    class DumpxmlDocument(TypedDict):
+        domain: str
+        name: str
+        xml: str
+
+    class NamedDocument(TypedDict):  # create --no-metadata --json
+        name: str
+        domain: str
+
+    # auto's and prune's report (virtsnap.policy.run.REPORT_SCHEMA), and the schema itself
+    Document = Union[SnapshotDict, ListDocument, InfoDocument, ParentDocument, DumpxmlDocument,
+                     NamedDocument, Mapping[str, object]]
+
 __all__ = ["COMMAND_DOCUMENTS", "JSON_SCHEMA"]
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
@@ -85,7 +118,7 @@ _DU = {
     },
 }
 
-JSON_SCHEMA = {
+JSON_SCHEMA: "Dict[str, object]" = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "virtsnap --json output, schema version 1",
     "$defs": {

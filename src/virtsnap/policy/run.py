@@ -765,11 +765,12 @@ def run(config: Config, *, labels: Optional[Sequence[str]] = None,
         domains: Sequence[str] = (), dry_run: bool = False, workers: int = 4,
         lock_wait: float = 60.0, now: Optional[datetime] = None,
         on_event: Optional[Callable[[Event], None]] = None,
-        default_uri: Optional[str] = None) -> Report:
+        default_uri: Optional[str] = None, readonly: bool = False) -> Report:
     """One run of every policy (or those of ``labels``) on the domains they select.
 
     ``domains`` further restricts the domains (globs, "!" excludes).
-    ``default_uri`` stands for policies without a URI. At most ``workers``
+    ``default_uri`` stands for policies without a URI; ``readonly`` opens every
+    connection read-only (libvirt then refuses each change, and the report says so). At most ``workers``
     threads connect and work at once; each URI has one connection.
     """
     check_run_options(workers, lock_wait)
@@ -782,7 +783,7 @@ def run(config: Config, *, labels: Optional[Sequence[str]] = None,
     def connect(uri: Optional[str]) -> Tuple[HostReport, Any, List[Any]]:
         host = HostReport(uri if uri is not None else default_uri)
         try:
-            conn = virtsnap.open(host.uri)
+            conn = virtsnap.open(host.uri, readonly=readonly)
             with lock:
                 connections.append(conn)
             return host, conn, conn.list_all_domains()

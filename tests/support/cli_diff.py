@@ -1,0 +1,64 @@
+"""A fixed snapshot tree on the test driver's domain, for comparing virsh and virtsnap.
+
+:func:`reset` puts the same snapshots back (same XML, creation times and
+current) and the domain back to running, so that a command run by virsh and
+the same command run by virtsnap start from one state; :func:`state` is what
+a command leaves behind.
+"""
+
+import subprocess
+import xml.etree.ElementTree as ElementTree
+
+import virtsnap
+from virtsnap import CreateFlags, DomainState, ListFlags
+
+# name -> parent, parents first. No two names equal under strcasecmp: virsh's order
+# for those is its C library's qsort's (stable in glibc up to 2.36, not after).
+TREE = {"a": None, "b": "a", "c": "b", "d": "a", "Ab": "a", "z": None}
+CURRENT = "c"
+BASE_TIME = 1700000000
+
+
+def documents(dom):
+    """The tree's snapshot XML in ``dom``'s own format (a real snapshot's, renamed)."""
+    template = dom.create_snapshot("<domainsnapshot><name>virtsnap-template</name>"
+                                   "</domainsnapshot>")
+    xml = template.get_xml_description()
+    template.delete()
+    result = {}
+    for number, (name, parent) in enumerate(TREE.items()):
+        root = ElementTree.fromstring(xml)
+        root.find("name").text = name
+        root.find("creationTime").text = str(BASE_TIME + 60 * number)
+        for old in root.findall("parent") + root.findall("description"):
+            root.remove(old)
+        if parent is not None:
+            ElementTree.SubElement(ElementTree.SubElement(root, "parent"), "name").text = parent
+        result[name] = ElementTree.tostring(root, encoding="unicode")
+    return result
+
+
+def reset(dom, uri, xml):
+    """The domain running, with exactly the snapshots of ``xml`` (from :func:`documents`)."""
+    state = dom.state()
+    if state is DomainState.PAUSED:
+        subprocess.run(["virsh", "-q", "-c", uri, "resume", dom.name], check=True,
+                       capture_output=True, timeout=60)
+    elif state is not DomainState.RUNNING:
+        subprocess.run(["virsh", "-q", "-c", uri, "start", dom.name], check=True,
+                       capture_output=True, timeout=60)
+    for snap in reversed(dom.list_all_snapshots(ListFlags.TOPOLOGICAL)):
+        snap.delete()
+    for name, document in xml.items():
+        dom.create_snapshot(document, CreateFlags.REDEFINE
+                            | (CreateFlags.CURRENT if name == CURRENT else 0))
+
+
+def state(dom):
+    """What a command leaves: the snapshots' names, the current one, the domain's state."""
+    current = dom.current_snapshot().name if dom.has_current_snapshot() else None
+    try:
+        run_state = dom.state()
+    except virtsnap.LibvirtError:
+        run_state = None
+    return sorted(dom.list_snapshot_names()), current, run_state
