@@ -146,7 +146,7 @@ cdef str _take_string(char *s):
         free(s)
 
 
-cpdef str _xml_escape(str text):
+cpdef str xml_escape(str text):
     """``text`` for XML element text or a quoted attribute (also the CLI's).
 
     A raw CR would be normalised away by the XML parser; &#13; keeps it.
@@ -161,10 +161,10 @@ cdef str _snapshot_xml(object name, object description):
         _utf8(name, "name")
         if not name:
             raise ValueError("name must not be empty (libvirt would invent one)")
-        parts.append(f"<name>{_xml_escape(name)}</name>")
+        parts.append(f"<name>{xml_escape(name)}</name>")
     if description is not None:
         _utf8(description, "description")
-        parts.append(f"<description>{_xml_escape(description)}</description>")
+        parts.append(f"<description>{xml_escape(description)}</description>")
     parts.append("</domainsnapshot>")
     return "".join(parts)
 

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 
 import virtsnap
-from virtsnap._snapshot import _xml_escape
+from virtsnap._snapshot import xml_escape
 from virtsnap.cli.commands import snapshot_xml
 
 DUNDERS = {"__all__", "__builtins__", "__cached__", "__dir__", "__doc__", "__file__",
@@ -53,8 +53,8 @@ TRICKY = ["a<b>&c", "quote ' and \" both", "cr\rlf\n", "]]>", "tab\there", "√ºn√
 
 @pytest.mark.parametrize("text", TRICKY)
 def test_xml_escape_round_trips_in_text_and_attributes(text):
-    element = ElementTree.fromstring(f"<e a='{_xml_escape(text)}' b=\"{_xml_escape(text)}\">"
-                                     f"{_xml_escape(text)}</e>")
+    element = ElementTree.fromstring(f"<e a='{xml_escape(text)}' b=\"{xml_escape(text)}\">"
+                                     f"{xml_escape(text)}</e>")
     assert element.text == text
     # An attribute value's \n and \t are normalised to spaces by every XML parser.
     assert element.get("a") == element.get("b") == text.replace("\n", " ").replace("\t", " ")
@@ -63,7 +63,7 @@ def test_xml_escape_round_trips_in_text_and_attributes(text):
 @pytest.mark.parametrize("text", TRICKY)
 def test_core_and_cli_build_the_same_snapshot_names(conn, text):
     """create_snapshot(name=...) (the core) and the CLI's snapshot_xml() both escape
-    with _xml_escape: libvirt reads back the exact name and description either way."""
+    with xml_escape: libvirt reads back the exact name and description either way."""
     dom = conn.get_domain_by_name("test")
     try:
         core = dom.create_snapshot(name="core " + text, description=text)

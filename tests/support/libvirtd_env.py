@@ -92,9 +92,9 @@ def guest_xml(name, disk_path, unconfined=(), memory_mib=64):
     <label>+0:+0</label>
   </seclabel>{unconfined}
 </domain>
-""".format(name=_xml_escape(name), disk=_xml_escape(os.path.abspath(disk_path)),
+""".format(name=xml_escape(name), disk=xml_escape(os.path.abspath(disk_path)),
            memory_mib=int(memory_mib),
-           unconfined="".join(f"\n  <seclabel type='none' model='{_xml_escape(model)}'/>"
+           unconfined="".join(f"\n  <seclabel type='none' model='{xml_escape(model)}'/>"
                               for model in unconfined))
 
 
@@ -125,7 +125,7 @@ def _run(cmd, timeout=120):
     return proc.stdout
 
 
-def _xml_escape(text):
+def xml_escape(text):
     return (str(text).replace("&", "&amp;").replace("<", "&lt;")
             .replace(">", "&gt;").replace("'", "&apos;").replace('"', "&quot;"))
 

@@ -42,15 +42,7 @@ __all__ = ["SUBCOMMANDS", "CommandError", "Interrupted", "UsageError", "main", "
            "register"]
 
 # Commands built with argparse by other modules: name -> (help, "module:builder").
-SUBCOMMANDS: "dict[str, tuple[str, str]]" = {
-    "du": ("show the disk space a domain's images and snapshots use", "virtsnap.cli.du:add_du"),
-    "status": ("check that the policies' snapshots are on time (monitoring plugin)",
-               "virtsnap.cli.status:add_status"),
-    "group": ("snapshots of several domains at one point in time (create, list, revert, delete)",
-              "virtsnap.cli.group:add_group"),
-    "check": ("check a domain's snapshots against its disks' backing chains",
-              "virtsnap.cli.check:add_check"),
-}
+SUBCOMMANDS: "dict[str, tuple[str, str]]" = {}
 
 
 def register(name: str, help: str, builder: str) -> None:

@@ -7,28 +7,18 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
-    from typing import Any
-
+    from virtsnap import Connection
+    from virtsnap.cli.grammar import Arguments
     from virtsnap.cli.output import Output
 
 
-def add_check(parser: argparse.ArgumentParser) -> None:
-    from virtsnap.cli.commands import _domain_argument, _json_option
-
-    _domain_argument(parser)
-    _json_option(parser)
-    parser.add_argument("--repair", action="store_true",
-                        help="finish or roll back an unfinished revert or delete, nothing else")
-    parser.set_defaults(run=cmd_check)
-
-
-def cmd_check(args: argparse.Namespace, conn: Any, out: Output) -> int:
+def cmd_check(args: "Arguments", conn: "Connection", out: "Output") -> int:
+    """``virtsnap check DOMAIN [--json] [--repair]`` (options: the grammar's table)."""
     from virtsnap import external
-    from virtsnap.cli.commands import _domain
+    from virtsnap.cli.commands import find_domain
     from virtsnap.cli.output import escape
 
-    dom = _domain(conn, args.domain)
+    dom = find_domain(conn, args.domain)
     report = external.check(dom, repair=args.repair)
     if out.json:
         out.document(report.to_dict())

@@ -429,16 +429,16 @@ def _spec_fields(spec: str, kind: str, keys: List[str], first: Optional[str]) ->
 def snapshot_xml(name: Optional[str], description: Optional[str], memspec: Optional[str],
                  diskspecs: Optional[List[str]]) -> str:
     """The <domainsnapshot> document virsh snapshot-create-as builds from its options."""
-    from virtsnap._snapshot import _xml_escape
+    from virtsnap._snapshot import xml_escape
 
     lines = ["<domainsnapshot>"]
     if name is not None:
-        lines.append(f"  <name>{_xml_escape(name)}</name>")
+        lines.append(f"  <name>{xml_escape(name)}</name>")
     if description is not None:
-        lines.append(f"  <description>{_xml_escape(description)}</description>")
+        lines.append(f"  <description>{xml_escape(description)}</description>")
     if memspec is not None:
         memory = _spec_fields(memspec, "memspec", ["snapshot", "file"], None)
-        lines.append("  <memory" + "".join(f" {key}='{_xml_escape(memory[key])}'"
+        lines.append("  <memory" + "".join(f" {key}='{xml_escape(memory[key])}'"
                                            for key in ("snapshot", "file") if key in memory)
                      + "/>")
     if diskspecs:
@@ -449,7 +449,7 @@ def snapshot_xml(name: Optional[str], description: Optional[str], memspec: Optio
             if stype not in (None, "file", "block"):
                 raise UsageError(f"Unknown storage type: '{stype}'")
             # an empty spec has no name at all for virsh (its split gives no field)
-            head = ("    " + (f"<disk name='{_xml_escape(disk['name'])}'" if spec else "")
+            head = ("    " + (f"<disk name='{xml_escape(disk['name'])}'" if spec else "")
                     + (f" snapshot='{disk['snapshot']}'" if "snapshot" in disk else "")
                     + (f" type='{stype}'" if stype else ""))
             inner = []
@@ -457,7 +457,7 @@ def snapshot_xml(name: Optional[str], description: Optional[str], memspec: Optio
                 inner.append(f"      <driver type='{disk['driver']}'/>")
             if "file" in disk:
                 attribute = "dev" if stype == "block" else "file"
-                inner.append(f"      <source {attribute}='{_xml_escape(disk['file'])}'/>")
+                inner.append(f"      <source {attribute}='{xml_escape(disk['file'])}'/>")
             lines.extend([head + ">", *inner, "    </disk>"] if inner else [head + "/>"])
         lines.append("  </disks>")
     lines.append("</domainsnapshot>")

@@ -7,24 +7,22 @@ says which of libvirt's domain statistics, a storage volume or the local
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from virtsnap.cli.commands import _domain, _domain_argument, _json_option
+from virtsnap.cli.commands import find_domain
 from virtsnap.cli.output import Output, escape
 from virtsnap.space import disk_usage, format_bytes
 
-__all__ = ["add_du", "cmd_du"]
+if TYPE_CHECKING:
+    from virtsnap import Connection
+    from virtsnap.cli.grammar import Arguments
+
+__all__ = ["cmd_du"]
 
 
-def add_du(parser: Any) -> None:
-    """Build the ``du`` sub-parser (an entry of :data:`virtsnap.cli.SUBCOMMANDS`)."""
-    _domain_argument(parser)
-    _json_option(parser)
-    parser.set_defaults(run=cmd_du)
-
-
-def cmd_du(args: Any, conn: Any, out: Output) -> None:
-    usage = disk_usage(_domain(conn, args.domain))
+def cmd_du(args: "Arguments", conn: "Connection", out: Output) -> None:
+    """``virtsnap du DOMAIN [--json]`` (options: :data:`virtsnap.cli.grammar.COMMANDS`)."""
+    usage = disk_usage(find_domain(conn, args.domain))
     if out.json:
         out.document(usage.to_dict())
         return

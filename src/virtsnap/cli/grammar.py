@@ -59,11 +59,11 @@ class Option:
     """One option of a command, as virsh's vshCmdOptDef describes one."""
 
     __slots__ = ("name", "type", "help", "required", "positional", "own", "dest", "short",
-                 "metavar")
+                 "metavar", "minimum")
 
     def __init__(self, name: str, type: str, help: str, *, required: bool = False,
                  positional: "bool | None" = None, own: bool = False, dest: "str | None" = None,
-                 short: "str | None" = None, metavar: str = "string") -> None:
+                 short: "str | None" = None, metavar: str = "string", minimum: int = 0) -> None:
         self.name = name
         self.type = type
         self.help = help
@@ -73,6 +73,7 @@ class Option:
         self.dest = dest or name.replace("-", "_")
         self.short = short
         self.metavar = metavar
+        self.minimum = minimum  # of an INT or NUMBER
 
     @property
     def default(self) -> object:
@@ -266,7 +267,7 @@ COMMANDS: "tuple[Command, ...]" = (
                 Option("domain", LIST, "only domains matching GLOB; !GLOB excludes (repeatable)",
                        metavar="glob"),
                 Option("workers", INT, "hosts and domains handled at once (default 4)",
-                       metavar="number"),
+                       metavar="number", minimum=1),
                 Option("metrics-file", STRING,
                        "write Prometheus metrics of the run to PATH, atomically "
                        "(node_exporter's textfile collector; not with --dry-run)",
@@ -307,6 +308,32 @@ COMMANDS: "tuple[Command, ...]" = (
     ), connection=False, defaults={"timezone": "UTC", "lock_wait": 60.0, "keep_last": 0,
                                    "keep_hourly": 0, "keep_daily": 0, "keep_weekly": 0,
                                    "keep_monthly": 0, "keep_yearly": 0}),
+    Command("du", "show the disk space a domain's images and snapshots use",
+            "virtsnap.cli.du:cmd_du", (_domain(), _JSON)),
+    Command("check", "check a domain's snapshots against its disks' backing chains",
+            "virtsnap.cli.check:cmd_check", (
+                _domain(), _JSON,
+                Option("repair", BOOL, "finish or roll back unfinished operations; "
+                       "touch nothing else"))),
+    Command("status", "check that the policies' snapshots are on time (monitoring plugin)",
+            "virtsnap.cli.status:cmd_status", (
+                Option("config", STRING, "TOML policy file", positional=False,
+                       metavar="file"),
+                Option("json", BOOL, "print the result as JSON"),
+            ), connection=False),
+    Command("group", "snapshots of several domains at one point in time",
+            "virtsnap.cli.group:cmd_group", (
+                Option("action", DATA, "create, list, revert or delete"),
+                Option("members", ARGV, "the domains: NAME, ID, UUID or URI/NAME "
+                       "(revert and delete: the group snapshot's NAME first)"),
+                Option("name", STRING, "the group snapshot's name", positional=False),
+                Option("description", STRING, "free-form description (create)",
+                       positional=False, metavar="text"),
+                Option("quiesce", BOOL, "freeze the members' filesystems through the guest "
+                       "agent instead of pausing them (create)"),
+                Option("disk-only", BOOL, "disks only, no memory (create)"),
+                Option("json", BOOL, "print JSON"),
+            ), connection=False),
     Command("demo", "a guided tour on libvirt's test driver", _C + "cmd_demo",
             connection=False),
     Command("json-schema", "print the JSON Schema of the --json output",
@@ -474,7 +501,7 @@ def _number(option: Option, text: str) -> "int | float":
         number: "int | float" = int(text) if option.type == INT else float(text)
     except ValueError:
         number = -1
-    if not 0 <= number < float("inf"):
+    if not option.minimum <= number < float("inf"):
         raise GrammarError(f"Numeric value '{text}' for <{option.name}> option is malformed "
                            "or out of range")
     return number

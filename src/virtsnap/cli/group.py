@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import signal
 
-from virtsnap.cli import CommandError, UsageError, _add_global_options, fail
+from virtsnap.cli.errors import CommandError, UsageError
 from virtsnap.cli.output import Output, escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
-    import argparse
-    from typing import Any, Iterator
+    from types import FrameType
+    from typing import Iterator, Optional, Sequence
 
-__all__ = ["add_group"]
+    from virtsnap import Connection
+    from virtsnap.cli.grammar import Arguments
+    from virtsnap.group import Members
+
+__all__ = ["cmd_group"]
+
+ACTIONS = ("create", "list", "revert", "delete")
 
 TERMINATED_STATUS = 128 + signal.SIGTERM
 INTERRUPTED_STATUS = 130
@@ -35,41 +41,26 @@ class Terminated(BaseException):
     """SIGTERM arrived during a group operation (a BaseException, as KeyboardInterrupt)."""
 
 
-def add_group(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="group_action", metavar="ACTION", required=True)
-
-    def action(name: str, help: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(name, help=help, description=help)
-        _add_global_options(sub, suppress=True)
-        sub.add_argument("--json", action="store_true", help="print JSON")
-        return sub
-
-    create = action("create", "snapshot every member at one point in time, or none")
-    create.add_argument("--name", required=True, help="the group snapshot's name")
-    create.add_argument("--description", help="free-form description")
-    create.add_argument("--quiesce", action="store_true",
-                        help="freeze the members' filesystems through the guest agent "
-                             "instead of pausing them")
-    create.add_argument("--disk-only", action="store_true", help="disks only, no memory")
-    listing = action("list", "list the group snapshots of the members")
-    revert = action("revert", "revert every member to a group snapshot")
-    revert.add_argument("name", metavar="NAME")
-    delete = action("delete", "delete a group snapshot from every member")
-    delete.add_argument("name", metavar="NAME")
-    for sub in (create, listing, revert, delete):
-        sub.add_argument("members", metavar="DOMAIN", nargs="+",
-                         help="a domain name, ID or UUID, or URI/NAME")
-    parser.set_defaults(run=cmd_group, needs_connection=False)
-
-
-def cmd_group(args: argparse.Namespace, conn: Any, out: Output) -> int:
-    from virtsnap.cli.commands import _domain
+def cmd_group(args: "Arguments", conn: None, out: Output) -> int:
+    """``virtsnap group ACTION ...`` (options: :data:`virtsnap.cli.grammar.COMMANDS`):
+    ``create --name NAME DOMAIN...``, ``list DOMAIN...``, ``revert NAME DOMAIN...``,
+    ``delete NAME DOMAIN...`` (or ``--name NAME``)."""
+    from virtsnap.cli.commands import find_domain
     from virtsnap.errors import LibvirtError
     from virtsnap.group import open_members
 
+    if args.action not in ACTIONS:
+        raise UsageError(f"unknown group action '{args.action}' (use {', '.join(ACTIONS)})")
+    names = list(args.members)
+    if args.action in ("revert", "delete") and args.name is None and names:
+        args.name = names.pop(0)
+    if args.action != "list" and args.name is None:
+        raise UsageError(f"group {args.action} needs the group snapshot's name")
+    if not names:
+        raise UsageError(f"group {args.action} needs at least one domain")
     watched = _start_event_loop()
     try:
-        members = open_members(args.members, args.connect, lookup=_domain,
+        members = open_members(names, args.connect, lookup=find_domain,
                                readonly=args.readonly)
     except ValueError as exc:  # a member that is not NAME or URI/NAME
         if isinstance(exc, LibvirtError):
@@ -78,14 +69,14 @@ def cmd_group(args: argparse.Namespace, conn: Any, out: Output) -> int:
     with members:
         if watched:
             _keep_alive(members.connections)
-        if args.group_action == "list":
+        if args.action == "list":
             return _list(members, out)
         with _terminable():
             try:
                 return _change(args, members, out)
             except (Terminated, KeyboardInterrupt) as exc:  # create, fully undone
                 return _stopped(exc, f"group snapshot '{escape(args.name)}' was not taken; "
-                                "every member paused was resumed")
+                                "every member paused was resumed", out)
 
 
 def _start_event_loop() -> bool:
@@ -100,7 +91,7 @@ def _start_event_loop() -> bool:
     return True
 
 
-def _keep_alive(connections: Any) -> None:
+def _keep_alive(connections: "Sequence[Connection]") -> None:
     import virtsnap
 
     for connection in connections:
@@ -110,39 +101,39 @@ def _keep_alive(connections: Any) -> None:
             pass
 
 
-def _stopped(signal_exc: BaseException, what: str) -> int:
+def _stopped(signal_exc: BaseException, what: str, out: Output) -> int:
     if isinstance(signal_exc, Terminated):
-        fail(f"terminated by SIGTERM: {what}")
+        out.error(f"terminated by SIGTERM: {what}")
         return TERMINATED_STATUS
-    fail(f"interrupted: {what}")
+    out.error(f"interrupted: {what}")
     return INTERRUPTED_STATUS
 
 
-def _change(args: argparse.Namespace, members: Any, out: Output) -> int:
+def _change(args: "Arguments", members: "Members", out: Output) -> int:
     from virtsnap.group import GroupError, group_create, group_delete, group_revert
 
     try:
-        if args.group_action == "create":
+        if args.action == "create":
             if args.name == "":
                 raise UsageError("--name must not be empty")
             result = group_create(members, args.name, description=args.description,
                                   quiesce=args.quiesce, disk_only=args.disk_only)
-        elif args.group_action == "revert":
+        elif args.action == "revert":
             result = group_revert(members, args.name)
         else:
             result = group_delete(members, args.name)
     except GroupError as exc:
         if isinstance(exc.error, (Terminated, KeyboardInterrupt)):
-            return _stopped(exc.error, escape(str(exc)))
+            return _stopped(exc.error, escape(str(exc)), out)
         raise CommandError(escape(str(exc))) from None
     except ValueError as exc:  # a member given twice
         raise UsageError(str(exc)) from None
     if out.json:
         out.document(result.to_dict())
         return 0
-    past = {"create": "created", "revert": "reverted", "delete": "deleted"}[args.group_action]
+    past = {"create": "created", "revert": "reverted", "delete": "deleted"}[args.action]
     out.say(f"Group snapshot {escape(result.name)} {past} on {len(result.members)} member(s)")
-    if args.group_action == "create" and not out.quiet:
+    if args.action == "create" and not out.quiet:
         rows = [[member.member, member.state, member.stopped or "-",
                  "-" if member.stopped_for is None else f"{member.stopped_for * 1000:.1f} ms"]
                 for member in result.members]
@@ -150,7 +141,7 @@ def _change(args: argparse.Namespace, members: Any, out: Output) -> int:
     return 0
 
 
-def _list(members: Any, out: Output) -> int:
+def _list(members: "Members", out: Output) -> int:
     from virtsnap.group import group_list
 
     points = group_list(members)
@@ -166,7 +157,7 @@ def _list(members: Any, out: Output) -> int:
     return 0
 
 
-def _labels(members: Any) -> Iterator[str]:
+def _labels(members: "Members") -> "Iterator[str]":
     from virtsnap.group import member_label
 
     return (member_label(dom) for dom in members)
@@ -176,11 +167,11 @@ class _terminable:
     """SIGTERM raises :class:`Terminated` in the main thread while the block runs."""
 
     def __enter__(self) -> None:
-        def terminate(signum: int, frame: Any) -> None:
+        def terminate(signum: int, frame: "Optional[FrameType]") -> None:
             raise Terminated()
 
         self.previous = signal.signal(signal.SIGTERM, terminate)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         signal.signal(signal.SIGTERM, self.previous)
 

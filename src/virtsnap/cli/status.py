@@ -7,24 +7,19 @@ first line is ``VIRTSNAP STATE - ...``; one line per domain and label follows.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from virtsnap.cli.output import Output, escape
 
-__all__ = ["add_status", "cmd_status"]
+if TYPE_CHECKING:
+    from virtsnap.cli.grammar import Arguments
+
+__all__ = ["cmd_status"]
 
 
-def add_status(parser: Any) -> None:
-    """Build the ``status`` sub-parser (an entry of :data:`virtsnap.cli.SUBCOMMANDS`)."""
-    parser.description = ("Check that the policies in FILE are on time, as a monitoring "
-                          "plugin: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Read-only.")
-    # not required=True: a missing --config must be UNKNOWN (3), not argparse's 2
-    parser.add_argument("--config", metavar="FILE", help="TOML policy file")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.set_defaults(run=cmd_status, needs_connection=False)
-
-
-def cmd_status(args: Any, conn: Any, out: Output) -> int:
+def cmd_status(args: "Arguments", conn: None, out: Output) -> int:
+    """``virtsnap status --config FILE [--json]``; --config is not required by the
+    grammar, so that its absence is UNKNOWN (3), as a monitoring check answers."""
     from virtsnap.status import Status, check_file
 
     if not args.config:
