@@ -10,8 +10,9 @@ Output: ``--json`` prints the report (:data:`virtsnap.policy.run.REPORT_SCHEMA`)
 runs on stderr and a summary follows on stdout; on a pipe (cron, systemd)
 only warnings and errors are printed, on stderr, unless ``--verbose``.
 Exit status: 0 when everything planned succeeded, 1 otherwise (also for a
-configuration error, printed as ``error: FILE:LINE: key 'KEY': ...``), 2 for
-bad usage.
+configuration error, printed as ``error: FILE:LINE: key 'KEY': ...``, and for
+a file others could change, ``error: FILE: ...``: see
+:mod:`virtsnap.policy.trust` and :mod:`virtsnap.policy.locks`), 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import virtsnap
-from virtsnap.policy.config import ConfigError, load_config
+from virtsnap._files import UnsafeFileError
+from virtsnap.policy.config import ConfigError
 from virtsnap.policy.plan import Policy, Retention
-from virtsnap.policy.run import (DomainReport, Event, HostReport, Report, default_lock_dir,
-                                 run, run_domain)
+from virtsnap.policy.locks import default_lock_dir, prepare_lock_dir
+from virtsnap.policy.run import DomainReport, Event, HostReport, Report, run, run_domain
+from virtsnap.policy.trust import load_trusted_config
 
 __all__ = ["add_auto", "add_prune", "cmd_auto", "cmd_prune", "run_auto", "run_prune"]
 
@@ -218,8 +221,8 @@ def _display(args: argparse.Namespace) -> Display:
 def cmd_auto(args: argparse.Namespace) -> int:
     """``virtsnap auto``: one run of a policy file."""
     try:
-        config = load_config(args.config)
-    except ConfigError as exc:
+        config = load_trusted_config(args.config)
+    except (ConfigError, UnsafeFileError) as exc:
         return _error(str(exc))
     if args.label:
         unknown = sorted(set(args.label) - {policy.label for policy in config.policies})
@@ -231,6 +234,8 @@ def cmd_auto(args: argparse.Namespace) -> int:
                          workers=args.workers, lock_wait=args.lock_wait, on_event=display,
                          default_uri=getattr(args, "connect", None))
         return _finish(args, report)
+    except UnsafeFileError as exc:
+        return _error(str(exc))
     except KeyboardInterrupt:
         return 130
 
@@ -243,6 +248,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
     except (ValueError, LookupError) as exc:
         return _error(f"prune: {exc}")
     uri = getattr(args, "connect", None)
+    lock_dir = default_lock_dir()
+    if not args.dry_run:
+        try:
+            prepare_lock_dir(lock_dir)
+        except UnsafeFileError as exc:
+            return _error(str(exc))
     report = Report(args.dry_run, datetime.now(timezone.utc))
     host = HostReport(uri)
     report.hosts.append(host)
@@ -254,7 +265,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             dom = conn.get_domain_by_name(args.domain)
             display = stack.enter_context(_display(args))
             host.domains.append(run_domain(dom, [policy], uri=host.uri, dry_run=args.dry_run,
-                                           lock_dir=default_lock_dir(), lock_wait=args.lock_wait,
+                                           lock_dir=lock_dir, lock_wait=args.lock_wait,
                                            on_event=display))
     except virtsnap.DomainNotFoundError as exc:
         host.domains.append(DomainReport(args.domain, "failed", f"no domain: {exc}"))

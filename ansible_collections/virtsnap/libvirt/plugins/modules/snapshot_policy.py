@@ -174,6 +174,8 @@ def main():
                              "pip install --upgrade virtsnap" % exc)
     except (TypeError, ValueError) as exc:  # the policy (ConfigError names the key)
         module.fail_json(msg="bad policy: %s" % exc)
+    except PermissionError as exc:  # a file others could change (virtsnap.policy.trust)
+        module.fail_json(msg="refused: %s" % exc)
     for warning in result.pop("warnings"):
         module.warn(warning)
     if result["problems"]:
