@@ -10,8 +10,9 @@ API::
     check_trusted_dir(path) -> str
     check_trusted_program(program, search_path=None) -> Optional[str]
     read_trusted_file(path) -> bytes
-    write_atomic(path, data: bytes, *, mode=0o600) -> None
-    atomic_writer(path, *, mode=0o600) -> context manager giving a binary file
+    write_atomic(path, data: bytes, *, mode=0o600, dir_fd=None) -> None
+    atomic_writer(path, *, mode=0o600, dir_fd=None) -> context manager, a binary file
+    open_output_dir(path, *, mode=0o700) -> int  # fd to write into with dir_fd
 
 *Private* (lock directories): a real directory (never a symlink) owned by
 the effective user and writable by nobody else. *Trusted* (policy files,
@@ -37,6 +38,7 @@ __all__ = [
     "check_trusted_dir",
     "check_trusted_file",
     "check_trusted_program",
+    "open_output_dir",
     "open_private_dir",
     "read_trusted_file",
     "write_atomic",
@@ -142,6 +144,9 @@ def _resolve_trusted(path: str) -> str:
         candidate = os.path.join(current, part)
         st = os.lstat(candidate)
         if stat.S_ISLNK(st.st_mode):
+            if not _trusted_owner(st.st_uid):  # its owner may swap it, even in a sticky dir
+                raise UnsafeFileError(candidate, f"a symbolic link owned by "
+                                                 f"{_owner_name(st.st_uid)}")
             links += 1
             if links > _MAX_SYMLINKS:
                 raise UnsafeFileError(path, "too many levels of symbolic links")
@@ -212,37 +217,55 @@ def read_trusted_file(path: str) -> bytes:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str, *, mode: int = 0o600) -> Iterator[IO[bytes]]:
-    """A binary file that replaces ``path`` when the block ends without error.
+def atomic_writer(path: str, *, mode: int = 0o600,
+                  dir_fd: Optional[int] = None) -> Iterator[IO[bytes]]:
+    """A binary file that replaces ``path`` (relative to ``dir_fd`` if given)
+    when the block ends without error.
 
     The data goes to a new file beside it (random name, ``O_EXCL`` and
     ``O_NOFOLLOW``: a planted file or symlink makes it fail, never write
     elsewhere), is fsynced, and is renamed over ``path``; a symlink at
     ``path`` is replaced, not followed. On error nothing is left behind.
     """
-    directory, name = os.path.split(os.path.abspath(path))
+    directory, name = os.path.split(path if dir_fd is not None else os.path.abspath(path))
     temporary = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 mode)
+                 mode, dir_fd=dir_fd)
     try:
         with open(fd, "wb") as stream:
             os.fchmod(stream.fileno(), mode)  # whatever the umask
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+            os.unlink(temporary, dir_fd=dir_fd)
         raise
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    parent = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
-        os.fsync(dir_fd)  # the rename itself survives a crash
+        os.fsync(parent)  # the rename itself survives a crash
     finally:
-        os.close(dir_fd)
+        os.close(parent)
 
 
-def write_atomic(path: str, data: bytes, *, mode: int = 0o600) -> None:
+def write_atomic(path: str, data: bytes, *, mode: int = 0o600,
+                 dir_fd: Optional[int] = None) -> None:
     """Replace ``path`` with ``data`` through :func:`atomic_writer`."""
-    with atomic_writer(path, mode=mode) as stream:
+    with atomic_writer(path, mode=mode, dir_fd=dir_fd) as stream:
         stream.write(data)
+
+
+def open_output_dir(path: str, *, mode: int = 0o700) -> int:
+    """An O_DIRECTORY fd of ``path`` (created with ``mode`` when missing) to
+    write into with ``dir_fd``. A symlink there is followed only when root or
+    the effective user owns it, as the kernel's ``fs.protected_symlinks`` does
+    in sticky directories; the files then land where the fd points, whatever
+    is renamed meanwhile."""
+    with contextlib.suppress(FileExistsError):
+        os.makedirs(path, mode=mode)
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) and not _trusted_owner(st.st_uid):
+        raise UnsafeFileError(path, f"a symbolic link owned by {_owner_name(st.st_uid)}; "
+                                    "not followed")
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
