@@ -374,3 +374,73 @@ def test_atomic_writes_leave_nothing_behind_on_failure(arena):
     assert path.read_text() == "old\n" and os.listdir(arena / "private") == ["file"]
     _files.write_atomic(str(path), b"new\n", mode=0o640)
     assert path.read_bytes() == b"new\n" and stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+# ---------------------------------------------------------------- systemd units
+
+HARDENING = {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
+             "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6", "LockPersonality": "yes",
+             "MemoryDenyWriteExecute": "yes", "RuntimeDirectory": "virtsnap",
+             "RuntimeDirectoryMode": "0700"}
+UNITS = {"root": CONTRIB / "virtsnap-auto.service",
+         "dedicated user": CONTRIB / "dedicated-user" / "virtsnap-auto.service"}
+
+
+def unit_service(path):
+    import configparser
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.optionxform = str
+    unit.read(path)
+    return unit["Service"]
+
+
+def installed_unit(path, directory):
+    """The unit under its own name in ``directory``, with this environment's virtsnap."""
+    directory.mkdir()
+    unit = directory / "virtsnap-auto.service"
+    unit.write_text(path.read_text().replace("/usr/local/bin/virtsnap",
+                                             str(Path(sys.executable).parent / "virtsnap")))
+    shutil.copy(CONTRIB / "virtsnap-auto.timer", directory)
+    return unit
+
+
+def exposure(unit):
+    """``systemd-analyze security --offline``'s overall exposure (systemd >= 250), or None."""
+    result = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
+                            capture_output=True, text=True, timeout=60)
+    if "--offline" in result.stderr or "unrecognized option" in result.stderr:
+        return None
+    assert result.returncode == 0, result.stderr
+    return float(result.stdout.rsplit("Overall exposure level for", 1)[1].split(":")[1].split()[0])
+
+
+@pytest.mark.parametrize("kind", UNITS)
+def test_the_systemd_units_are_hardened_and_valid(kind, tmp_path):
+    service = unit_service(UNITS[kind])
+    assert {key: service.get(key) for key in HARDENING} == HARDENING
+    assert service["ProtectHome"] in ("yes", "read-only")
+    assert service["ReadWritePaths"].startswith("-/")   # the metrics directory
+    if kind == "dedicated user":
+        assert (service["User"], service["SupplementaryGroups"]) == ("virtsnap", "libvirt")
+        assert service["Environment"] == "VIRTSNAP_LOCK_DIR=/run/virtsnap"
+        assert service["CapabilityBoundingSet"] == ""
+    assert shutil.which("systemd-analyze"), "scripts/bootstrap installs systemd"
+    unit = installed_unit(UNITS[kind], tmp_path / "units")
+    result = subprocess.run(["systemd-analyze", "verify", str(unit),
+                             str(unit.parent / "virtsnap-auto.timer")],
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    score = exposure(unit)
+    if score is not None:   # systemd 247 (Debian 11) has no offline review
+        bare = tmp_path / "bare"
+        bare.mkdir()
+        stripped = [line for line in unit.read_text().splitlines(keepends=True)
+                    if line.split("=")[0] not in HARDENING and not line.startswith(
+                        ("Protect", "Private", "Restrict", "Capability", "Ambient", "User=",
+                         "Group=", "SupplementaryGroups=", "SystemCall", "UMask"))]
+        (bare / "virtsnap-auto.service").write_text("".join(stripped))
+        unhardened = exposure(bare / "virtsnap-auto.service")
+        assert score < 6.0 < 9.0 < unhardened, (score, unhardened)
+        if kind == "dedicated user":   # no root, no capabilities: lower still
+            assert score < exposure(installed_unit(UNITS["root"], tmp_path / "root"))
+

@@ -347,8 +347,6 @@ def schema_keys(schema):
 def test_the_readme_shows_the_shipped_files_and_the_tested_schema():
     contrib = README.parent / "contrib" / "systemd"
     assert readme_block("### The policy file", "```toml") == (contrib / "policy.toml").read_text()
-    assert readme_block("`virtsnap-auto.service` is", "```ini") \
-        == (contrib / "virtsnap-auto.service").read_text()
     assert readme_block("`virtsnap-auto.timer` starts", "```ini") \
         == (contrib / "virtsnap-auto.timer").read_text()
     documented = set(re.findall(r'"([a-z_]+)":', readme_block("### Policy report schema", "```")))
