@@ -444,3 +444,41 @@ def test_the_systemd_units_are_hardened_and_valid(kind, tmp_path):
         if kind == "dedicated user":   # no root, no capabilities: lower still
             assert score < exposure(installed_unit(UNITS["root"], tmp_path / "root"))
 
+
+
+# ---------------------------------------------------------------- Ansible
+
+VNC_PASSWORD = "s3cret-vnc-Passw0rd"
+
+
+@pytest.mark.ansible
+@pytest.mark.libvirtd
+def test_ansible_never_shows_the_secure_xml_it_was_given(private_daemon, tmp_path):
+    """A snapshot redefined from secure XML (with a VNC password), then listed:
+    the password reaches libvirt, but no -vvv output or result holds it."""
+    from support.ansible_env import run_playbook, shared_collection
+    from support.private_daemon import define_domain
+
+    uri = private_daemon.uri()
+    with virtsnap.open(uri) as conn:   # the daemon's test driver lives while a client does
+        define_domain(uri, "with-vnc", tmp_path,
+                      devices=f"<graphics type='vnc' port='5900' passwd='{VNC_PASSWORD}'/>")
+        dom = conn.get_domain_by_name("with-vnc")
+        secure = dom.create_snapshot(name="s1").get_xml_description(virtsnap.XMLFlags.SECURE)
+        assert VNC_PASSWORD in secure
+        dom.get_snapshot_by_name("s1").delete()   # the test driver keeps no disk data
+        tasks = [{"name": "redefine", "virtsnap.libvirt.snapshot": {
+                      "uri": uri, "domain": "with-vnc", "name": "s1", "xml": secure,
+                      "metadata_only": True}},
+                 {"name": "info", "virtsnap.libvirt.snapshot_info": {
+                      "uri": uri, "domain": "with-vnc"}}]
+        run = run_playbook(shared_collection(), tmp_path / "run",
+                           [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}],
+                           extra_args=["-vvv"])
+        assert run.returncode == 0, run.output[-3000:]
+        assert run.result("redefine")["changed"]
+        assert [snap["name"] for snap in run.result("info")["snapshots"]] == ["s1"]
+        again = dom.get_snapshot_by_name("s1").get_xml_description(virtsnap.XMLFlags.SECURE)
+        assert VNC_PASSWORD in again                 # it did reach libvirt
+    assert VNC_PASSWORD not in run.output
+    assert VNC_PASSWORD not in json.dumps(run.records)
