@@ -482,3 +482,9 @@ def test_ansible_never_shows_the_secure_xml_it_was_given(private_daemon, tmp_pat
         assert VNC_PASSWORD in again                 # it did reach libvirt
     assert VNC_PASSWORD not in run.output
     assert VNC_PASSWORD not in json.dumps(run.records)
+
+
+def test_the_security_page_shows_the_shipped_units():
+    page = (ROOT / "docs" / "guides" / "security.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in page.split("```ini\n")[1:]]
+    assert blocks == [UNITS["root"].read_text(), UNITS["dedicated user"].read_text()]
