@@ -51,11 +51,12 @@ class UnsafeFileError(PermissionError):
     """A file or directory that others could change; ``str()`` is ``"PATH: reason"``."""
 
     def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
+        self.message = f"{path}: {reason}"
+        super().__init__(self.message)
         self.path, self.reason = path, reason
 
     def __str__(self) -> str:
-        return self.args[0]
+        return self.message
 
 
 def _owner_name(uid: int) -> str:
