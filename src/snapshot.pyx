@@ -777,8 +777,6 @@ cdef class Domain:
         return _list_names(_domain_ptr(self), NULL, c_flags)
 
     def list_all_snapshots(self, flags=0):
-        """Every snapshot (by ``flags``), in one call or, past libvirt's RPC cap
-        of 16,384, paged per node (see :func:`_list_snapshots`)."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainPtr ptr = _domain_ptr(self)
         cdef virDomainSnapshotPtr *snaps = NULL
@@ -1038,8 +1036,6 @@ cdef class DomainSnapshot:
         return _list_names(self.domain.ptr, ptr, c_flags)
 
     def list_all_children(self, flags=0):
-        """The children (all descendants with ``DESCENDANTS``, paged past the RPC
-        cap as :meth:`Domain.list_all_snapshots`)."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef virDomainSnapshotPtr *snaps = NULL
