@@ -488,3 +488,42 @@ def test_the_security_page_shows_the_shipped_units():
     page = (ROOT / "docs" / "guides" / "security.md").read_text()
     blocks = [block.split("```", 1)[0] for block in page.split("```ini\n")[1:]]
     assert blocks == [UNITS["root"].read_text(), UNITS["dedicated user"].read_text()]
+
+
+@pytest.mark.libvirtd
+def test_a_dedicated_user_in_the_libvirt_group_runs_policies_without_root(libvirtd, intruder,
+                                                                         arena):
+    """The dedicated-user unit's set-up, live: libvirt's socket for group libvirt,
+    a root-owned policy file the group may read; hooks run as that user."""
+    from support.private_daemon import PrivateDaemon
+
+    service = other_user("virtsnap-svc-test", groups=["libvirt"])
+    daemon = PrivateDaemon(arena / "daemon")
+    daemon.config.write_text(daemon.config.read_text() + 'unix_sock_group = "libvirt"\n'
+                             'unix_sock_rw_perms = "0770"\nunix_sock_ro_perms = "0770"\n')
+    daemon.start()
+    try:
+        with virtsnap.open(daemon.uri()) as conn:   # keeps the test driver's state
+            out = Path(service.home) / "hook-uid"
+            config = arena / "policy.toml"
+            config.write_text(policy_text().replace('"test:///default"', json.dumps(daemon.uri()))
+                              + f'pre_hook = ["/bin/sh", "-c", "id -u > {out}"]\n')
+            os.chown(config, 0, service.gid)
+            config.chmod(0o640)
+            auto = [sys.executable, "-m", "virtsnap", "auto", "--config", str(config), "--json"]
+            ran = as_user(service, auto, check=False)
+            assert (ran.returncode, ran.stderr) == (0, ""), ran.stderr
+            [name] = created(ran.stdout)
+            assert conn.get_domain_by_name("test").get_snapshot_by_name(name).name == name
+            assert out.read_text() == f"{service.uid}\n"   # the hook ran without root
+            locks = Path(service.home) / ".cache" / "virtsnap" / "locks"
+            assert locks.stat().st_uid == service.uid
+            readable = arena / "readable.toml"    # the same policy, for anyone to read
+            readable.write_text(config.read_text())
+            readable.chmod(0o644)
+            auto[auto.index(str(config))] = str(readable)
+            denied = as_user(intruder, auto, check=False)   # not in group libvirt
+            assert denied.returncode == 1 and "cannot connect" in denied.stdout
+            assert "Permission denied" in denied.stdout, denied.stdout
+    finally:
+        daemon.stop()

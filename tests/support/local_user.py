@@ -21,13 +21,17 @@ class LocalUser(NamedTuple):
     home: str
 
 
-def other_user(name: str = NAME) -> LocalUser:
+def other_user(name: str = NAME, groups=()) -> LocalUser:
+    """The account ``name`` (created if missing), also in ``groups``."""
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
         subprocess.run(["useradd", "--create-home", "--shell", "/usr/sbin/nologin",
                         "--user-group", name], check=True, capture_output=True, timeout=60)
         entry = pwd.getpwnam(name)
+    for group in groups:
+        subprocess.run(["usermod", "--append", "--groups", group, name], check=True,
+                       capture_output=True, timeout=60)
     os.makedirs(entry.pw_dir, exist_ok=True)
     os.chown(entry.pw_dir, entry.pw_uid, entry.pw_gid)
     return LocalUser(name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
