@@ -150,9 +150,11 @@ def test_cli_listings_page_past_the_cap(tree):
         assert parse_snapshot_tree(cli(uri, "list", dom.name, "--tree")) == parents
 
 
-def test_a_node_deleted_during_a_paged_walk_restarts_it(uris):
-    """Deleting snapshots while a paged listing runs on the same connection:
-    every snapshot that was never deleted is listed, whatever the timing."""
+def test_deleting_during_a_paged_walk_never_loses_a_survivor(uris):
+    """Deleting inner snapshots while a paged listing runs on the same connection:
+    every snapshot never deleted is listed, whatever the timing. (Whether a
+    deletion lands on the walk's frontier, the case that restarts it, depends
+    on timing; the other cases move children under a parent not yet asked.)"""
     parents = SHAPES["chain"]
     with virtsnap.open(uris["chain"]) as conn:   # its own copy of the chain
         dom = conn.get_domain_by_name("chain")
