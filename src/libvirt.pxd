@@ -171,7 +171,10 @@ cdef extern from "libvirt/libvirt.h" nogil:
     int virDomainRevertToSnapshot(virDomainSnapshotPtr snapshot, unsigned int flags)
     int virDomainSnapshotDelete(virDomainSnapshotPtr snapshot, unsigned int flags)
     enum:
+        VIR_DOMAIN_SNAPSHOT_LIST_ROOTS
+        VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS
         VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES
+        VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL
 
     int virDomainSnapshotRef(virDomainSnapshotPtr snapshot)
     int virDomainSnapshotFree(virDomainSnapshotPtr snapshot)

@@ -17,7 +17,7 @@ from cpython.pythread cimport (
 )
 from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, strcmp, strlen
 
 from libvirt cimport *
@@ -1050,9 +1050,7 @@ cdef class Domain:
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainPtr ptr = _domain_ptr(self)
         cdef virDomainSnapshotPtr *snaps = NULL
-        cdef int n
-        with nogil:
-            n = virDomainListAllSnapshots(ptr, &snaps, c_flags)
+        cdef int n = _list_snapshots(ptr, NULL, c_flags, &snaps)
         return _take_snapshots(self, snaps, n)
 
     def get_snapshot_by_name(self, name, flags=0):
@@ -1342,9 +1340,7 @@ cdef class DomainSnapshot:
         cdef unsigned int c_flags = _checked_int(flags, "flags")
         cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
         cdef virDomainSnapshotPtr *snaps = NULL
-        cdef int n
-        with nogil:
-            n = virDomainSnapshotListAllChildren(ptr, &snaps, c_flags)
+        cdef int n = _list_snapshots(self.domain.ptr, ptr, c_flags, &snaps)
         return _take_snapshots(self.domain, snaps, n)
 
     def list_child_snapshots(self, flags=0):
@@ -1453,17 +1449,160 @@ cdef void _free_snapshots(virDomainSnapshotPtr *snaps, int n) noexcept nogil:
     free(snaps)
 
 
+# ---------------------------------------------------------------- paged listing
+# Over RPC one list call carries at most REMOTE_DOMAIN_SNAPSHOT_LIST_MAX
+# (16,384) snapshots; past that libvirtd answers "Too many domain_snapshots".
+# Then the list is gathered per node: the roots, then each node's children,
+# each call far under the cap unless one node has 16,384 children.
+
+ctypedef struct _Listing:
+    virDomainSnapshotPtr *snaps
+    int n
+    int capacity
+
+
+cdef enum:
+    _PAGED_ATTEMPTS = 8     # walks restarted because a node vanished meanwhile
+    _WALK_VANISHED = -3
+
+
+cdef inline bint _list_too_long() noexcept nogil:
+    """Did libvirtd refuse to send a list longer than its RPC cap?"""
+    cdef virErrorPtr err = virGetLastError()
+    return err != NULL and err.domain == VIR_FROM_RPC and err.code == VIR_ERR_INTERNAL_ERROR
+
+
+cdef int _listing_take(_Listing *out, virDomainSnapshotPtr *snaps, int n) noexcept nogil:
+    """Move libvirt's array ``snaps`` (``n`` handles) to the end of ``out``; -2
+    when out of memory (then ``snaps`` is freed)."""
+    cdef int i, capacity
+    cdef virDomainSnapshotPtr *grown
+    if out.n + n > out.capacity:
+        capacity = max(2 * out.capacity, out.n + n, 64)
+        grown = <virDomainSnapshotPtr *>realloc(out.snaps, capacity * sizeof(virDomainSnapshotPtr))
+        if grown == NULL:
+            _free_snapshots(snaps, n)
+            return -2
+        out.snaps, out.capacity = grown, capacity
+    for i in range(n):
+        out.snaps[out.n + i] = snaps[i]
+    out.n += n
+    free(snaps)
+    return 0
+
+
+cdef int _children_into(virDomainPtr dom, virDomainSnapshotPtr node, unsigned int flags,
+                        _Listing *out) noexcept nogil:
+    """Append the children of ``node`` (the roots when NULL) that match ``flags``:
+    0, -1 (libvirt's error is set) or -2 (no memory)."""
+    cdef virDomainSnapshotPtr *snaps = NULL
+    cdef int n
+    if node == NULL:
+        n = virDomainListAllSnapshots(dom, &snaps, flags | VIR_DOMAIN_SNAPSHOT_LIST_ROOTS)
+    else:
+        n = virDomainSnapshotListAllChildren(node, &snaps, flags)
+    if n < 0:
+        return -1
+    return _listing_take(out, snaps, n)
+
+
+cdef int _walk(virDomainPtr dom, virDomainSnapshotPtr top, unsigned int flags,
+               _Listing *out) noexcept nogil:
+    """Gather into ``out`` what one list call with ``flags`` would give: the
+    domain's snapshots (``top`` NULL) or the descendants of ``top``.
+
+    The nodes that have children, if one call can list them, are each asked
+    for their children; otherwise every node is, breadth first. Filters go to
+    each children call, with a second, unfiltered call per node where the
+    walk must see every node. Parents come before their children, as
+    TOPOLOGICAL asks. A node deleted before its children call may have handed
+    them to a parent already asked: the walk then stops with _WALK_VANISHED.
+    """
+    cdef unsigned int filters = flags & ~(<unsigned int>VIR_DOMAIN_SNAPSHOT_LIST_ROOTS
+                                          | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL)
+    cdef unsigned int order = flags & VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL
+    cdef _Listing parents, every
+    cdef _Listing *expand
+    cdef virDomainSnapshotPtr *snaps = NULL
+    cdef virDomainSnapshotPtr node
+    cdef int n, i = 0, rc = 0
+    parents.snaps, parents.n, parents.capacity = NULL, 0, 0
+    every.snaps, every.n, every.capacity = NULL, 0, 0
+    if top == NULL:
+        n = virDomainListAllSnapshots(dom, &snaps, VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES | order)
+    else:
+        n = virDomainSnapshotListAllChildren(top, &snaps, VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS
+                                             | VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES | order)
+    if n >= 0:
+        if _listing_take(&parents, snaps, n) < 0:
+            return -2
+        expand = &parents
+    elif _list_too_long():
+        virResetLastError()
+        expand = out if filters == 0 else &every     # breadth first, over every node
+    else:
+        return -1
+    node = top
+    while True:
+        rc = _children_into(dom, node, filters, out)
+        if rc == 0 and expand == &every:
+            rc = _children_into(dom, node, 0, &every)
+        if rc == -1 and node != top and _last_error_is(VIR_ERR_NO_DOMAIN_SNAPSHOT):
+            rc = _WALK_VANISHED
+        if rc < 0 or i >= expand.n:
+            break
+        node = expand.snaps[i]
+        i += 1
+    _free_snapshots(parents.snaps, parents.n)
+    _free_snapshots(every.snaps, every.n)
+    return rc
+
+
+cdef int _list_snapshots(virDomainPtr dom, virDomainSnapshotPtr top, unsigned int flags,
+                         virDomainSnapshotPtr **snaps) except -1:
+    """virDomainListAllSnapshots (virDomainSnapshotListAllChildren of ``top``),
+    gathered per node by :func:`_walk` when the answer is over the RPC cap.
+
+    A paged walk is restarted when a node vanished meanwhile, so a snapshot
+    that exists throughout the call is always listed, as in one call.
+    Returns the count; the array is the caller's, as libvirt's is.
+    """
+    cdef int n, rc, attempt
+    cdef _Listing out
+    with nogil:
+        if top == NULL:
+            n = virDomainListAllSnapshots(dom, snaps, flags)
+        else:
+            n = virDomainSnapshotListAllChildren(top, snaps, flags)
+    if n >= 0:
+        return n
+    # Too many roots, or direct children of one node: no page can be smaller.
+    if (not _list_too_long() or (top == NULL and flags & VIR_DOMAIN_SNAPSHOT_LIST_ROOTS)
+            or (top != NULL and not flags & VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS)):
+        _raise_last_error()
+    virResetLastError()
+    for attempt in range(_PAGED_ATTEMPTS):
+        out.snaps, out.n, out.capacity = NULL, 0, 0
+        with nogil:
+            rc = _walk(dom, top, flags, &out)
+        if rc == 0:
+            snaps[0] = out.snaps
+            return out.n
+        _free_snapshots(out.snaps, out.n)
+        if rc == -2:
+            raise MemoryError()
+        if rc == -1:
+            _raise_last_error()
+        virResetLastError()
+    raise LibvirtError(f"the snapshots changed during each of {_PAGED_ATTEMPTS} paged "
+                       "listings (a listing over 16,384 snapshots is made per node); try again")
+
+
 cdef list _names_of_listed_objects(virDomainPtr dom, virDomainSnapshotPtr snap,
                                    unsigned int flags):
     cdef virDomainSnapshotPtr *snaps = NULL
-    cdef int n, i
-    with nogil:
-        if snap == NULL:
-            n = virDomainListAllSnapshots(dom, &snaps, flags)
-        else:
-            n = virDomainSnapshotListAllChildren(snap, &snaps, flags)
-    if n < 0:
-        _raise_last_error()
+    cdef int i
+    cdef int n = _list_snapshots(dom, snap, flags, &snaps)
     try:
         return [_decode(virDomainSnapshotGetName(snaps[i])) for i in range(n)]
     finally:
@@ -1621,12 +1760,7 @@ cdef class _SnapshotBatch:
     cdef _SnapshotBatch listing(Domain domain, unsigned int list_flags):
         cdef virDomainPtr dom = _domain_ptr(domain)
         cdef _SnapshotBatch batch = _SnapshotBatch.__new__(_SnapshotBatch)
-        cdef int n
-        with nogil:
-            n = virDomainListAllSnapshots(dom, &batch.b.snaps, list_flags)
-        if n < 0:
-            _raise_last_error()
-        batch.b.n = n
+        batch.b.n = _list_snapshots(dom, NULL, list_flags, &batch.b.snaps)
         return batch
 
     def __dealloc__(self):

@@ -449,7 +449,7 @@ def _recover(domain: Domain, on_step: Optional[StepHook]) -> Optional[Outcome]:
 def lock_path(domain: Domain) -> str:
     """The file whose ``flock`` serialises virtsnap's external operations on ``domain``
     on this host (beside ``virtsnap auto``'s locks, under another name)."""
-    from virtsnap.policy.run import default_lock_dir
+    from virtsnap.policy.locks import default_lock_dir
 
     return os.path.join(default_lock_dir(), f"external-{domain.uuid}.lock")
 
@@ -458,9 +458,11 @@ def lock_path(domain: Domain) -> str:
 def _exclusive(domain: Domain) -> Iterator[None]:
     """Hold the domain's lock, waiting for another virtsnap's operation to end: a second
     process must not run (or recover) the same plan meanwhile."""
+    from virtsnap.policy.locks import prepare_lock_dir
+
     path = lock_path(domain)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    prepare_lock_dir(os.path.dirname(path))  # owned by us, no symlink, 0700
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

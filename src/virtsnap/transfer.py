@@ -60,6 +60,7 @@ import xml.etree.ElementTree as ElementTree
 from typing import Any, Dict, List, Optional, Tuple, Union, cast
 
 from virtsnap import CreateFlags, DeleteFlags, LibvirtError, XMLFlags
+from virtsnap._files import open_output_dir, write_atomic
 from virtsnap.info import parse_snapshot_xml
 from virtsnap.tree import SnapshotTree
 
@@ -119,21 +120,25 @@ def export_snapshots(domain: Any, directory: PathLike, *, secure: bool = False) 
     order = list(SnapshotTree(parents).topological())
     if len(order) != len(documents):  # libvirt reported a parent cycle
         raise SnapshotsChangedError(f"the snapshots of {domain.name} do not form a tree")
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    entries = []
-    for number, name in enumerate(order, 1):
-        filename = f"snapshot-{number:04d}.xml"
-        _write_private(os.path.join(directory, filename), _keep_carriage_returns(documents[name]))
-        entries.append({"name": name, "parent": parents[name], "file": filename})
-    index = {
-        "format": FORMAT,
-        "version": VERSION,
-        "domain": {"name": domain.name, "uuid": domain.uuid},
-        "current": current if current in documents else None,
-        "snapshots": entries,
-    }
-    _write_private(os.path.join(directory, INDEX_FILE),
-                   json.dumps(index, indent=2, ensure_ascii=False) + "\n")
+    dir_fd = open_output_dir(os.fspath(directory))
+    try:
+        entries = []
+        for number, name in enumerate(order, 1):
+            filename = f"snapshot-{number:04d}.xml"
+            write_atomic(filename, _keep_carriage_returns(documents[name]).encode(),
+                         dir_fd=dir_fd)
+            entries.append({"name": name, "parent": parents[name], "file": filename})
+        index = {
+            "format": FORMAT,
+            "version": VERSION,
+            "domain": {"name": domain.name, "uuid": domain.uuid},
+            "current": current if current in documents else None,
+            "snapshots": entries,
+        }
+        write_atomic(INDEX_FILE, (json.dumps(index, indent=2, ensure_ascii=False) + "\n").encode(),
+                     dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
     return order
 
 
@@ -322,21 +327,3 @@ def _is_plain_file_name(value: Any) -> bool:
     """A file directly inside the export directory: no path, no '..', no hidden file."""
     return (isinstance(value, str) and value == os.path.basename(value)
             and not value.startswith(".") and "\0" not in value)
-
-
-def _write_private(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, as a new file of mode 0600."""
-    directory, name = os.path.split(path)
-    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise

@@ -11,8 +11,9 @@ Output goes through the :class:`virtsnap.cli.output.Output` of every command:
 runs on stderr and a summary follows on stdout; on a pipe (cron, systemd)
 only warnings and errors are printed, on stderr, unless ``--verbose``.
 Exit status: 0 when everything planned succeeded, 1 otherwise (also for a
-configuration error, printed as ``error: FILE:LINE: key 'KEY': ...``, or a
-usage error).
+configuration error, printed as ``error: FILE:LINE: key 'KEY': ...``, and for
+a file others could change, ``error: FILE: ...``: see
+:mod:`virtsnap.policy.trust` and :mod:`virtsnap.policy.locks`), or a usage error.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import virtsnap
+from virtsnap._files import UnsafeFileError
 from virtsnap.cli.errors import CommandError
 from virtsnap.cli.output import Output
 from virtsnap.policy.config import MAX_COUNT, ConfigError, load_config
+from virtsnap.policy.locks import default_lock_dir, prepare_lock_dir
 from virtsnap.policy.plan import Policy, Retention
-from virtsnap.policy.run import (DomainReport, Event, HostReport, Report, check_run_options,
-                                 default_lock_dir, run, run_domain)
+from virtsnap.policy.run import (DomainReport, Event, HostReport, Report, check_run_options, run,
+                                 run_domain)
+from virtsnap.policy.trust import load_trusted_config
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -202,8 +206,8 @@ def _display(args: "Arguments", out: Output) -> Display:
 def cmd_auto(args: "Arguments", out: Output) -> int:
     """``virtsnap auto``: one run of a policy file."""
     try:
-        config = load_config(str(args.config))
-    except ConfigError as exc:
+        config = load_trusted_config(str(args.config))
+    except (ConfigError, UnsafeFileError) as exc:
         raise CommandError(str(exc)) from None
     labels: "Optional[List[str]]" = list(args.label) or None
     if labels:
@@ -211,12 +215,15 @@ def cmd_auto(args: "Arguments", out: Output) -> int:
         if unknown:
             raise CommandError(f"{args.config}: no policy with label {', '.join(unknown)}")
     _run_options(args, args.workers)
-    with _display(args, out) as display:
-        report = run(config, labels=labels, domains=args.domain,
-                     dry_run=bool(args.dry_run), workers=int(args.workers),
-                     lock_wait=float(args.lock_wait),
-                     on_event=display, default_uri=args.connect,
-                     readonly=bool(args.readonly))
+    try:
+        with _display(args, out) as display:
+            report = run(config, labels=labels, domains=args.domain,
+                         dry_run=bool(args.dry_run), workers=int(args.workers),
+                         lock_wait=float(args.lock_wait),
+                         on_event=display, default_uri=args.connect,
+                         readonly=bool(args.readonly))
+    except UnsafeFileError as exc:
+        raise CommandError(str(exc)) from None
     status = _finish(args, out, report)
     if args.metrics_file and not args.dry_run:
         status = max(status, _write_metrics(str(args.metrics_file), report, out))
@@ -239,6 +246,11 @@ def cmd_prune(args: "Arguments", out: Output) -> int:
         try:
             lock_dir = load_config(str(args.config)).lock_dir or lock_dir
         except ConfigError as exc:
+            raise CommandError(str(exc)) from None
+    if not args.dry_run:
+        try:
+            prepare_lock_dir(lock_dir)
+        except UnsafeFileError as exc:
             raise CommandError(str(exc)) from None
     uri: "Optional[str]" = args.connect
     report = Report(bool(args.dry_run), datetime.now(timezone.utc))

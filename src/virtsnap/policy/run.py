@@ -24,16 +24,11 @@ when everything planned succeeded.
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import hashlib
 import math
 import os
-import re
 import select as select_io  # virtsnap.policy.plan has a select() of its own
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,8 +39,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import virtsnap
 from virtsnap.info import parse_snapshot_xml
+from virtsnap.policy.locks import DomainLock, LockBusy, default_lock_dir, prepare_lock_dir
 from virtsnap.policy.plan import (Config, OwnedSnapshot, Policy, group_history, owned_time, plan,
                                   select)
+from virtsnap.policy.trust import check_hooks
 from virtsnap.space import space_guard
 
 __all__ = [
@@ -305,67 +302,6 @@ REPORT_SCHEMA: Dict[str, Any] = {
         )},
     ),
 }
-
-
-# ---------------------------------------------------------------- locks
-
-
-class LockBusy(RuntimeError):
-    """Another run holds the lock of this (URI, domain)."""
-
-
-def default_lock_dir() -> str:
-    """``$VIRTSNAP_LOCK_DIR``, else /run/lock/virtsnap as root, else a per-user directory."""
-    if os.environ.get("VIRTSNAP_LOCK_DIR"):
-        return os.environ["VIRTSNAP_LOCK_DIR"]
-    if os.geteuid() == 0 and os.path.isdir("/run/lock"):
-        return "/run/lock/virtsnap"
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        return os.path.join(runtime, "virtsnap")
-    return os.path.join(tempfile.gettempdir(), f"virtsnap-{os.getuid()}")
-
-
-class DomainLock:
-    """An advisory ``flock`` on ``<dir>/<domain>-<hash of URI and domain>.lock``.
-
-    Held for the whole of a domain's run; ``wait`` seconds to get it, then
-    :class:`LockBusy`. It is local to this machine: runs on two machines
-    against the same URI do not see each other's locks.
-    """
-
-    def __init__(self, directory: str, uri: Optional[str], domain: str, wait: float) -> None:
-        digest = hashlib.sha256(f"{uri or ''}\0{domain}".encode()).hexdigest()[:16]
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", domain)[:64]
-        self.path = os.path.join(directory, f"{safe}-{digest}.lock")
-        self.uri, self.domain, self.wait = uri, domain, wait
-        self.fd: Optional[int] = None
-
-    def __enter__(self) -> "DomainLock":
-        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
-                    os.close(fd)
-                    if exc.errno in (errno.EAGAIN, errno.EACCES):
-                        raise LockBusy(
-                            f"another virtsnap run holds the lock of domain {self.domain!r} on "
-                            f"{self.uri or 'the default URI'} ({self.path}) after waiting "
-                            f"{self.wait:g}s; skipped") from None
-                    raise
-                time.sleep(0.05)
-        self.fd = fd
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing releases the flock
-            self.fd = None
 
 
 # ---------------------------------------------------------------- one domain
@@ -772,11 +708,17 @@ def run(config: Config, *, labels: Optional[Sequence[str]] = None,
     ``default_uri`` stands for policies without a URI; ``readonly`` opens every
     connection read-only (libvirt then refuses each change, and the report says so). At most ``workers``
     threads connect and work at once; each URI has one connection.
+    Raises :class:`virtsnap._files.UnsafeFileError` ("PATH: reason"), before
+    connecting, for a lock directory others could write or, as root, for a
+    hook executable others could change (:mod:`virtsnap.policy.trust`).
     """
     check_run_options(workers, lock_wait)
+    lock_dir = config.lock_dir or default_lock_dir()
+    check_hooks(config)  # as root; raises UnsafeFileError before anything is touched
+    if not dry_run:
+        prepare_lock_dir(lock_dir)
     report = Report(dry_run, datetime.now(timezone.utc))
     hosts = _hosts(config, labels)
-    lock_dir = config.lock_dir or default_lock_dir()
     lock = threading.Lock()
     connections: List[Any] = []
 

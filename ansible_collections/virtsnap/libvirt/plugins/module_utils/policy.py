@@ -14,12 +14,14 @@ class UnknownLabel(ValueError):
 def load(params):
     """The engine's Config from ``policy`` (a mapping, e.g. inline YAML) or ``policy_file``.
 
-    Raises ValueError (virtsnap.policy.ConfigError) naming what is wrong.
+    Raises ValueError (virtsnap.policy.ConfigError) naming what is wrong, or, as
+    root, PermissionError for a policy file others could change.
     """
-    from virtsnap.policy import config_from_document, load_config
+    from virtsnap.policy import config_from_document
+    from virtsnap.policy.trust import load_trusted_config
 
     if params["policy_file"] is not None:
-        return load_config(params["policy_file"])
+        return load_trusted_config(params["policy_file"])
     return config_from_document(params["policy"], "policy option")
 
 

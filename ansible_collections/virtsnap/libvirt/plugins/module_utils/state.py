@@ -28,7 +28,9 @@ ARGUMENT_SPEC = {
     "halt": {"type": "bool", "default": False},
     "atomic": {"type": "bool", "default": False},
     "live": {"type": "bool", "default": False},
-    "xml": {"type": "str"},
+    # Redefined metadata is often exported with its secrets (XMLFlags.SECURE):
+    # never logged nor echoed back in the result's invocation.
+    "xml": {"type": "str", "no_log": True},
     "children": {"type": "str", "default": "keep", "choices": ["keep", "delete", "only"]},
     "metadata_only": {"type": "bool", "default": False},
     "revert_state": {"type": "str", "default": "unchanged",

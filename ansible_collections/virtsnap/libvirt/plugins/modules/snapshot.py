@@ -84,6 +84,8 @@ options:
       - A C(<domainsnapshot>) document to create the snapshot from, instead of O(description),
         O(disk_only), O(quiesce), O(halt), O(atomic) and O(live).
       - Its C(<name>) must be O(name) or absent (then O(name) is added).
+      - It may hold secrets (for example metadata exported with passwords), so Ansible never
+        logs it or returns it; no result of this collection holds secure XML.
     type: str
   children:
     description:

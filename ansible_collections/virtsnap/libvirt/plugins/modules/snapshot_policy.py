@@ -179,6 +179,8 @@ def main():
         # a ConfigError's text is virtsnap auto's (FILE:LINE: key 'x': ...); the others
         # name the option (workers, lock_wait) or the unknown label
         module.fail_json(msg=("bad policy: %s" if isinstance(exc, ConfigError) else "%s") % exc)
+    except PermissionError as exc:  # a file others could change (virtsnap.policy.trust)
+        module.fail_json(msg="refused: %s" % exc)
     for warning in result.pop("warnings"):
         module.warn(warning)
     if result["problems"]:
