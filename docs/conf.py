@@ -35,6 +35,8 @@ nitpicky = True
 # Names that appear in signatures and docstrings but belong to no page here:
 # the standard library's, which intersphinx would link if it could fetch.
 nitpick_ignore = [
+    # JSON shapes that exist for type checkers only (virtsnap.info, TYPE_CHECKING)
+    ("py:class", "DiskDict"), ("py:class", "MemoryDict"), ("py:class", "SnapshotDict"),
     ("py:class", "os.PathLike"),
     ("py:class", "PathLike"),
     ("py:class", "datetime.datetime"),

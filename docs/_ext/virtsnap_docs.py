@@ -22,12 +22,6 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.util.docutils import SphinxDirective
 
-# Options of virsh-named commands that virsh does not have ("*": every
-# command's). virsh's own `virsh help <command>` is the oracle:
-# tests/test_docs.py checks these against it, so the marks cannot drift.
-VIRTSNAP_ONLY_OPTIONS = {"*": frozenset({"--json"}),
-                         "create": frozenset({"--xml"})}   # virsh snapshot-create: --xmlfile
-GLOBAL_OPTIONS = frozenset({"-c", "--connect", "-r", "--readonly", "-q", "--quiet", "-h", "--help"})
 
 
 # ---------------------------------------------------------------- the stub
@@ -99,40 +93,25 @@ class Command(NamedTuple):
 
 
 def cli_commands() -> List[Command]:
-    """Every subcommand with its options, read from ``virtsnap.cli``.
+    """Every command with its options, read from the grammar's table
+    (:data:`virtsnap.cli.grammar.COMMANDS`), the one definition that the parser,
+    ``--help`` and completion also read."""
+    from virtsnap.cli import grammar
 
-    The one function that knows how the command line is defined (today the
-    ``SUBCOMMANDS`` table and the argparse builders): point it at another
-    grammar and the reference follows.
-    """
-    import argparse
-    import re
-
-    from virtsnap.cli import SUBCOMMANDS, build_parser
-
-    parser = build_parser(all_commands=True)
-    subparsers = next(action for action in parser._actions
-                      if isinstance(action, argparse._SubParsersAction))
     commands = []
-    for name, (help, _builder) in SUBCOMMANDS.items():
-        sub = subparsers.choices[name]
-        match = re.search(r"\(virsh ([^)]*)\)", help)
-        virsh = tuple(re.findall(r"snapshot-[a-z-]+", match.group(1))) if match else ()
+    for command in grammar.COMMANDS:
         options = []
-        for action in sub._actions:
-            names = tuple(action.option_strings) or (action.metavar or action.dest,)
-            if set(names) & GLOBAL_OPTIONS:
-                continue
-            metavar = None
-            if action.option_strings and action.nargs != 0:
-                metavar = action.metavar or action.dest.upper()
-            own_options = VIRTSNAP_ONLY_OPTIONS["*"] | VIRTSNAP_ONLY_OPTIONS.get(name, frozenset())
-            own = not virsh or bool(set(names) & own_options)
-            options.append(Option(names, metavar, action.help or "",
-                                  bool(action.required), own))
-        sub.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=66)
-        usage = sub.format_usage().replace("usage: ", "", 1).strip()
-        commands.append(Command(name, help, usage, virsh, options))
+        for option in command.options:
+            if option.type == grammar.DATA or (option.positional and option.type != grammar.BOOL):
+                names: Tuple[str, ...] = (f"--{option.name}", option.name.upper())
+            else:
+                names = (f"--{option.name}",)
+            metavar = None if option.type == grammar.BOOL else option.metavar
+            options.append(Option(names, metavar, option.help, bool(option.required),
+                                  command.own or option.own))
+        virsh = (command.virsh,) if command.virsh else ()
+        commands.append(Command(command.name, command.help,
+                                grammar.synopsis(command, strict=False), virsh, options))
     return commands
 
 

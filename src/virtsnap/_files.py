@@ -166,7 +166,7 @@ def _resolve_trusted(path: str) -> str:
 
 def check_trusted_file(path: str) -> str:
     """Check that only root (or the effective user) can change ``path``: the file
-    and every directory above it. Returns its real path; :class:`UnsafeFileError`."""
+    and every directory above it. Returns its real path; :class:`~virtsnap._files.UnsafeFileError`."""
     real = _resolve_trusted(path)
     st = os.stat(real)
     _check_file(path if real == os.path.abspath(path) else f"{path} (-> {real})", st)

@@ -16,7 +16,7 @@ callback already tracked").
 The end of a connection ends its streams: ``Connection.close()`` (through a
 listener the core calls before it lets go of the connection) and libvirt's
 close callback (the daemon died, keep-alive failed) hand every stream
-:class:`LibvirtConnectionError`; a stream's reader gets the events received
+:class:`~virtsnap.LibvirtConnectionError`; a stream's reader gets the events received
 before it, then that error once, then the end of the iteration.
 """
 

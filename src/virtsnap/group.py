@@ -472,7 +472,7 @@ def group_create(domains: Sequence[Any], name: str, *, description: Optional[str
     ``quiesce`` freezes the running members' filesystems through the guest
     agent instead of pausing them; ``disk_only`` takes disk-only snapshots.
     ``on_step(step, member)`` is called from a worker thread after each step
-    (see :data:`StepCallback`); an exception it raises fails that member.
+    (see ``StepCallback``); an exception it raises fails that member.
     Raises :class:`GroupError` when a member fails, after undoing everything.
     """
     if not isinstance(name, str):

@@ -33,7 +33,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["ARGV", "BOOL", "COMMANDS", "DATA", "GLOBAL_OPTIONS", "INT", "LIST", "NUMBER",
+__all__ = ["ARGV", "BOOL", "COMMANDS", "DATA", "GLOBAL_OPTIONS", "INT", "LIST", "NUMBER", "synopsis",
            "STRING", "Arguments", "Command", "GrammarError", "Option", "completion", "find",
            "help_text", "overview", "parse"]
 
@@ -510,7 +510,9 @@ def _number(option: Option, text: str) -> "int | float":
 # ---------------------------------------------------------------- help, completion
 
 
-def _synopsis(command: Command, strict: bool) -> str:
+def synopsis(command: Command, strict: bool) -> str:
+    """The command's one-line synopsis, as virsh's help prints it (virsh's options alone
+    with ``strict``)."""
     parts = []
     for option in command.options:
         if strict and option.own:
@@ -540,7 +542,7 @@ def help_text(name: str) -> str:
     lines = ["  NAME", f"    {name} - {command.help}", ""]
     if command.virsh and not strict and command.name != command.virsh:
         lines[1] += f" (virsh {command.virsh})"
-    lines += ["  SYNOPSIS", f"    {_synopsis(command, strict)}", ""]
+    lines += ["  SYNOPSIS", f"    {synopsis(command, strict)}", ""]
     options = [option for option in command.options if not (strict and option.own)]
     if options:
         lines.append("  OPTIONS")

@@ -6,7 +6,7 @@ API::
     prepare_lock_dir(path) -> None         # create 0700 or check; UnsafeFileError
     DomainLock(directory, uri, domain, wait)   # context manager; LockBusy
 
-A lock directory is private (:func:`virtsnap._files.open_private_dir`): a
+A lock directory is private (``virtsnap._files.open_private_dir``): a
 real directory owned by the user running virtsnap and writable by nobody
 else, so no other local user can hold, plant or redirect a lock file.
 """
@@ -45,7 +45,7 @@ def default_lock_dir() -> str:
 
 def prepare_lock_dir(path: str) -> None:
     """Create ``path`` with mode 0700, or check the existing one; refuse (raise
-    :class:`UnsafeFileError`, "DIR: reason") a directory others could write."""
+    :class:`~virtsnap._files.UnsafeFileError`, "DIR: reason") a directory others could write."""
     check_private_dir(path, create=True)
 
 
@@ -55,7 +55,7 @@ class DomainLock:
     Held for the whole of a domain's run; ``wait`` seconds to get it, then
     :class:`LockBusy`. It is local to this machine: runs on two machines
     against the same URI do not see each other's locks. The directory is
-    checked (:func:`prepare_lock_dir`) and the file opened relative to it
+    checked (:func:`~virtsnap.policy.locks.prepare_lock_dir`) and the file opened relative to it
     with ``O_NOFOLLOW``.
     """
 

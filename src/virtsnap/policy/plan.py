@@ -37,6 +37,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Un
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
+    "CLOCK_SKEW",
     "PERIODS",
     "Config",
     "OwnedSnapshot",
@@ -70,8 +71,8 @@ PERIODS: Tuple[Tuple[str, Callable[[datetime], str]], ...] = (
 CURRENT = "current"
 DUE_EARLY = 20  # a snapshot is due 1/DUE_EARLY of its interval early
 NEW = "new"
-# A snapshot dated further than this after "now" has a date from a clock that was
-# ahead (or this one was stepped back): it is reported and does not delay the schedule.
+#: A snapshot dated further than this after "now" has a date from a clock that was
+#: ahead (or this one was stepped back): it is reported and does not delay the schedule.
 CLOCK_SKEW = timedelta(minutes=5)
 
 

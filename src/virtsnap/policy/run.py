@@ -585,7 +585,7 @@ def run_group(doms: Sequence[Any], policy: Policy, *, uri: Optional[str],
               on_event: Optional[Callable[[Event], None]] = None) -> List[DomainReport]:
     """Apply a ``group = true`` policy to ``doms`` as one group (virtsnap.group).
 
-    The plan counts each point in time once (:func:`group_history`); the due
+    The plan counts each point in time once (:func:`~virtsnap.policy.plan.group_history`); the due
     snapshot is one group snapshot of every member, or of none; pruning
     deletes a point in time from every member that holds it. The members'
     locks are taken in name order. One DomainReport per member.
