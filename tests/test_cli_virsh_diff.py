@@ -51,7 +51,7 @@ def env():
             if key not in ("LIBVIRT_DEFAULT_URI", "VIRTSNAP_DEBUG", "VISUAL", "EDITOR")}
 
 
-def virsh_options(name, uri):
+def installed_virsh_options(name, uri):
     """The options this machine's virsh has for ``name`` (an older one lacks some)."""
     text = subprocess.run(["virsh", "-c", uri, "help", name], capture_output=True, text=True,
                           timeout=60, check=True, env=env()).stdout
@@ -127,7 +127,7 @@ def daemon(tmp_path_factory, libvirtd):
         started.stop()
 
 
-def run(program, words, uri):
+def run_program(program, words, uri):
     result = subprocess.run(program + ["-c", uri] + words, capture_output=True, timeout=120,
                             env=env(), stdin=subprocess.DEVNULL)
     return result.stdout, result.stderr, result.returncode
@@ -153,11 +153,11 @@ def with_id(words, dom):
 def compare(daemon, name, words):
     uri, dom, xml = daemon
     cli_diff.reset(dom, uri, xml)
-    expected = untimed(run(["virsh"], [name] + with_id(words, dom), uri))
+    expected = untimed(run_program(["virsh"], [name] + with_id(words, dom), uri))
     expected_state = untimed(cli_diff.state(dom))
     for command_name in (name, BY_VIRSH[name].name):
         cli_diff.reset(dom, uri, xml)
-        result = untimed(run([sys.executable, "-m", "virtsnap"],
+        result = untimed(run_program([sys.executable, "-m", "virtsnap"],
                              [command_name] + with_id(words, dom), uri))
         if VIRSH_BEFORE_9 and known_difference(name, words, expected, result):
             continue
@@ -175,7 +175,7 @@ def known_difference(name, words, expected, result):
 
 @pytest.mark.parametrize("name", sorted(BY_VIRSH))
 def test_command_lines_match_virsh(daemon, name):
-    known = virsh_options(name, daemon[0])
+    known = installed_virsh_options(name, daemon[0])
 
     @settings(max_examples=int(os.environ.get("VIRTSNAP_DIFF_EXAMPLES", "20")), deadline=None,
               suppress_health_check=list(HealthCheck), database=None)
@@ -230,10 +230,10 @@ def test_chained_commands_match_virsh(daemon, script):
     connection, virsh's output and status."""
     uri, dom, xml = daemon
     cli_diff.reset(dom, uri, xml)
-    expected = run(["virsh"], [script], uri)
+    expected = run_program(["virsh"], [script], uri)
     expected_state = cli_diff.state(dom)
     cli_diff.reset(dom, uri, xml)
-    assert run([sys.executable, "-m", "virtsnap"], [script], uri) == expected
+    assert run_program([sys.executable, "-m", "virtsnap"], [script], uri) == expected
     assert cli_diff.state(dom) == expected_state
     # On stdin, line by line as virsh's shell reads it (without its banner and prompts).
     cli_diff.reset(dom, uri, xml)

@@ -32,7 +32,7 @@ def dom(guest, qemu_conn):  # noqa: F811
     return qemu_conn.get_domain_by_name(guest.name)
 
 
-def virtsnap_cli(*args):
+def external_cli(*args):
     env = {k: v for k, v in os.environ.items() if k not in ("LIBVIRT_DEFAULT_URI", "VIRTSNAP_DEBUG")}
     return subprocess.run([sys.executable, "-m", "virtsnap", "-c", QEMU_URI, *args],
                           capture_output=True, text=True, timeout=300, env=env,
@@ -45,7 +45,7 @@ def virtsnap_does_revert(dom):
 
 def test_cli_revert_and_delete(dom, guest):
     build_chain(dom, guest, 2)
-    result = virtsnap_cli("revert", guest.name, "s1")
+    result = external_cli("revert", guest.name, "s1")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Domain snapshot s1 reverted\n\n"
     if virtsnap_does_revert(dom):
@@ -54,18 +54,18 @@ def test_cli_revert_and_delete(dom, guest):
         assert result.stderr == ""
     assert view_layers(disk_file(dom)) == [1]
 
-    result = virtsnap_cli("delete", guest.name, "s2")  # outside the active chain now
+    result = external_cli("delete", guest.name, "s2")  # outside the active chain now
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Domain snapshot s2 deleted\n\n"
     assert "virtsnap did it" in result.stderr
     assert dom.list_snapshot_names() == ["s1"]
     assert view_layers(disk_file(dom)) == [1]
-    assert virtsnap_cli("check", guest.name).returncode == 0
+    assert external_cli("check", guest.name).returncode == 0
 
 
 def test_check_reports_missing_files_and_unreferenced_layers(dom, guest):
     build_chain(dom, guest, 2)
-    result = virtsnap_cli("check", guest.name)
+    result = external_cli("check", guest.name)
     assert (result.returncode, result.stdout) == (0, f"Domain {guest.name}: consistent\n")
 
     # put the disk back on s2's overlay's base by hand: s2's overlay is now needed by nothing
@@ -73,7 +73,7 @@ def test_check_reports_missing_files_and_unreferenced_layers(dom, guest):
     xml = dom.get_xml_description(2).replace(s2_overlay, snapshot_image(
         dom.get_snapshot_by_name("s2")))
     dom.define_xml(xml)
-    result = virtsnap_cli("check", guest.name, "--json")
+    result = external_cli("check", guest.name, "--json")
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["consistent"] is False
@@ -82,7 +82,7 @@ def test_check_reports_missing_files_and_unreferenced_layers(dom, guest):
 
     # remove the file holding s1's data and s2's base: both snapshots and the disk lose it
     os.unlink(guest.path("s1.qcow2"))
-    result = virtsnap_cli("check", guest.name)
+    result = external_cli("check", guest.name)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     missing = guest.path("s1.qcow2")
@@ -107,11 +107,11 @@ def test_check_repair_finishes_an_interrupted_delete(dom, guest):
     proc = subprocess.run([sys.executable, "-c", KILL, QEMU_URI, guest.name],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr
-    result = virtsnap_cli("check", guest.name)
+    result = external_cli("check", guest.name)
     assert result.returncode == 1
     assert result.stdout.startswith("unfinished-operation: delete of snapshot 's2' stopped "
                                     "after step 1 of ")
-    result = virtsnap_cli("check", guest.name, "--repair")
+    result = external_cli("check", guest.name, "--repair")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == f"Domain {guest.name}: consistent"
     assert any(line.startswith("repaired: ") for line in result.stdout.splitlines())

@@ -11,13 +11,13 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
 from support.external import build_chain, disk_file, image_files, snapshot_image, view_layers
 from support.helpers import QEMU_URI
 from support.qemu_guest import Guest, qemu_conn, sweep_stale  # noqa: F401 - fixture
+from support.system import wait_for
 from virtsnap import DomainState, external
 
 pytestmark = pytest.mark.libvirtd
@@ -44,7 +44,7 @@ with virtsnap.open(uri) as conn:
 """
 
 
-def run_child(guest, op, snapshot, kill_at):
+def run_crash_child(guest, op, snapshot, kill_at):
     return subprocess.run([sys.executable, "-c", CHILD, QEMU_URI, guest.name, op, snapshot,
                            str(kill_at)], stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=300)
@@ -98,7 +98,7 @@ def test_kill_before_every_step(qemu_conn, op, target, views, disk):  # noqa: F8
     for kill_at in range(len(steps) + 1):
         guest, dom = scenario(qemu_conn, op)
         try:
-            proc = run_child(guest, op, target, kill_at)
+            proc = run_crash_child(guest, op, target, kill_at)
             assert proc.returncode == -9, proc.stderr
             assert os.path.exists(disk_file(dom))  # never a domain naming a missing file
             report = external.check(dom)
@@ -124,7 +124,7 @@ def test_kill_before_every_step(qemu_conn, op, target, views, disk):  # noqa: F8
     if not by_virtsnap:  # libvirt 9.9 and later revert by themselves
         guest, dom = scenario(qemu_conn, op)
         try:
-            proc = run_child(guest, op, target, 0)
+            proc = run_crash_child(guest, op, target, 0)
             assert proc.returncode == 0, proc.stderr
             assert result(dom, guest)[:2] == (views, disk)
         finally:
@@ -147,13 +147,6 @@ def on_step(step, index):
 with virtsnap.open(uri) as conn:
     external.delete(conn.get_domain_by_name(name).get_snapshot_by_name("s2"), on_step=on_step)
 """
-
-
-def wait_for(condition, what, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def flock_waiters(path):

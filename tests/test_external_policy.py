@@ -21,7 +21,7 @@ pytestmark = pytest.mark.libvirtd
 guest = guest_fixture("extauto", running=False, scope="function")
 
 
-def auto(config):
+def external_auto(config):
     result = subprocess.run([sys.executable, "-m", "virtsnap", "auto", "--config", str(config),
                              "--json"], capture_output=True, text=True, timeout=300,
                             stdin=subprocess.DEVNULL)
@@ -46,7 +46,7 @@ def test_disk_only_retention_prunes_and_keeps_every_byte(guest, qemu_conn, tmp_p
     taken = []
     for layer in range(1, 5):
         write_layer(disk_file(dom), layer)
-        status, result, err = auto(config)
+        status, result, err = external_auto(config)
         assert status == 0, (result, err)
         taken.append(result["created"])
         time.sleep(1.1)  # snapshot names carry the second

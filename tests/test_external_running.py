@@ -32,7 +32,7 @@ def dom(guest, qemu_conn):  # noqa: F811
     return qemu_conn.get_domain_by_name(guest.name)
 
 
-def views(dom):
+def running_views(dom):
     return {s.name: view_layers(snapshot_image(s)) for s in dom.list_all_snapshots()}
 
 
@@ -45,7 +45,7 @@ def running_chain(dom, guest):
 def check_after(dom, guest, expected):
     assert dom.state() is DomainState.RUNNING
     assert guest.disk_source() == disk_file(dom)  # live and persistent definitions agree
-    assert views(dom) == expected
+    assert running_views(dom) == expected
     assert view_layers(disk_file(dom)) == [1, 2, 3, 4]
     assert len(backing_chain(disk_file(dom))) == 3
     report = external.check(dom)
@@ -82,7 +82,7 @@ def test_delete_outside_the_active_chain_while_running(dom, guest):
     external.revert(dom.get_snapshot_by_name("s1"), running=True)
     assert dom.state() is DomainState.RUNNING
     external.delete(dom.get_snapshot_by_name("s2"))  # s1.qcow2 and s2.qcow2 are not open
-    assert views(dom) == {"s1": [1], "s3": [1, 2, 3]}
+    assert running_views(dom) == {"s1": [1], "s3": [1, 2, 3]}
     assert view_layers(disk_file(dom)) == [1]
     assert external.check(dom).consistent
 

@@ -72,7 +72,7 @@ def write_root_file(path, text, mode=0o600):
     return path
 
 
-def run_auto(config, lock_dir, path=None):
+def run_auto_as_root(config, lock_dir, path=None):
     """Root's ``virtsnap -c test:///default auto --config CONFIG --json``."""
     env = {**os.environ, "VIRTSNAP_LOCK_DIR": str(lock_dir)}
     if path is not None:
@@ -112,7 +112,7 @@ def test_a_lock_directory_planted_and_held_by_another_user_is_refused(intruder, 
         stdout=subprocess.PIPE, text=True, env={"PATH": "/usr/bin:/bin"})
     try:
         assert holder.stdout.readline() == "held\n"
-        refused(run_auto(config, planted), planted,
+        refused(run_auto_as_root(config, planted), planted,
                 f"refused as a lock directory: owned by {intruder.name}")
         assert os.listdir(planted) == [lock_name]   # nothing created inside
         assert not hook_out.exists()                # no hook ran, nothing was touched
@@ -120,7 +120,7 @@ def test_a_lock_directory_planted_and_held_by_another_user_is_refused(intruder, 
         holder.kill()
         holder.wait()
     own = arena / "private" / "locks"               # the legitimate case: root's, 0700
-    status, stdout, stderr = run_auto(config, own)
+    status, stdout, stderr = run_auto_as_root(config, own)
     assert (status, stderr) == (0, "") and created(stdout)[0].startswith("auto-hourly-")
     assert stat.S_IMODE(own.stat().st_mode) == 0o700 and own.stat().st_uid == 0
     assert hook_out.read_text() == "0\n"
@@ -134,7 +134,7 @@ def test_a_root_lock_directory_others_can_write_is_refused(intruder, arena, mode
     shared = arena / "shared" / "locks"
     shared.mkdir()
     shared.chmod(mode)
-    refused(run_auto(config, shared), shared, reason)
+    refused(run_auto_as_root(config, shared), shared, reason)
     assert os.listdir(shared) == []
 
 
@@ -144,7 +144,7 @@ def test_a_symlinked_lock_directory_is_refused_even_to_a_good_directory(intruder
     good.mkdir(mode=0o700)
     link = arena / "shared" / "virtsnap"
     as_user(intruder, ["ln", "-s", str(good), str(link)])
-    refused(run_auto(config, link), link, "is a symbolic link")
+    refused(run_auto_as_root(config, link), link, "is a symbolic link")
     assert os.listdir(good) == []
 
 
@@ -199,7 +199,7 @@ def test_a_policy_file_of_another_user_is_refused(intruder, arena):
     config = arena / "shared" / "policy.toml"
     as_user(intruder, ["sh", "-c", f"cat > {config} && chmod 666 {config}"],
             input=policy_text(hook_out))
-    refused(run_auto(config, arena / "private" / "locks"), config,
+    refused(run_auto_as_root(config, arena / "private" / "locks"), config,
             f"owned by {intruder.name} (uid {intruder.uid}), not by root")
     assert not hook_out.exists() and not (arena / "private" / "locks").exists()
 
@@ -210,7 +210,7 @@ def test_a_root_policy_file_others_can_write_is_refused(intruder, arena, mode):
     config = write_root_file(arena / "policy.toml", policy_text(), mode)
     if mode & stat.S_IWOTH:   # the attack itself: the intruder adds a hook
         as_user(intruder, ["sh", "-c", f"cat > {config}"], input=policy_text(hook_out))
-    refused(run_auto(config, arena / "private" / "locks"), config,
+    refused(run_auto_as_root(config, arena / "private" / "locks"), config,
             f"writable by group or others (mode {mode:04o})")
     assert not hook_out.exists()
 
@@ -220,7 +220,7 @@ def test_a_policy_file_in_a_directory_of_another_user_is_refused(intruder, arena
     home.mkdir()
     os.chown(home, intruder.uid, intruder.gid)
     config = write_root_file(home / "policy.toml", policy_text())   # root's file, 0600
-    refused(run_auto(config, arena / "private" / "locks"), home,
+    refused(run_auto_as_root(config, arena / "private" / "locks"), home,
             f"directory owned by {intruder.name}")
 
 
@@ -229,7 +229,7 @@ def test_a_policy_file_in_a_directory_others_can_write_is_refused(arena):
     loose.mkdir()
     loose.chmod(0o777)
     config = write_root_file(loose / "policy.toml", policy_text())
-    refused(run_auto(config, arena / "private" / "locks"), loose,
+    refused(run_auto_as_root(config, arena / "private" / "locks"), loose,
             "directory writable by others and not sticky (mode 0777)")
 
 
@@ -238,11 +238,11 @@ def test_a_symlink_of_another_user_to_a_good_policy_file_is_refused(intruder, ar
     good = write_root_file(arena / "private" / "policy.toml", policy_text())
     link = arena / "shared" / "policy.toml"
     as_user(intruder, ["ln", "-s", str(good), str(link)])
-    refused(run_auto(link, arena / "private" / "locks"), link,
+    refused(run_auto_as_root(link, arena / "private" / "locks"), link,
             f"a symbolic link owned by {intruder.name}")
     root_link = arena / "root-link.toml"
     root_link.symlink_to(good)
-    status, stdout, stderr = run_auto(root_link, arena / "private" / "locks")
+    status, stdout, stderr = run_auto_as_root(root_link, arena / "private" / "locks")
     assert (status, stderr) == (0, "") and created(stdout)[0]
 
 
@@ -258,7 +258,7 @@ def test_a_hook_of_another_user_is_refused(intruder, arena):
     as_user(intruder, ["sh", "-c", f"printf '#!/bin/sh\\nid -u > {hook_out}\\n' > {hook} && "
                                    f"chmod 755 {hook}"])
     config = write_root_file(arena / "private" / "policy.toml", policy_text(hook=[str(hook)]))
-    refused(run_auto(config, arena / "private" / "locks"), hook,
+    refused(run_auto_as_root(config, arena / "private" / "locks"), hook,
             f"owned by {intruder.name} (uid {intruder.uid}), not by root (hook of policy "
             "'hourly')")
     assert not hook_out.exists()
@@ -269,7 +269,7 @@ def test_a_root_hook_others_can_write_is_refused(intruder, arena):
     hook = hook_script(arena / "hook", hook_out, 0o757)
     as_user(intruder, ["sh", "-c", f"echo 'touch {hook_out}.intruder' >> {hook}"])
     config = write_root_file(arena / "private" / "policy.toml", policy_text(hook=[str(hook)]))
-    refused(run_auto(config, arena / "private" / "locks"), hook,
+    refused(run_auto_as_root(config, arena / "private" / "locks"), hook,
             "writable by group or others (mode 0757)")
     assert not hook_out.exists() and not Path(f"{hook_out}.intruder").exists()
 
@@ -287,10 +287,10 @@ def test_a_hook_found_through_path_after_a_directory_of_another_user_is_refused(
     config = write_root_file(arena / "private" / "policy.toml",
                              policy_text(hook=["virtsnap-test-hook"]))
     locks = arena / "private" / "locks"
-    refused(run_auto(config, locks, f"{theirs}:{bin_dir}:/usr/bin:/bin"), theirs,
+    refused(run_auto_as_root(config, locks, f"{theirs}:{bin_dir}:/usr/bin:/bin"), theirs,
             f"directory owned by {intruder.name}")
     assert not hook_out.exists()
-    status, stdout, stderr = run_auto(config, locks, f"{bin_dir}:/usr/bin:/bin")
+    status, stdout, stderr = run_auto_as_root(config, locks, f"{bin_dir}:/usr/bin:/bin")
     assert (status, stderr) == (0, "") and created(stdout)[0]
     assert hook_out.read_text() == "0\n"   # the legitimate hook ran, as root
 
@@ -301,7 +301,7 @@ def test_the_legitimate_set_up_runs(arena):
     hook = hook_script(arena / "private" / "hook", hook_out, 0o700)
     config = write_root_file(arena / "private" / "policy.toml",
                              policy_text(hook=[str(hook)], lock_dir=arena / "private" / "l"))
-    status, stdout, stderr = run_auto(config, arena / "unused")
+    status, stdout, stderr = run_auto_as_root(config, arena / "unused")
     assert (status, stderr) == (0, "") and created(stdout)[0].startswith("auto-hourly-")
     assert hook_out.read_text() == "0\n"
     assert not (arena / "unused").exists()   # the file's lock_dir wins over the environment

@@ -20,13 +20,13 @@ import pytest
 import virtsnap
 from support.helpers import parse_snapshot_tree
 from support.private_daemon import PrivateDaemon
-from support.snapshot_trees import bushy, chain, write_node_file
+from support.snapshot_trees import bushy, long_chain, write_node_file
 from virtsnap import ListFlags
 
 pytestmark = [pytest.mark.libvirtd]
 
 N = 20_000
-SHAPES = {"chain": chain(N), "bushy": bushy(N)}
+SHAPES = {"chain": long_chain(N), "bushy": bushy(N)}
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_descendants_of_a_root_page_too(tree):
         name for name, parent in parents.items() if parent == root}
 
 
-def cli(uri, *args):
+def paged_cli(uri, *args):
     result = subprocess.run([sys.executable, "-m", "virtsnap", "-c", uri, *args],
                             capture_output=True, text=True, timeout=600,
                             stdin=subprocess.DEVNULL)
@@ -136,18 +136,18 @@ def cli(uri, *args):
 def test_cli_listings_page_past_the_cap(tree):
     dom, parents, uri = tree
     # virsh's format: one name a line, then an empty line
-    assert cli(uri, "list", dom.name, "--name") == "".join(
+    assert paged_cli(uri, "list", dom.name, "--name") == "".join(
         f"{n}\n" for n in sorted(parents)) + "\n"
-    assert cli(uri, "list", dom.name, "--leaves", "--name") == "".join(
+    assert paged_cli(uri, "list", dom.name, "--leaves", "--name") == "".join(
         f"{n}\n" for n in sorted(leaves(parents))) + "\n"
-    header, _, *rows = cli(uri, "list", dom.name, "--parent").splitlines()
+    header, _, *rows = paged_cli(uri, "list", dom.name, "--parent").splitlines()
     column = header.index("Parent")
     assert {row.split()[0]: row[column:].strip() or None for row in rows if row} == parents
-    topological = cli(uri, "list", dom.name, "--topological", "--name").split()
+    topological = paged_cli(uri, "list", dom.name, "--topological", "--name").split()
     assert sorted(topological) == sorted(parents)
     assert_topological(topological, parents)
     if dom.name == "bushy":   # a 20,000-deep chain's drawing is quadratic, as virsh's
-        assert parse_snapshot_tree(cli(uri, "list", dom.name, "--tree")) == parents
+        assert parse_snapshot_tree(paged_cli(uri, "list", dom.name, "--tree")) == parents
 
 
 def test_deleting_during_a_paged_walk_never_loses_a_survivor(uris):

@@ -79,7 +79,7 @@ def table(keys):
 
 
 @st.composite
-def documents(draw):
+def policy_documents(draw):
     lines = []
     if draw(st.booleans()):
         lines.append("[defaults]")
@@ -98,7 +98,7 @@ def documents(draw):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
-@given(text=documents())
+@given(text=policy_documents())
 def test_the_loader_answers_a_valid_plan_or_one_line_naming_file_line_and_key(tmp_path, text):
     path = tmp_path / "policy.toml"
     path.write_text(text, encoding="utf-8")

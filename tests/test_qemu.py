@@ -86,7 +86,7 @@ def names(dom, flags=0):
     return sorted(dom.list_snapshot_names(flags))
 
 
-def qemu_io(path, command):
+def qemu_io_status(path, command):
     """Run one qemu-io command on an image no guest has open; its output."""
     proc = subprocess.run(["qemu-io", "-c", command, path], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=60)
@@ -94,7 +94,7 @@ def qemu_io(path, command):
 
 
 def holds_pattern(path, pattern):
-    rc, out = qemu_io(path, f"read -P {pattern} 0 64k")
+    rc, out = qemu_io_status(path, f"read -P {pattern} 0 64k")
     return rc == 0 and "Pattern verification failed" not in out
 
 
@@ -214,9 +214,9 @@ def test_read_only_connection_reads_but_every_mutation_is_denied(running, run_do
 
 def test_shut_off_guest_gets_internal_disk_snapshots(offline, off_dom):
     dom = off_dom
-    assert qemu_io(offline.disk, "write -P 0xab 0 64k")[0] == 0
+    assert qemu_io_status(offline.disk, "write -P 0xab 0 64k")[0] == 0
     a = dom.create_snapshot(name="a")
-    assert qemu_io(offline.disk, "write -P 0xcd 0 64k")[0] == 0
+    assert qemu_io_status(offline.disk, "write -P 0xcd 0 64k")[0] == 0
     b = dom.create_snapshot(name="b")
     for snap in (a, b):
         xml = parse(snap)

@@ -119,7 +119,7 @@ POLICY = """\
 """
 
 
-def auto(tmp_path, capsys, extra):
+def hooks_auto(tmp_path, capsys, extra):
     config = tmp_path / "policy.toml"
     config.write_text(textwrap.dedent(POLICY) + extra)
     status = main(["auto", "--config", str(config), "--json"])
@@ -136,7 +136,7 @@ def test_auto_takes_the_snapshot_when_the_pre_hook_started_a_daemon(dom, tmp_pat
     pidfile = tmp_path / "daemon.pid"
     leftovers.append(pidfile)
     hook = json.dumps(daemon_hook(pidfile, "exit 0"))
-    status, result, _, err = auto(tmp_path, capsys, f"pre_hook = {hook}\n")
+    status, result, _, err = hooks_auto(tmp_path, capsys, f"pre_hook = {hook}\n")
     wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), "pid file")
     assert (status, err, result["error"]) == (0, "", None)
     assert result["hooks"] == [{"phase": "pre", "argv": json.loads(hook), "returncode": 0,
@@ -149,7 +149,7 @@ def test_auto_report_of_a_hook_with_megabytes_of_stderr_stays_small(dom, tmp_pat
     monkeypatch.setenv("VIRTSNAP_LOCK_DIR", str(tmp_path / "locks"))
     hook = json.dumps([sys.executable, "-c",
                        "import sys; sys.stderr.write('z' * 2000000); sys.exit(1)"])
-    status, result, out, err = auto(tmp_path, capsys, f"pre_hook = {hook}\n")
+    status, result, out, err = hooks_auto(tmp_path, capsys, f"pre_hook = {hook}\n")
     assert status == 1 and result["created"] is None and dom.list_snapshot_names() == []
     assert "earlier bytes of stderr dropped" in result["error"]
     assert len(out) < 8 * 1024 and len(err) < 4 * 1024

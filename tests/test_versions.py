@@ -8,11 +8,11 @@ REVERT_RUNNING fix is known only to lie between 7.0 and 9.0.
 """
 
 import os
-import subprocess
 
 import pytest
 
 import virtsnap
+from support.external import backing_chain
 from support.snapshots import external_xml
 from support.libvirtd_env import qemu_img_snapshots
 from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
@@ -98,14 +98,6 @@ def test_revert_running_on_a_paused_domain(dom):
 # ---------------------------------------------------------------- QEMU guests
 
 running_guest = guest_fixture("ver", running=True, scope="function")
-
-
-def backing_chain(path):
-    """[path, its backing file, ...] as qemu-img reads it."""
-    out = subprocess.run(["qemu-img", "info", "-U", "--backing-chain", path],
-                         capture_output=True, text=True, check=True).stdout
-    return [line.split(":", 1)[1].strip() for line in out.splitlines()
-            if line.startswith("image:")]
 
 
 @pytest.mark.libvirtd

@@ -54,7 +54,7 @@ def reset(dom, uri, xml):
                             | (CreateFlags.CURRENT if name == CURRENT else 0))
 
 
-def state(dom):
+def left_state(dom):
     """What a command leaves: the snapshots' names, the current one, the domain's state."""
     current = dom.current_snapshot().name if dom.has_current_snapshot() else None
     try:

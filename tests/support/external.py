@@ -10,6 +10,7 @@ import subprocess
 import xml.etree.ElementTree as ElementTree
 
 from virtsnap import CreateFlags
+from support.snapshots import external_xml  # noqa: F401 - re-exported for the external tests
 
 CHUNK = 64 * 1024
 MAX_LAYER = 8
@@ -64,13 +65,7 @@ def backing_chain(path):
             if line.startswith("image:")]
 
 
-def external_xml(name, overlay):
-    return (f"<domainsnapshot><name>{name}</name><disks>"
-            f"<disk name='vda' snapshot='external'><source file='{overlay}'/></disk>"
-            f"</disks></domainsnapshot>")
-
-
-def take(dom, guest, name):
+def take_external(dom, guest, name):
     """An external disk-only snapshot ``name`` with its overlay in the guest's directory."""
     return dom.create_snapshot(external_xml(name, guest.path(name + ".qcow2")),
                                CreateFlags.DISK_ONLY)
@@ -111,6 +106,6 @@ def build_chain(dom, guest, count):
     write_layer(guest.disk, 1)
     snaps = []
     for k in range(1, count + 1):
-        snaps.append(take(dom, guest, f"s{k}"))
+        snaps.append(take_external(dom, guest, f"s{k}"))
         write_layer(disk_file(dom), k + 1)
     return snaps

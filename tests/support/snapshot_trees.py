@@ -5,7 +5,7 @@ instead reads them at connect time from its node file
 (``test+unix:///PATH?socket=...``), as ``<test:domainsnapshot>`` elements.
 Each connection gets its own copy of that state.
 
-``chain(n)`` and ``bushy(n)`` give a child -> parent map (roots: None);
+``long_chain(n)`` and ``bushy(n)`` give a child -> parent map (roots: None);
 ``write_node_file(path, {domain: parents})`` writes the file.
 """
 
@@ -15,7 +15,7 @@ DOMAIN_XML = ("<domain type='test'><name>{name}</name><memory>8388608</memory>"
               "<os><type>hvm</type></os></domain>")
 
 
-def chain(n, prefix="c"):
+def long_chain(n, prefix="c"):
     """One chain of ``n`` snapshots, ``c00000`` the root."""
     names = [f"{prefix}{i:05d}" for i in range(n)]
     return {name: names[i - 1] if i else None for i, name in enumerate(names)}
