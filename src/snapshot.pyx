@@ -469,6 +469,7 @@ cdef inline virDomainSnapshotPtr _snapshot_ptr(DomainSnapshot snap) except NULL:
 
 
 ctypedef int (*_DomainCall)(virDomainPtr, unsigned int) noexcept nogil
+ctypedef int (*_DomainAction)(virDomainPtr) noexcept nogil
 ctypedef int (*_SnapshotCall)(virDomainSnapshotPtr, unsigned int) noexcept nogil
 
 
@@ -479,6 +480,17 @@ cdef int _domain_call(Domain dom, _DomainCall call, object flags) except -1:
     cdef int rc
     with nogil:
         rc = call(ptr, c_flags)
+    if rc < 0:
+        _raise_last_error()
+    return rc
+
+
+cdef int _domain_action(Domain dom, _DomainAction call) except -1:
+    """``call(dom)`` without the GIL; its result, or the libvirt error raised."""
+    cdef virDomainPtr ptr = _domain_ptr(dom)
+    cdef int rc
+    with nogil:
+        rc = call(ptr)
     if rc < 0:
         _raise_last_error()
     return rc
@@ -852,32 +864,17 @@ cdef class Domain:
 
     def abort_job(self):
         """Abort the domain's current job, such as a snapshot being taken."""
-        cdef virDomainPtr ptr = _domain_ptr(self)
-        cdef int rc
-        with nogil:
-            rc = virDomainAbortJob(ptr)
-        if rc < 0:
-            _raise_last_error()
+        _domain_action(self, virDomainAbortJob)
 
     # -- pause and freeze (virtsnap.group)
 
     def suspend(self):
         """Pause the running domain (virDomainSuspend)."""
-        cdef virDomainPtr ptr = _domain_ptr(self)
-        cdef int rc
-        with nogil:
-            rc = virDomainSuspend(ptr)
-        if rc < 0:
-            _raise_last_error()
+        _domain_action(self, virDomainSuspend)
 
     def resume(self):
         """Resume the paused domain (virDomainResume)."""
-        cdef virDomainPtr ptr = _domain_ptr(self)
-        cdef int rc
-        with nogil:
-            rc = virDomainResume(ptr)
-        if rc < 0:
-            _raise_last_error()
+        _domain_action(self, virDomainResume)
 
     def fs_freeze(self):
         """Freeze every guest filesystem through the guest agent; the number frozen."""
