@@ -154,7 +154,7 @@ def compare(daemon, name, words):
     uri, dom, xml = daemon
     cli_diff.reset(dom, uri, xml)
     expected = untimed(run_program(["virsh"], [name] + with_id(words, dom), uri))
-    expected_state = untimed(cli_diff.state(dom))
+    expected_state = untimed(cli_diff.left_state(dom))
     for command_name in (name, BY_VIRSH[name].name):
         cli_diff.reset(dom, uri, xml)
         result = untimed(run_program([sys.executable, "-m", "virtsnap"],
@@ -162,7 +162,7 @@ def compare(daemon, name, words):
         if VIRSH_BEFORE_9 and known_difference(name, words, expected, result):
             continue
         assert result == expected, (command_name, words)
-        assert untimed(cli_diff.state(dom)) == expected_state, (command_name, words)
+        assert untimed(cli_diff.left_state(dom)) == expected_state, (command_name, words)
 
 
 def known_difference(name, words, expected, result):
@@ -231,10 +231,10 @@ def test_chained_commands_match_virsh(daemon, script):
     uri, dom, xml = daemon
     cli_diff.reset(dom, uri, xml)
     expected = run_program(["virsh"], [script], uri)
-    expected_state = cli_diff.state(dom)
+    expected_state = cli_diff.left_state(dom)
     cli_diff.reset(dom, uri, xml)
     assert run_program([sys.executable, "-m", "virtsnap"], [script], uri) == expected
-    assert cli_diff.state(dom) == expected_state
+    assert cli_diff.left_state(dom) == expected_state
     # On stdin, line by line as virsh's shell reads it (without its banner and prompts).
     cli_diff.reset(dom, uri, xml)
     from_stdin = subprocess.run([sys.executable, "-m", "virtsnap", "-c", uri], input=script.encode(),

@@ -18,7 +18,7 @@ from support.external import (
     disk_file,
     image_files,
     snapshot_image,
-    take,
+    take_external,
     view_layers,
     write_layer,
 )
@@ -81,7 +81,7 @@ def test_branch_revert_to_the_middle_snapshot_and_back(dom, guest):
     build_chain(dom, guest, 3)
     external.revert(dom.get_snapshot_by_name("s2"))
     write_layer(disk_file(dom), 5)
-    take(dom, guest, "b4")  # a branch off s2: [1,2,5]
+    take_external(dom, guest, "b4")  # a branch off s2: [1,2,5]
     write_layer(disk_file(dom), 6)
     assert sorted(dom.get_snapshot_by_name("s2").list_child_snapshot_names()) == ["b4", "s3"]
 
@@ -149,7 +149,7 @@ def test_delete_a_branch_point_keeps_both_branches(dom, guest):
     build_chain(dom, guest, 3)
     external.revert(dom.get_snapshot_by_name("s2"))
     write_layer(disk_file(dom), 5)
-    take(dom, guest, "b4")
+    take_external(dom, guest, "b4")
     write_layer(disk_file(dom), 6)
 
     external.delete(dom.get_snapshot_by_name("s2"))  # two children: libvirt refuses

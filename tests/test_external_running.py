@@ -16,7 +16,7 @@ from support.external import (
     build_chain,
     disk_file,
     snapshot_image,
-    take,
+    take_external,
     view_layers,
 )
 from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
@@ -110,7 +110,7 @@ def test_check_names_a_missing_memory_image(dom, guest):
 def test_revert_to_a_snapshot_taken_while_running(dom, guest):
     build_chain(dom, guest, 1)  # s1 = [1] taken shut off, the disk shows [1, 2]
     dom.start()
-    take(dom, guest, "live")  # disk-only, of the running guest: holds [1, 2]
+    take_external(dom, guest, "live")  # disk-only, of the running guest: holds [1, 2]
     assert ElementTree.fromstring(
         dom.get_snapshot_by_name("live").get_xml_description()).findtext("state") == \
         "disk-snapshot"
