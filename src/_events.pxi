@@ -534,8 +534,11 @@ _connection_closing = None          # set by virtsnap.events: ends a connection'
 
 
 def _on_connection_close(listener):
-    """``listener(conn)`` runs in Connection.close() while the connection still works."""
+    """``listener(conn)`` runs in Connection.close() while the connection still works
+    (virtsnap.events sets it; None unsets it)."""
     global _connection_closing
+    if listener is not None and not callable(listener):
+        raise TypeError(f"listener must be callable or None, not {type(listener).__name__}")
     _connection_closing = listener
 
 

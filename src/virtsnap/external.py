@@ -612,8 +612,8 @@ def revert(snapshot: DomainSnapshot, *, running: bool = False, paused: bool = Fa
     (and with "finish" before it clears the intent record): progress reports, or
     a test that kills the process there.
     """
-    if running and paused:
-        raise ValueError("running and paused exclude each other")
+    if running and paused:  # libvirt's own refusal (InvalidArgumentError), as virsh shows it
+        snapshot.revert_to(RevertFlags.RUNNING | RevertFlags.PAUSED)
     domain = snapshot.get_domain()
     with _exclusive(domain):
         return _revert(snapshot, domain, running, paused, force, reset_nvram, on_step)
@@ -766,8 +766,8 @@ def delete(snapshot: DomainSnapshot, *, children: bool = False, children_only: b
     first, one at a time; ``metadata_only`` is libvirt's own (it keeps every file).
     ``on_step`` is as for :func:`revert`.
     """
-    if children and children_only:
-        raise ValueError("children and children_only exclude each other")
+    if children and children_only:  # libvirt's own refusal, as virsh shows it
+        snapshot.delete(DeleteFlags.CHILDREN | DeleteFlags.CHILDREN_ONLY)
     domain = snapshot.get_domain()
     with _exclusive(domain):
         _recover(domain, on_step)
