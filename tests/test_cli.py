@@ -204,6 +204,12 @@ def test_usage_errors_are_virshs(args):
     assert expected.returncode == 1 and expected.stderr.startswith("error: ")
     for name in (args[0], virsh_name):
         result = virtsnap_run(name, *args[1:])
+        if VIRSH_BEFORE_9 and "failed to validate against schema" in expected.stderr:
+            # 7.0's virsh writes a --diskspec's <disks> where 7.0's schema refuses it;
+            # virtsnap's XML (9.0's) reaches libvirt's own check, which refuses it too
+            assert (result.stdout, result.returncode) == (expected.stdout, 1)
+            assert result.stderr.startswith("error: ")
+            continue
         assert (result.stdout, result.stderr, result.returncode) == (
             expected.stdout, expected.stderr, 1)
 

@@ -139,7 +139,7 @@ def explicit_any(path):
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             try:
                 inner = ast.parse(node.value, mode="eval")
-            except SyntaxError:
+            except (SyntaxError, ValueError):  # 3.9: ValueError for a string with NUL
                 continue
             count += sum(isinstance(sub, ast.Name) and sub.id == "Any" for sub in ast.walk(inner))
     return count

@@ -189,7 +189,8 @@ class JsonSchema(SphinxDirective):
 
 def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: List[type]) -> None:
     """Leave private helper bases (``_Subscription``) out of "Bases:"."""
-    bases[:] = [base for base in bases if not base.__name__.startswith("_")] or [object]
+    bases[:] = [base for base in bases  # typing's generics have no __name__ on Python 3.9
+                if not getattr(base, "__name__", "").startswith("_")] or [object]
 
 
 def _show_enum_members(app: Any, what: str, name: str, obj: Any, skip: bool, options: Any) -> Any:

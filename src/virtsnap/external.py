@@ -619,6 +619,20 @@ def revert(snapshot: DomainSnapshot, *, running: bool = False, paused: bool = Fa
         return _revert(snapshot, domain, running, paused, force, reset_nvram, on_step)
 
 
+def _libvirt_revert(snapshot: DomainSnapshot, flags: int) -> None:
+    """libvirt's revert. From 9.9 libvirt names a reverted disk's new overlay after the
+    snapshot's image and the current second, so a second revert to the same snapshot
+    within that second finds the name taken ("already exists"): it is tried once more
+    in the next second."""
+    try:
+        snapshot.revert_to(flags)
+    except OperationUnsupportedError as exc:
+        if not is_external(snapshot) or "already exists" not in str(exc):
+            raise
+        time.sleep(1.0 - time.time() % 1.0 + 0.01)
+        snapshot.revert_to(flags)
+
+
 def _revert(snapshot: DomainSnapshot, domain: Domain, running: bool, paused: bool,
             force: bool, reset_nvram: bool, on_step: Optional[StepHook]) -> Outcome:
     _recover(domain, on_step)
@@ -629,10 +643,10 @@ def _revert(snapshot: DomainSnapshot, domain: Domain, running: bool, paused: boo
     if not is_external(snapshot) or _lib_version(domain) >= REVERTS_EXTERNAL_SINCE:
         nvram_copy = _nvram_copy(domain, snapshot.name) if is_external(snapshot) else None
         if nvram_copy is None:
-            snapshot.revert_to(flags)
+            _libvirt_revert(snapshot, flags)
             return Outcome("libvirt")
         # libvirt reverts the disks; the NVRAM goes back before the guest starts
-        snapshot.revert_to(flags & ~(RevertFlags.RUNNING | RevertFlags.PAUSED))
+        _libvirt_revert(snapshot, flags & ~(RevertFlags.RUNNING | RevertFlags.PAUSED))
         _step_copy(domain, {"src": nvram_copy, "dst": _nvram(domain)})
         if running or paused:
             domain.start(START_PAUSED if paused else 0)

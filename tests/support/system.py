@@ -94,4 +94,10 @@ SIOCOUTQ = 0x5411  # for a UNIX socket: bytes this end sent that its peer has no
 def unread_by_peer(fds):
     """Bytes sent on ``fds`` that the other end (say, a frozen daemon) has not read
     yet: a request in flight to a stopped daemon shows here."""
-    return sum(struct.unpack("i", fcntl.ioctl(fd, SIOCOUTQ, bytes(4)))[0] for fd in fds)
+    unread = 0
+    for fd in fds:
+        try:
+            unread += struct.unpack("i", fcntl.ioctl(fd, SIOCOUTQ, bytes(4)))[0]
+        except OSError:  # that connection closed meanwhile (a reconnect gave a new fd)
+            pass
+    return unread
