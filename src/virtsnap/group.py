@@ -315,13 +315,20 @@ def group_record(description: Optional[str]) -> Optional[Tuple[Dict[str, Any], O
 
 
 def revert_snapshot(snapshot: Any, flags: int = 0) -> None:
-    """Revert one member to ``snapshot`` (``DomainSnapshot.revert_to``)."""
-    snapshot.revert_to(flags)
+    """Revert one member to ``snapshot`` through :func:`virtsnap.external.revert`, the
+    path of single reverts (libvirt's call, or virtsnap's where libvirt refuses)."""
+    from virtsnap import external
+
+    flag = virtsnap.RevertFlags
+    external.revert(snapshot, running=bool(flags & flag.RUNNING),
+                    paused=bool(flags & flag.PAUSED), force=bool(flags & flag.FORCE))
 
 
 def delete_snapshot(snapshot: Any) -> None:
-    """Delete one member's ``snapshot`` (``DomainSnapshot.delete``)."""
-    snapshot.delete()
+    """Delete one member's ``snapshot`` through :func:`virtsnap.external.delete`."""
+    from virtsnap import external
+
+    external.delete(snapshot)
 
 
 # ---------------------------------------------------------------- running calls
