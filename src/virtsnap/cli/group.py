@@ -53,7 +53,7 @@ def cmd_group(args: "Arguments", conn: None, out: Output) -> int:
         raise UsageError(f"unknown group action '{args.action}' (use {', '.join(ACTIONS)})")
     names = list(args.members)
     if args.action in ("revert", "delete") and args.name is None and names:
-        args.name = names.pop(0)
+        setattr(args, "name", names.pop(0))  # the grammar's table decides the attributes
     if args.action != "list" and args.name is None:
         raise UsageError(f"group {args.action} needs the group snapshot's name")
     if not names:
