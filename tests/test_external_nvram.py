@@ -16,8 +16,12 @@ from virtsnap import CreateFlags, external
 
 pytestmark = pytest.mark.libvirtd
 
-OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd"
-OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd"
+# Debian 11 and 12 ship the 2 MB images; Debian 13 only the 4 MB ones.
+OVMF_CODE, OVMF_VARS = next(
+    (code, vars_) for code, vars_ in (("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
+                                      ("/usr/share/OVMF/OVMF_CODE_4M.fd",
+                                       "/usr/share/OVMF/OVMF_VARS_4M.fd"))
+    if os.path.exists(code) and os.path.exists(vars_))
 
 
 def digest(path):
