@@ -12,7 +12,10 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+    from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+
+    from virtsnap._snapshot import Domain
+    from virtsnap.info import SnapshotInfo
 
 __all__ = ["SnapshotTree", "virsh_sort_key"]
 
@@ -31,7 +34,8 @@ class SnapshotTree:
     """
 
     def __init__(self, parents: Mapping[str, Optional[str]],
-                 infos: Optional[Mapping[str, Any]] = None, *, ordered: bool = False) -> None:
+                 infos: Optional[Mapping[str, SnapshotInfo]] = None, *,
+                 ordered: bool = False) -> None:
         self._parents: Dict[str, Optional[str]] = dict(parents)
         self._infos = dict(infos) if infos is not None else None
         self._ordered = ordered
@@ -42,12 +46,12 @@ class SnapshotTree:
             self._children.setdefault(parent if parent in self._parents else None, []).append(name)
 
     @classmethod
-    def from_domain(cls, domain: Any, list_flags: int = 0) -> "SnapshotTree":
+    def from_domain(cls, domain: Domain, list_flags: int = 0) -> "SnapshotTree":
         """The tree of ``domain``'s snapshots, from one bulk parent lookup."""
         return cls(domain.snapshot_parents(list_flags))
 
     @classmethod
-    def from_infos(cls, infos: Iterable[Any]) -> "SnapshotTree":
+    def from_infos(cls, infos: Iterable[SnapshotInfo]) -> "SnapshotTree":
         """A tree from :class:`~virtsnap.info.SnapshotInfo` records, which also enables
         :meth:`chronological`."""
         by_name = {info.name: info for info in infos}
@@ -146,7 +150,7 @@ class SnapshotTree:
             yield name
             queue.extend(self._children.get(name, ()))
 
-    def chronological(self, infos: Optional[Mapping[str, Any]] = None) -> List[str]:
+    def chronological(self, infos: Optional[Mapping[str, SnapshotInfo]] = None) -> List[str]:
         """Names by creation time; ties (same second) keep parents before children.
 
         Needs ``infos`` (name -> SnapshotInfo), given here or to the constructor.
@@ -193,12 +197,11 @@ class SnapshotTree:
 
         dumps = json.dumps
         parts = ['{\n  "domain": ', dumps(domain, ensure_ascii=False), ',\n  "roots": [']
-        # One frame per open list of nodes: [remaining names, indentation of its items,
-        # no item written yet]. The roots' list is the outermost.
-        stack: List[List[Any]] = [[iter(self.roots), 4, True]]
+        # One frame per open list of nodes: (remaining names, indentation of its items,
+        # no item written yet). The roots' list is the outermost.
+        stack: List[Tuple[Iterator[str], int, bool]] = [(iter(self.roots), 4, True)]
         while stack:
-            frame = stack[-1]
-            remaining, indent, first = frame
+            remaining, indent, first = stack[-1]
             name = next(remaining, None)
             if name is None:  # names are never None: the list is done
                 stack.pop()
@@ -208,13 +211,13 @@ class SnapshotTree:
                 if stack:  # these were a node's children: close that node
                     parts.append("\n" + " " * (indent - 4) + "}")
                 continue
-            frame[2] = False
+            stack[-1] = (remaining, indent, False)
             pad = " " * indent
             parts.append(f'{"" if first else ","}\n{pad}{{\n{pad}  "name": '
                          f'{dumps(name, ensure_ascii=False)},\n{pad}  "children": [')
             children = self._children.get(name)
             if children:
-                stack.append([iter(children), indent + 4, True])
+                stack.append((iter(children), indent + 4, True))
             else:
                 parts.append(f"]\n{pad}}}")
         parts.append("\n}")
