@@ -10,9 +10,14 @@ Without rich, or when disabled, the call simply runs.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, cast
+from typing import TYPE_CHECKING, Callable, List, Mapping, Optional, Tuple, TypeVar
 
 from virtsnap import LibvirtError, OperationUnsupportedError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from virtsnap import Domain
 
 __all__ = ["job_bytes", "run_with_progress"]
 
@@ -24,16 +29,18 @@ _BYTE_FIELDS = (("data_processed", "data_total"),
                 ("disk_processed", "disk_total"))
 
 
-def job_bytes(stats: Dict[str, Any]) -> Optional[Tuple[int, int]]:
+def job_bytes(stats: Mapping[str, object]) -> Optional[Tuple[int, int]]:
     """(bytes done, bytes total) from ``get_job_stats()``, or None when unknown."""
     for done, total in _BYTE_FIELDS:
-        if stats.get(total):
-            return int(stats.get(done, 0)), int(stats[total])
+        size, processed = stats.get(total), stats.get(done, 0)
+        if size and isinstance(size, (int, float)) and isinstance(processed, (int, float)):
+            return int(processed), int(size)
     return None
 
 
-def run_with_progress(call: Callable[[], T], domain: Any, description: str, *,
-                      enabled: bool, interval: float = 0.2, console: Any = None) -> T:
+def run_with_progress(call: Callable[[], T], domain: Domain, description: str, *,
+                      enabled: bool, interval: float = 0.2,
+                      console: Optional[Console] = None) -> T:
     """Return ``call()``; while it runs, show its job's progress if ``enabled``.
 
     The display goes to ``console`` (a rich Console), by default one on stderr.
@@ -48,13 +55,14 @@ def run_with_progress(call: Callable[[], T], domain: Any, description: str, *,
                                    TextColumn, TimeElapsedColumn, TransferSpeedColumn)
     except ImportError:
         return call()
-    outcome: Dict[str, Any] = {}
+    values: List[T] = []
+    errors: List[BaseException] = []
 
     def worker() -> None:
         try:
-            outcome["value"] = call()
+            values.append(call())
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-            outcome["error"] = exc
+            errors.append(exc)
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn())
@@ -78,6 +86,6 @@ def run_with_progress(call: Callable[[], T], domain: Any, description: str, *,
             else:
                 if size is not None:
                     progress.update(task, completed=size[0], total=size[1])
-    if "error" in outcome:
-        raise outcome["error"]
-    return cast(T, outcome["value"])
+    if errors:
+        raise errors[0]
+    return values[0]
