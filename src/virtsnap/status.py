@@ -24,14 +24,42 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, TypedDict
 
-__all__ = ["CRITICAL", "OK", "STATUS_SCHEMA", "UNKNOWN", "WARNING", "Check", "Status",
-           "check", "check_file"]
+if TYPE_CHECKING:
+    from virtsnap import Domain
+    from virtsnap.policy.plan import Config, Policy
+
+__all__ = ["CRITICAL", "OK", "STATUS_SCHEMA", "UNKNOWN", "WARNING", "Check", "CheckDict",
+           "Status", "StatusDict", "check", "check_file"]
 
 OK, WARNING, CRITICAL, UNKNOWN = "OK", "WARNING", "CRITICAL", "UNKNOWN"
 EXIT_CODES = {OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3}
 _SEVERITY = {OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3}
+
+
+class CheckDict(TypedDict):
+    """One check as JSON: an item of ``checks`` in :data:`STATUS_SCHEMA`."""
+    uri: Optional[str]
+    domain: str
+    label: str
+    state: str
+    owned: int
+    newest: Optional[str]
+    age_seconds: Optional[float]
+    interval_seconds: Optional[float]
+    backlog: List[str]
+    space: Optional[str]
+    problems: List[str]
+
+
+class StatusDict(TypedDict):
+    """``virtsnap status --json``: the document of :data:`STATUS_SCHEMA`."""
+    state: str
+    exit_code: int
+    summary: str
+    checks: List[CheckDict]
+    errors: List[str]
 
 
 def _age(seconds: float) -> str:
@@ -66,7 +94,7 @@ class Check:
     def name(self) -> str:
         return f"{self.domain} [{self.label}]"
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> CheckDict:
         return {"uri": self.uri, "domain": self.domain, "label": self.label,
                 "state": self.state, "owned": self.owned,
                 "newest": None if self.newest is None else self.newest.isoformat(),
@@ -117,7 +145,7 @@ class Status:
             out.append(f"{c.state} {c.uri or '(default URI)'} {c.name}: {detail}")
         return out
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> StatusDict:
         return {"state": self.state, "exit_code": self.exit_code, "summary": self.summary(),
                 "checks": [c.to_dict() for c in self.checks], "errors": self.errors}
 
@@ -126,7 +154,7 @@ _TEXT_OR_NULL = {"type": ["string", "null"]}
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
 _STATE = {"enum": [OK, WARNING, CRITICAL, UNKNOWN]}
 
-STATUS_SCHEMA: Dict[str, Any] = {
+STATUS_SCHEMA: Dict[str, object] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "virtsnap status --json",
     "type": "object", "required": ["state", "exit_code", "summary", "checks", "errors"],
@@ -149,7 +177,7 @@ STATUS_SCHEMA: Dict[str, Any] = {
 }
 
 
-def _check_domain(dom: Any, policy: Any, uri: Optional[str], now: datetime) -> Check:
+def _check_domain(dom: Domain, policy: Policy, uri: Optional[str], now: datetime) -> Check:
     import virtsnap
     from virtsnap.policy.plan import plan
     from virtsnap.policy.run import owned_snapshots
@@ -183,19 +211,19 @@ def _check_domain(dom: Any, policy: Any, uri: Optional[str], now: datetime) -> C
     return result
 
 
-def check(config: Any, *, now: Optional[datetime] = None, workers: int = 4,
+def check(config: Config, *, now: Optional[datetime] = None, workers: int = 4,
           default_uri: Optional[str] = None) -> Status:
     """The state of every policy of ``config`` on the domains it selects (read-only)."""
     import virtsnap
 
     now = now or datetime.now(timezone.utc)
     status = Status()
-    hosts: Dict[Optional[str], List[Any]] = {}
+    hosts: Dict[Optional[str], List[Policy]] = {}
     for policy in config.policies:
         for uri in policy.uris:
             hosts.setdefault(uri, []).append(policy)
 
-    def one_host(item: Tuple[Optional[str], List[Any]]) -> Tuple[List[Check], Optional[str]]:
+    def one_host(item: Tuple[Optional[str], List[Policy]]) -> Tuple[List[Check], Optional[str]]:
         uri, policies = item
         shown = uri if uri is not None else default_uri
         try:
