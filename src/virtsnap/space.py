@@ -31,14 +31,32 @@ import re
 import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple, TypedDict
 from urllib.parse import urlsplit
 
 from virtsnap.errors import LibvirtError
 
-__all__ = ["DiskUsage", "DomainUsage", "FreeSpace", "Layer", "SnapshotUsage",
-           "disk_sources", "disk_usage", "format_bytes", "free_space", "is_local_uri",
-           "parse_size", "parse_threshold", "space_guard"]
+if TYPE_CHECKING:
+    from virtsnap import Connection, Domain
+
+    # ``qemu-img info --output=json``: the keys read here of an image and of its snapshots
+    _QemuImgSnapshot = TypedDict("_QemuImgSnapshot", {"name": str, "vm-state-size": int})
+    _QemuImgImage = TypedDict("_QemuImgImage", {
+        "filename": str, "actual-size": int, "virtual-size": int,
+        "snapshots": List[_QemuImgSnapshot]}, total=False)
+
+    class _Volume(TypedDict):
+        """What is read of ``Connection.storage_volume()``: the volume's and its pool's bytes."""
+        allocation: int
+        capacity: int
+        pool: str
+        pool_available: int
+        pool_capacity: int
+
+__all__ = ["DiskUsage", "DiskUsageDict", "DomainUsage", "DomainUsageDict", "FreeSpace", "Layer",
+           "LayerDict", "SnapshotUsage", "SnapshotUsageDict", "disk_sources", "disk_usage",
+           "format_bytes", "free_space", "is_local_uri", "parse_size", "parse_threshold",
+           "space_guard"]
 
 STATS, VOLUME, QEMU_IMG = "domain-stats", "storage-volume", "qemu-img"
 
@@ -96,6 +114,45 @@ def is_local_uri(uri: Optional[str]) -> bool:
 # ---------------------------------------------------------------- the report
 
 
+class LayerDict(TypedDict):
+    """A :class:`Layer` as JSON: an item of a disk's ``chain`` in the ``du`` document."""
+    file: str
+    allocation: Optional[int]
+    capacity: Optional[int]
+    snapshot: Optional[str]
+    source: Optional[str]
+
+
+class DiskUsageDict(TypedDict):
+    """A :class:`DiskUsage` as JSON: an item of ``disks`` in the ``du`` document."""
+    target: str
+    chain: List[LayerDict]
+    chain_complete: bool
+
+
+class SnapshotUsageDict(TypedDict):
+    """A :class:`SnapshotUsage` as JSON: an item of ``snapshots`` in the ``du`` document."""
+    name: str
+    location: str
+    vmstate: Optional[int]
+    memory_file: Optional[str]
+    memory: Optional[int]
+    layers: List[str]
+    frees: Optional[int]
+    frees_at_least: Optional[int]
+    frees_note: Optional[str]
+
+
+class DomainUsageDict(TypedDict):
+    """A :class:`DomainUsage` as JSON: the ``du`` document of virtsnap's --json schema."""
+    domain: str
+    uri: Optional[str]
+    disks: List[DiskUsageDict]
+    snapshots: List[SnapshotUsageDict]
+    total: Optional[int]
+    notes: List[str]
+
+
 @dataclass
 class Layer:
     """One image of a disk's backing chain."""
@@ -106,7 +163,7 @@ class Layer:
     snapshot: Optional[str] = None        # the snapshot whose creation made this image
     source: Optional[str] = None          # domain-stats, storage-volume, qemu-img or None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> LayerDict:
         return {"file": self.file, "allocation": self.allocation, "capacity": self.capacity,
                 "snapshot": self.snapshot, "source": self.source}
 
@@ -117,7 +174,7 @@ class DiskUsage:
     chain: List[Layer] = field(default_factory=list)   # top first
     complete: bool = True     # False when the images below the top are not known
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> DiskUsageDict:
         return {"target": self.target, "chain": [layer.to_dict() for layer in self.chain],
                 "chain_complete": self.complete}
 
@@ -136,7 +193,7 @@ class SnapshotUsage:
     frees_at_least: Optional[int] = None
     frees_note: Optional[str] = None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> SnapshotUsageDict:
         return {"name": self.name, "location": self.location, "vmstate": self.vmstate,
                 "memory_file": self.memory_file, "memory": self.memory,
                 "layers": self.layers, "frees": self.frees,
@@ -184,7 +241,7 @@ class DomainUsage:
                 part for part in parts if part is not None)
         return sizes
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> DomainUsageDict:
         return {"domain": self.domain, "uri": self.uri,
                 "disks": [disk.to_dict() for disk in self.disks],
                 "snapshots": [snap.to_dict() for snap in self.snapshots],
@@ -194,7 +251,7 @@ class DomainUsage:
 # ---------------------------------------------------------------- reading
 
 
-def disk_sources(dom: Any) -> List[Tuple[str, str]]:
+def disk_sources(dom: Domain) -> List[Tuple[str, str]]:
     """(target, file) of each file-backed disk of ``dom`` (cdroms and floppies left out)."""
     root = ET.fromstring(dom.get_xml_description())
     out = []
@@ -209,8 +266,8 @@ def disk_sources(dom: Any) -> List[Tuple[str, str]]:
     return out
 
 
-def _stats_chains(dom: Any) -> Tuple[Dict[str, List[Tuple[str, Optional[int], Optional[int]]]],
-                                     bool]:
+def _stats_chains(dom: Domain) -> Tuple[Dict[str, List[Tuple[str, Optional[int], Optional[int]]]],
+                                        bool]:
     """target -> [(path, allocation, capacity)] top first, from the block statistics;
     and whether the guest is active.
 
@@ -219,22 +276,28 @@ def _stats_chains(dom: Any) -> Tuple[Dict[str, List[Tuple[str, Optional[int], Op
     stats the file: blocks times 512). Entries come top first per disk.
     """
     try:
-        stats = dom.get_block_stats(backing=True)
+        stats: Mapping[str, object] = dom.get_block_stats(backing=True)
         active = dom.state() != 5  # anything but SHUTOFF has a qemu process
     except LibvirtError:  # a driver without statistics: other sources answer
         return {}, False
     size_field = "physical" if active else "allocation"
     chains: Dict[str, List[Tuple[str, Optional[int], Optional[int]]]] = {}
-    for index in range(int(stats.get("block.count", 0))):
+    for index in range(_count(stats.get("block.count")) or 0):
         prefix = f"block.{index}."
         name, path = stats.get(prefix + "name"), stats.get(prefix + "path")
-        if name and path:
+        if isinstance(name, str) and isinstance(path, str) and name and path:
             chains.setdefault(name, []).append(
-                (path, stats.get(prefix + size_field), stats.get(prefix + "capacity")))
+                (path, _count(stats.get(prefix + size_field)),
+                 _count(stats.get(prefix + "capacity"))))
     return chains, active
 
 
-def _qemu_img_chain(path: str) -> Optional[List[Dict[str, Any]]]:
+def _count(value: object) -> Optional[int]:
+    """A typed parameter that libvirt gives as an integer, or None when absent."""
+    return value if isinstance(value, int) else None
+
+
+def _qemu_img_chain(path: str) -> Optional[List[_QemuImgImage]]:
     """``qemu-img info -U --backing-chain`` of a local file, or None."""
     if not os.path.exists(path):
         return None
@@ -253,15 +316,19 @@ def _qemu_img_chain(path: str) -> Optional[List[Dict[str, Any]]]:
     return chain if isinstance(chain, list) else [chain]
 
 
-def _volume(conn: Any, path: str, refresh: bool = False) -> Optional[Dict[str, Any]]:
+def _volume(conn: Connection, path: str, refresh: bool = False) -> Optional[_Volume]:
     try:
-        volume: Optional[Dict[str, Any]] = conn.storage_volume(path, refresh_pool=refresh)
+        volume = conn.storage_volume(path, refresh_pool=refresh)
     except LibvirtError:  # no storage driver, no such pool: unknown
         return None
-    return volume
+    if volume is None:
+        return None
+    return {"allocation": volume["allocation"], "capacity": volume["capacity"],
+            "pool": volume["pool"], "pool_available": volume["pool_available"],
+            "pool_capacity": volume["pool_capacity"]}
 
 
-def _snapshot_files(dom: Any) -> Tuple[Dict[str, str], Dict[str, ET.Element]]:
+def _snapshot_files(dom: Domain) -> Tuple[Dict[str, str], Dict[str, ET.Element]]:
     """file -> snapshot whose creation made it; name -> the snapshot's XML root."""
     made: Dict[str, str] = {}
     roots: Dict[str, ET.Element] = {}
@@ -277,7 +344,7 @@ def _snapshot_files(dom: Any) -> Tuple[Dict[str, str], Dict[str, ET.Element]]:
     return made, roots
 
 
-def disk_usage(dom: Any, *, use_qemu_img: Optional[bool] = None) -> DomainUsage:
+def disk_usage(dom: Domain, *, use_qemu_img: Optional[bool] = None) -> DomainUsage:
     """The backing chain of each disk of ``dom`` with sizes, and what each snapshot holds.
 
     ``use_qemu_img`` (default: when the connection's URI is local) allows
@@ -351,7 +418,7 @@ def _is_internal(root: ET.Element) -> bool:
 
 
 def _snapshot_usage(name: str, root: ET.Element, layers: List[str], vmstates: Dict[str, int],
-                    local: bool, conn: Any) -> SnapshotUsage:
+                    local: bool, conn: Connection) -> SnapshotUsage:
     memory = root.find("memory")
     memory_mode = memory.get("snapshot") if memory is not None else None
     disks = [disk.get("snapshot") for disk in root.iterfind("disks/disk")]
@@ -405,9 +472,9 @@ class FreeSpace:
         return self.free < value
 
 
-def free_space(conn: Any, path: str, *, local: Optional[bool] = None) -> Optional[FreeSpace]:
+def free_space(conn: Connection, path: str, *, local: Optional[bool] = None) -> Optional[FreeSpace]:
     """Free space for ``path``: its storage pool (rescanned), else the filesystem when local."""
-    volume = _volume(conn, path, refresh=not getattr(conn, "readonly", False))
+    volume = _volume(conn, path, refresh=not conn.readonly)
     if volume is not None:
         return FreeSpace(path, volume["pool_available"], volume["pool_capacity"],
                          f"pool {volume['pool']}")
@@ -423,7 +490,7 @@ def free_space(conn: Any, path: str, *, local: Optional[bool] = None) -> Optiona
     return FreeSpace(path, fs.f_bavail * fs.f_frsize, fs.f_blocks * fs.f_frsize, "filesystem")
 
 
-def space_guard(dom: Any, min_free: str) -> Optional[str]:
+def space_guard(dom: Domain, min_free: str) -> Optional[str]:
     """None when each disk of ``dom`` has ``min_free`` (``"10%"``, ``"20GiB"``) free.
 
     Otherwise the reason, starting "free space", with the figures of each
