@@ -39,16 +39,25 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple, TypedDict, Union
 
 import virtsnap
 from virtsnap.errors import LibvirtError
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeGuard
+
+    from virtsnap import Connection, Domain, DomainSnapshot, DomainState
+
 __all__ = [
     "GroupError",
     "GroupMember",
+    "GroupMemberDict",
     "GroupPoint",
+    "GroupPointDict",
+    "GroupRecord",
     "GroupResult",
+    "GroupResultDict",
     "MemberSpec",
     "Members",
     "StepCallback",
@@ -116,15 +125,15 @@ def parse_member(text: str) -> MemberSpec:
     return MemberSpec(text[:split], text[split + 1:])
 
 
-def member_label(dom: Any) -> str:
+def member_label(dom: Domain) -> str:
     """How a member is named in records and reports: ``<connection URI>/<domain name>``."""
     return f"{dom.get_connect().uri}/{dom.name}"
 
 
-class Members(List[Any]):
+class Members(List["Domain"]):
     """The member domains, in the order given; a context manager closing its connections."""
 
-    def __init__(self, domains: Sequence[Any], connections: Sequence[Any]) -> None:
+    def __init__(self, domains: Sequence[Domain], connections: Sequence[Connection]) -> None:
         super().__init__(domains)
         self.connections = list(connections)
 
@@ -136,12 +145,13 @@ class Members(List[Any]):
     def __enter__(self) -> "Members":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
 def open_members(members: Sequence[str], default_uri: Optional[str] = None, *,
-                 conn: Any = None, lookup: Optional[Callable[[Any, str], Any]] = None,
+                 conn: Optional[Connection] = None,
+                 lookup: Optional[Callable[[Connection, str], Domain]] = None,
                  readonly: bool = False) -> Members:
     """Open one connection per URI and look up every member (see :func:`parse_member`).
 
@@ -154,8 +164,8 @@ def open_members(members: Sequence[str], default_uri: Optional[str] = None, *,
     if not specs:
         raise ValueError("a group needs at least one member")
     find = lookup or (lambda connection, name: connection.get_domain_by_name(name))
-    opened: Dict[Optional[str], Any] = {}
-    owned: List[Any] = []
+    opened: Dict[Optional[str], Connection] = {}
+    owned: List[Connection] = []
     try:
         domains = []
         for spec in specs:
@@ -179,7 +189,7 @@ def open_members(members: Sequence[str], default_uri: Optional[str] = None, *,
     return Members(domains, owned)
 
 
-def _labels(domains: Sequence[Any]) -> List[str]:
+def _labels(domains: Sequence[Domain]) -> List[str]:
     if isinstance(domains, (str, bytes)) or not isinstance(domains, Sequence):
         raise TypeError(f"members are a sequence of virtsnap.Domain, not "
                         f"{type(domains).__name__}")
@@ -198,6 +208,44 @@ def _labels(domains: Sequence[Any]) -> List[str]:
 
 
 # ---------------------------------------------------------------- results
+
+
+class GroupMemberDict(TypedDict):
+    """A :class:`GroupMember` as JSON: an item of ``members`` in the ``group-result`` document."""
+    member: str
+    state: str
+    stopped: Optional[str]
+    stopped_for: Optional[float]
+    frozen_filesystems: Optional[int]
+
+
+class GroupResultDict(TypedDict):
+    """A :class:`GroupResult` as JSON: the ``group-result`` document of virtsnap's --json schema."""
+    name: str
+    action: str
+    members: List[GroupMemberDict]
+
+
+class GroupPointDict(TypedDict):
+    """A :class:`GroupPoint` as JSON: an item of ``groups`` in the ``group-list`` document."""
+    name: str
+    members: List[str]
+    present: List[str]
+    complete: bool
+    creation_time: Optional[str]
+    description: Optional[str]
+
+
+class _GroupName(TypedDict):
+    group: str
+
+
+class GroupRecord(_GroupName, total=False):
+    """The record of a group snapshot's description, as :func:`group_description` writes it.
+    :func:`group_record` checks ``group`` alone: a description may be edited by hand."""
+    members: List[str]
+    state: str
+    quiesced: bool
 
 
 class GroupError(LibvirtError):
@@ -236,7 +284,7 @@ class GroupMember:
     stopped_for: Optional[float] = None
     frozen_filesystems: Optional[int] = None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> GroupMemberDict:
         return {"member": self.member, "state": self.state, "stopped": self.stopped,
                 "stopped_for": self.stopped_for,
                 "frozen_filesystems": self.frozen_filesystems}
@@ -250,7 +298,7 @@ class GroupResult:
     action: str                          # "create", "revert" or "delete"
     members: List[GroupMember] = field(default_factory=list)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> GroupResultDict:
         return {"name": self.name, "action": self.action,
                 "members": [member.to_dict() for member in self.members]}
 
@@ -274,7 +322,7 @@ class GroupPoint:
     def complete(self) -> bool:
         return set(self.members) <= set(self.present)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> GroupPointDict:
         return {"name": self.name, "members": self.members, "present": self.present,
                 "complete": self.complete,
                 "creation_time": (None if self.creation_time is None
@@ -288,12 +336,13 @@ class GroupPoint:
 def group_description(name: str, members: Sequence[str], state: str, quiesced: bool,
                       description: Optional[str] = None) -> str:
     """The snapshot description: the user's text, then one line recording the group."""
-    record = json.dumps({"group": name, "members": list(members), "state": state,
-                         "quiesced": quiesced}, ensure_ascii=False)
-    return (f"{description}\n" if description else "") + RECORD_PREFIX + record
+    record: GroupRecord = {"group": name, "members": list(members), "state": state,
+                           "quiesced": quiesced}
+    text = json.dumps(record, ensure_ascii=False)
+    return (f"{description}\n" if description else "") + RECORD_PREFIX + text
 
 
-def group_record(description: Optional[str]) -> Optional[Tuple[Dict[str, Any], Optional[str]]]:
+def group_record(description: Optional[str]) -> Optional[Tuple[GroupRecord, Optional[str]]]:
     """The group record of a snapshot description and the user's text, or None."""
     if not description:
         return None
@@ -304,9 +353,13 @@ def group_record(description: Optional[str]) -> Optional[Tuple[Dict[str, Any], O
         record = json.loads(last[len(RECORD_PREFIX):])
     except ValueError:
         return None
-    if not isinstance(record, dict) or not isinstance(record.get("group"), str):
+    if not _is_record(record):
         return None
     return record, (head or None)
+
+
+def _is_record(value: object) -> TypeGuard[GroupRecord]:
+    return isinstance(value, dict) and isinstance(value.get("group"), str)
 
 
 # ---------------------------------------------------------------- single-snapshot steps
@@ -314,7 +367,7 @@ def group_record(description: Optional[str]) -> Optional[Tuple[Dict[str, Any], O
 # external snapshots take the same path as a single revert or delete.
 
 
-def revert_snapshot(snapshot: Any, flags: int = 0) -> None:
+def revert_snapshot(snapshot: DomainSnapshot, flags: int = 0) -> None:
     """Revert one member to ``snapshot`` through :func:`virtsnap.external.revert`, the
     path of single reverts (libvirt's call, or virtsnap's where libvirt refuses)."""
     from virtsnap import external
@@ -324,7 +377,7 @@ def revert_snapshot(snapshot: Any, flags: int = 0) -> None:
                     paused=bool(flags & flag.PAUSED), force=bool(flags & flag.FORCE))
 
 
-def delete_snapshot(snapshot: Any) -> None:
+def delete_snapshot(snapshot: DomainSnapshot) -> None:
     """Delete one member's ``snapshot`` through :func:`virtsnap.external.delete`."""
     from virtsnap import external
 
@@ -337,6 +390,8 @@ def delete_snapshot(snapshot: Any) -> None:
 class _Calls:
     """Runs libvirt calls in worker threads; the calling thread only waits.
 
+    A call returns nothing: what it does, it records (see :class:`_Creation`).
+
     A signal handler's exception (KeyboardInterrupt, the CLI's termination)
     reaches the waiting thread between two waits, never in the middle of a
     libvirt call, and :meth:`settle` waits for every call still in flight.
@@ -345,14 +400,14 @@ class _Calls:
     def __init__(self, workers: int) -> None:
         self.pool = ThreadPoolExecutor(max_workers=max(1, min(workers, MAX_PARALLEL)),
                                        thread_name_prefix="virtsnap-group")
-        self.futures: List["Future[Any]"] = []
+        self.futures: List["Future[None]"] = []
 
-    def submit(self, call: Callable[..., Any], *args: Any) -> "Future[Any]":
+    def submit(self, call: Callable[..., None], *args: object) -> "Future[None]":
         future = self.pool.submit(call, *args)
         self.futures.append(future)
         return future
 
-    def wait(self, futures: Sequence["Future[Any]"]) -> None:
+    def wait(self, futures: Sequence["Future[None]"]) -> None:
         """Wait for ``futures``; an interruption propagates (the calls go on)."""
         wait_all(futures)
 
@@ -366,7 +421,8 @@ class _Calls:
             except BaseException as exc:  # noqa: BLE001 - kept, re-raised by the caller
                 interrupted = interrupted or exc
 
-    def shielded(self, call: Callable[..., Any], *args: Any) -> Tuple[Any, Optional[BaseException]]:
+    def shielded(self, call: Callable[..., None], *args: object
+                 ) -> Tuple["Future[None]", Optional[BaseException]]:
         """``call(*args)`` in a worker, waited for whatever interrupts: (future, interruption)."""
         future = self.submit(call, *args)
         interrupted: Optional[BaseException] = None
@@ -381,8 +437,8 @@ class _Calls:
         self.pool.shutdown(wait=False)
 
 
-def _state_name(state: Any) -> str:
-    return state.name.lower() if hasattr(state, "name") else str(int(state))
+def _state_name(state: Union[DomainState, int]) -> str:
+    return state.name.lower() if isinstance(state, virtsnap.DomainState) else str(int(state))
 
 
 def _error_text(exc: BaseException) -> str:
@@ -395,7 +451,7 @@ def _error_text(exc: BaseException) -> str:
 class _Creation:
     """The state of one group_create: what is stopped, what is taken."""
 
-    def __init__(self, domains: Sequence[Any], labels: Sequence[str], quiesce: bool,
+    def __init__(self, domains: Sequence[Domain], labels: Sequence[str], quiesce: bool,
                  on_step: Optional[StepCallback]) -> None:
         self.domains = list(domains)
         self.labels = list(labels)
@@ -405,7 +461,7 @@ class _Creation:
         self.reports = [GroupMember(label, "") for label in labels]
         self.started: Dict[int, float] = {}
         self.stopped: Dict[int, str] = {}       # index -> "paused" or "frozen"
-        self.taken: Dict[int, Any] = {}         # index -> the DomainSnapshot taken
+        self.taken: Dict[int, DomainSnapshot] = {}
         self.failures: List[Tuple[int, BaseException]] = []
         self.lost: List[int] = []               # connection lost during the pause call
 
@@ -471,7 +527,7 @@ class _Creation:
             pass
 
 
-def group_create(domains: Sequence[Any], name: str, *, description: Optional[str] = None,
+def group_create(domains: Sequence[Domain], name: str, *, description: Optional[str] = None,
                  quiesce: bool = False, disk_only: bool = False,
                  on_step: Optional[StepCallback] = None) -> GroupResult:
     """Take snapshot ``name`` of every member at one point in time, or of none.
@@ -585,9 +641,10 @@ def _release_all(run: _Creation, calls: _Calls
         how = "thawed" if run.stopped[index] == "frozen" else "resumed"
         future, stopped_by = calls.shielded(run.release, index)
         interrupted = interrupted or stopped_by
-        if future.exception() is not None:
+        failure = future.exception()
+        if failure is not None:
             unreleased.append((run.labels[index], f"member {run.labels[index]} could not be "
-                               f"{how}: {_error_text(future.exception())}"))
+                               f"{how}: {_error_text(failure)}"))
     return unreleased, interrupted
 
 
@@ -598,17 +655,18 @@ def _undo(run: _Creation, calls: _Calls) -> Tuple[List[str], Optional[BaseExcept
     for index in sorted(run.taken):
         future, stopped_by = calls.shielded(delete_snapshot, run.taken[index])
         interrupted = interrupted or stopped_by
-        if future.exception() is not None:
+        failure = future.exception()
+        if failure is not None:
             problems.append(f"snapshot '{run.taken[index].name}' of member "
                             f"{run.labels[index]} could not be deleted: "
-                            f"{_error_text(future.exception())}")
+                            f"{_error_text(failure)}")
     return problems, interrupted
 
 
 # ---------------------------------------------------------------- list, revert, delete
 
 
-def group_list(domains: Sequence[Any]) -> List[GroupPoint]:
+def group_list(domains: Sequence[Domain]) -> List[GroupPoint]:
     """The group snapshots found on ``domains``, oldest first."""
     labels = _labels(domains)
     points: Dict[str, GroupPoint] = {}
@@ -629,8 +687,8 @@ def group_list(domains: Sequence[Any]) -> List[GroupPoint]:
     return sorted(points.values(), key=lambda p: (p.creation_time or datetime.min, p.name))
 
 
-def _group_snapshots(domains: Sequence[Any], labels: Sequence[str], name: str,
-                     action: str) -> List[Tuple[Any, Dict[str, Any]]]:
+def _group_snapshots(domains: Sequence[Domain], labels: Sequence[str], name: str,
+                     action: str) -> List[Tuple[DomainSnapshot, GroupRecord]]:
     """Each member's snapshot ``name`` and its record; GroupError before any change."""
     found = []
     for dom, label in zip(domains, labels):
@@ -645,11 +703,11 @@ def _group_snapshots(domains: Sequence[Any], labels: Sequence[str], name: str,
             raise GroupError(f"cannot {action} group snapshot '{name}': member {label}: its "
                              f"snapshot '{name}' was not taken by a group; nothing was changed",
                              label, None)
-        found.append((snapshot, {**record[0], "snapshot_state": info.state}))
+        found.append((snapshot, record[0]))
     return found
 
 
-def _revert_flags(record: Dict[str, Any]) -> int:
+def _revert_flags(record: GroupRecord) -> int:
     """Back to the state before the group's pause: running runs, paused stays paused."""
     if record.get("state") == "running":
         return int(virtsnap.RevertFlags.RUNNING)
@@ -658,8 +716,8 @@ def _revert_flags(record: Dict[str, Any]) -> int:
     return 0
 
 
-def _one_by_one(domains: Sequence[Any], name: str, action: str,
-                call: Callable[[Any, Dict[str, Any]], None]) -> GroupResult:
+def _one_by_one(domains: Sequence[Domain], name: str, action: str,
+                call: Callable[[DomainSnapshot, GroupRecord], None]) -> GroupResult:
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")
     labels = _labels(domains)
@@ -669,7 +727,8 @@ def _one_by_one(domains: Sequence[Any], name: str, action: str,
     try:
         for label, (snapshot, record) in zip(labels, snapshots):
             future, interrupted = calls.shielded(call, snapshot, record)
-            if future.exception() is None:
+            exc = future.exception()
+            if exc is None:
                 result.members.append(GroupMember(label, str(record.get("state", ""))))
             past = "reverted" if action == "revert" else "deleted"
             if interrupted is not None:
@@ -678,8 +737,7 @@ def _one_by_one(domains: Sequence[Any], name: str, action: str,
                     f"group {action} of '{name}' interrupted after member {label}; "
                     f"{past}: {', '.join(done) if done else 'none'}", label, interrupted,
                     done) from interrupted
-            if future.exception() is not None:
-                exc = future.exception()
+            if exc is not None:
                 done = [member.member for member in result.members]
                 raise GroupError(
                     f"group {action} of '{name}' stopped at member {label}: {_error_text(exc)}; "
@@ -689,7 +747,7 @@ def _one_by_one(domains: Sequence[Any], name: str, action: str,
     return result
 
 
-def group_revert(domains: Sequence[Any], name: str) -> GroupResult:
+def group_revert(domains: Sequence[Domain], name: str) -> GroupResult:
     """Revert every member to group snapshot ``name``, in order.
 
     Each member comes back in the state recorded before the group's pause.
@@ -700,7 +758,7 @@ def group_revert(domains: Sequence[Any], name: str) -> GroupResult:
     return _one_by_one(domains, name, "revert", _revert_member)
 
 
-def _revert_member(snapshot: Any, record: Dict[str, Any]) -> None:
+def _revert_member(snapshot: DomainSnapshot, record: GroupRecord) -> None:
     revert_snapshot(snapshot, _revert_flags(record))
     dom = snapshot.get_domain()
     # libvirt 7.0's test driver leaves a paused domain paused despite REVERT_RUNNING
@@ -708,7 +766,7 @@ def _revert_member(snapshot: Any, record: Dict[str, Any]) -> None:
         dom.resume()
 
 
-def group_delete(domains: Sequence[Any], name: str) -> GroupResult:
+def group_delete(domains: Sequence[Domain], name: str) -> GroupResult:
     """Delete group snapshot ``name`` from every member, in order.
 
     Stops at the first member that fails; :class:`GroupError` ``.done`` lists

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from virtsnap import Connection
     from virtsnap.cli.grammar import Arguments
+    from virtsnap.cli.schema import GroupListDocument
     from virtsnap.group import Members
 
 __all__ = ["cmd_group"]
@@ -146,8 +147,9 @@ def _list(members: "Members", out: Output) -> int:
 
     points = group_list(members)
     if out.json:
-        out.document({"members": list(_labels(members)),
-                      "groups": [point.to_dict() for point in points]})
+        document: GroupListDocument = {"members": list(_labels(members)),
+                                       "groups": [point.to_dict() for point in points]}
+        out.document(document)
         return 0
     rows = [[point.name,
              "" if point.creation_time is None else point.creation_time.isoformat(),

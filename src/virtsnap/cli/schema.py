@@ -11,7 +11,10 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-
 if TYPE_CHECKING:  # the documents' types, for mypy (no run-time cost)
     from typing import Dict, List, Mapping, Optional, TypedDict, Union
 
+    from virtsnap.group import GroupPointDict, GroupResultDict
     from virtsnap.info import SnapshotDict
+    from virtsnap.space import DomainUsageDict
+    from virtsnap.status import StatusDict
 
     class ListDocument(TypedDict):
         domain: str
@@ -36,9 +39,14 @@ if TYPE_CHECKING:  # the documents' types, for mypy (no run-time cost)
         name: str
         domain: str
 
+    class GroupListDocument(TypedDict):
+        members: List[str]
+        groups: List[GroupPointDict]
+
     # auto's and prune's report (virtsnap.policy.run.REPORT_SCHEMA), and the schema itself
     Document = Union[SnapshotDict, ListDocument, InfoDocument, ParentDocument, DumpxmlDocument,
-                     NamedDocument, Mapping[str, object]]
+                     NamedDocument, DomainUsageDict, GroupResultDict, GroupListDocument,
+                     StatusDict, Mapping[str, object]]
 
 __all__ = ["COMMAND_DOCUMENTS", "JSON_SCHEMA"]
 
