@@ -19,7 +19,7 @@ cdef dict _detail_table():
 
 
 # {(event, detail): detail name}, from libvirt's virDomainEvent*DetailType enums.
-_event_detail_names = _detail_table()
+event_detail_names = _detail_table()
 
 cdef enum:
     _IMPL_NONE = 0
@@ -422,7 +422,7 @@ cdef int _remove_timeout(int timer) noexcept with gil:
         return -1
 
 
-def _attach_asyncio_loop(loop):
+def attach_asyncio_loop(loop):
     """Register virtsnap's asyncio event implementation (once per process) on ``loop``.
 
     Later calls move every libvirt watch and timer onto the given loop.
@@ -442,7 +442,7 @@ def _attach_asyncio_loop(loop):
     _asyncio_events.attach(loop)
 
 
-def _event_implementation():
+def event_implementation():
     """Which event implementation virtsnap registered: None, "thread" or "asyncio"."""
     return {_IMPL_NONE: None, _IMPL_DEFAULT: "thread", _IMPL_ASYNCIO: "asyncio"}[_event_impl]
 
@@ -466,7 +466,7 @@ cdef void _release_callback(void *opaque) noexcept with gil:
     Py_DECREF(<object>opaque)
 
 
-def _domain_event_register(Connection conn, callback):
+def domain_event_register(Connection conn, callback):
     """Call ``callback(name, uuid, event, detail)`` for every domain's lifecycle
     events on the event loop's thread; the libvirt callback id."""
     if not callable(callback):
@@ -487,7 +487,7 @@ def _domain_event_register(Connection conn, callback):
     return callback_id
 
 
-def _domain_event_deregister(Connection conn, int callback_id):
+def domain_event_deregister(Connection conn, int callback_id):
     cdef virConnectPtr ptr = _conn_acquire(conn)
     cdef int rc
     with nogil:
@@ -504,12 +504,12 @@ cdef void _connection_lost(virConnectPtr conn, int reason, void *opaque) noexcep
         _callback_failed("a connection close callback")
 
 
-def _close_callback_register(Connection conn, callback):
+def close_callback_register(Connection conn, callback):
     """Call ``callback(reason)`` on the event loop's thread when the connection ends
     by itself (the daemon died, keep-alive failed); only the remote driver does.
 
     libvirt borrows ``callback``: the caller keeps it alive until
-    :func:`_close_callback_deregister` has returned. (A driver without close
+    :func:`close_callback_deregister` has returned. (A driver without close
     notices accepts the registration and never frees it, so libvirt cannot own
     a reference.)
     """
@@ -522,7 +522,7 @@ def _close_callback_register(Connection conn, callback):
     _conn_release(ptr, rc < 0)
 
 
-def _close_callback_deregister(Connection conn):
+def close_callback_deregister(Connection conn):
     cdef virConnectPtr ptr = _conn_acquire(conn)
     cdef int rc
     with nogil:
@@ -533,7 +533,7 @@ def _close_callback_deregister(Connection conn):
 _connection_closing = None          # set by virtsnap.events: ends a connection's streams
 
 
-def _on_connection_close(listener):
+def on_connection_close(listener):
     """``listener(conn)`` runs in Connection.close() while the connection still works
     (virtsnap.events sets it; None unsets it)."""
     global _connection_closing

@@ -27,12 +27,13 @@ def modules():
 
 
 def imports(name, path, known):
-    """(imported module, names taken from it) for each import in ``path``."""
+    """(imported module, names taken from it, local name bound to the module or None)
+    for each import in ``path``."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield alias.name, []
+                yield alias.name, [], alias.asname or alias.name.partition(".")[0]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -40,9 +41,9 @@ def imports(name, path, known):
                 base = f"{parent}.{base}" if base else parent
             for alias in node.names:
                 if f"{base}.{alias.name}" in known or f"{base}.{alias.name}" == f"{ROOT}._snapshot":
-                    yield f"{base}.{alias.name}", []  # a submodule
+                    yield f"{base}.{alias.name}", [], alias.asname or alias.name  # a submodule
                 else:
-                    yield base, [alias.name]
+                    yield base, [alias.name], None
 
 
 def graph():
@@ -50,7 +51,7 @@ def graph():
     edges = {name: set() for name in known}
     for name, path in known.items():
         own_packages = {name.rsplit(".", depth)[0] for depth in range(name.count(".") + 1)}
-        for target, _ in imports(name, path, known):
+        for target, _, _ in imports(name, path, known):
             explicit = target
             while target and target.startswith(ROOT):
                 if target in known and target != name and (
@@ -114,18 +115,49 @@ def test_the_command_line_and_the_policies_have_no_import_cycle():
     assert cycles(edges, {name for name in reached if name != ROOT}) == []
 
 
-def test_no_application_module_takes_a_private_name_from_another():
-    """virtsnap.cli and virtsnap.policy use public names only. (The core's own
-    modules, events and aio, still take hooks from virtsnap._snapshot.)"""
+def private(name):
+    return name.startswith("_") and not name.startswith("__")
+
+
+def expressions(tree):
+    """The nodes of ``tree`` and of the type expressions written as strings in it."""
+    for node in ast.walk(tree):
+        yield node
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:
+                yield from ast.walk(ast.parse(node.value, mode="eval"))
+            except (SyntaxError, ValueError):  # 3.9: ValueError for a string with NUL
+                continue
+
+
+def test_no_module_takes_a_private_name_from_another():
+    """Every module of the package uses the others' public names only, imported
+    (``from m import _x``) or read (``m._x``, in code or in a string annotation).
+    The core's hooks for events and aio are public names of virtsnap._snapshot."""
     known = modules()
+    every = set(known) | {f"{ROOT}._snapshot"}  # the private modules are the package's own
     taken = []
     for name, path in known.items():
-        if not name.startswith((f"{ROOT}.cli", f"{ROOT}.policy")):
-            continue
-        for target, names in imports(name, path, known):
-            for imported in names:
-                if imported.startswith("_") and not imported.startswith("__") and target != name:
-                    taken.append(f"{name}: from {target} import {imported}")
+        bound = {}  # local name -> the package module it stands for
+        for target, names, local in imports(name, path, known):
+            taken += [f"{name}: from {target} import {imported}"
+                      for imported in names if private(imported) and target != name]
+            if local is not None:  # "import a.b" binds a; "import a.b as c" binds a.b
+                bound[local] = local if local == target.partition(".")[0] else target
+        for node in expressions(ast.parse(path.read_text(), str(path))):
+            parts = []
+            while isinstance(node, ast.Attribute):
+                parts.insert(0, node.attr)
+                node = node.value
+            if not parts or not isinstance(node, ast.Name) or node.id not in bound:
+                continue
+            module = bound[node.id]
+            for part in parts:
+                if module not in every:
+                    break
+                if private(part) and module != name and f"{module}.{part}" not in every:
+                    taken.append(f"{name}: {module}.{part}")
+                module = f"{module}.{part}"
     assert taken == []
 
 

@@ -38,7 +38,7 @@ from virtsnap._snapshot import (
     Domain,
     DomainSnapshot,
     DomainState,
-    _attach_asyncio_loop,
+    attach_asyncio_loop,
 )
 from virtsnap.errors import OperationInvalidError, OperationUnsupportedError
 from virtsnap.events import DomainEvent, DomainEventType
@@ -99,7 +99,7 @@ def _attach_loop() -> asyncio.AbstractEventLoop:
     global _attached
     loop = asyncio.get_running_loop()
     if loop is not _attached:
-        _attach_asyncio_loop(loop)
+        attach_asyncio_loop(loop)
         _attached = loop
     return loop
 
@@ -512,7 +512,7 @@ class AsyncDomainEventStream:
     then the end of the iteration.
     """
 
-    _hub: "Optional[_events._Hub]" = None     # also while __init__ has not set it
+    _hub: "Optional[_events.Hub]" = None      # also while __init__ has not set it
 
     def __init__(self, conn: AsyncConnection, domain: Optional[AsyncDomain] = None) -> None:
         if domain is not None and not isinstance(domain, AsyncDomain):
@@ -598,7 +598,7 @@ class AsyncDomainEventStream:
             return self._stop()
         return event
 
-    def _detach(self) -> Optional["_events._Hub"]:
+    def _detach(self) -> Optional["_events.Hub"]:
         """Stop receiving now; the hub if it is left unused."""
         hub, self._hub = self._hub, None
         if not self._done:

@@ -30,13 +30,13 @@ from virtsnap._snapshot import (
     Connection,
     Domain,
     DomainEventType,
-    _close_callback_deregister,
-    _close_callback_register,
-    _domain_event_deregister,
-    _domain_event_register,
-    _event_detail_names,
-    _event_implementation,
-    _on_connection_close,
+    close_callback_deregister,
+    close_callback_register,
+    domain_event_deregister,
+    domain_event_register,
+    event_detail_names,
+    event_implementation,
+    on_connection_close,
 )
 from virtsnap.errors import LibvirtConnectionError, LibvirtError
 
@@ -71,7 +71,7 @@ _CLOSE_REASONS = {0: "an error on the connection", 1: "end of file from the daem
                   2: "the keep-alive timer ran out", 3: "closed by the client"}
 
 
-class _Hub:
+class Hub:
     """One libvirt lifecycle registration on a connection, fanned out to subscribers."""
 
     def __init__(self, conn: Connection) -> None:
@@ -89,7 +89,7 @@ class _Hub:
         except ValueError:                    # a type newer than our headers
             return
         item = DomainEvent(name, uuid, event_type, detail,
-                           _event_detail_names.get((event, detail), str(detail)))
+                           event_detail_names.get((event, detail), str(detail)))
         with _hubs_lock:
             subscribers = [ref() for ref in self.subscribers]
         for subscriber in subscribers:
@@ -107,7 +107,7 @@ class _Hub:
         _end(subscribers, LibvirtConnectionError(f"the connection ended: {why}"))
 
 
-def _close_notice(hub: _Hub) -> Callable[[int], None]:
+def _close_notice(hub: Hub) -> Callable[[int], None]:
     """``hub.lost`` through a weak reference: the hub holds it without a cycle."""
     ref = weakref.ref(hub)
 
@@ -118,13 +118,13 @@ def _close_notice(hub: _Hub) -> Callable[[int], None]:
     return notice
 
 
-_hubs: Dict[Connection, _Hub] = {}
+_hubs: Dict[Connection, Hub] = {}
 _hubs_lock = threading.Lock()
 _rpc_lock = threading.Lock()                  # every (de)registration of every hub
 _orphaned_notices: "List[Callable[[int], None]]" = []  # lent to a connection closed since
 
 
-def _forget(hub: _Hub) -> "List[_Subscriber]":
+def _forget(hub: Hub) -> "List[_Subscriber]":
     """Take ``hub`` out of use; its live subscribers."""
     with _hubs_lock:
         if _hubs.get(hub.conn) is hub:
@@ -134,7 +134,7 @@ def _forget(hub: _Hub) -> "List[_Subscriber]":
     return [subscriber for subscriber in subscribers if subscriber is not None]
 
 
-def _deregister(hub: _Hub) -> None:
+def _deregister(hub: Hub) -> None:
     """Remove the hub's libvirt callbacks (blocks: RPCs); errors of a dead connection
     are expected, libvirt frees its records first."""
     with _rpc_lock:
@@ -146,12 +146,12 @@ def _deregister(hub: _Hub) -> None:
             return
         if callback_id is not None:
             try:
-                _domain_event_deregister(hub.conn, callback_id)
+                domain_event_deregister(hub.conn, callback_id)
             except LibvirtError:
                 pass
         if watches_close:
             try:
-                _close_callback_deregister(hub.conn)
+                close_callback_deregister(hub.conn)
             except LibvirtError:
                 pass
 
@@ -172,21 +172,21 @@ def _connection_closing(conn: Connection) -> None:
     _end(subscribers, LibvirtConnectionError("the connection was closed"))
 
 
-_on_connection_close(_connection_closing)
+on_connection_close(_connection_closing)
 
 
-def attach(conn: Connection, subscriber: _Subscriber) -> _Hub:
+def attach(conn: Connection, subscriber: _Subscriber) -> Hub:
     """Add ``subscriber`` to the connection's hub; it gets every event from now on
     once :func:`ensure_registered` has returned."""
     with _hubs_lock:
         hub = _hubs.get(conn)
         if hub is None:
-            hub = _hubs[conn] = _Hub(conn)
+            hub = _hubs[conn] = Hub(conn)
         hub.subscribers.append(weakref.ref(subscriber))
     return hub
 
 
-def ensure_registered(hub: _Hub) -> None:
+def ensure_registered(hub: Hub) -> None:
     """Register the hub with libvirt unless it is already (blocks: an RPC).
 
     LibvirtConnectionError if the hub's connection has ended meanwhile.
@@ -197,15 +197,15 @@ def ensure_registered(hub: _Hub) -> None:
                 raise LibvirtConnectionError("the connection was closed")
             needed = hub.callback_id is None and bool(hub.subscribers)
         if needed:
-            hub.callback_id = _domain_event_register(hub.conn, hub.deliver)
+            hub.callback_id = domain_event_register(hub.conn, hub.deliver)
             try:
-                _close_callback_register(hub.conn, hub.close_notice)
+                close_callback_register(hub.conn, hub.close_notice)
                 hub.watches_close = True
             except LibvirtError:
                 pass                          # a driver without it: the test driver
 
 
-def detach(hub: _Hub, subscriber: _Subscriber) -> bool:
+def detach(hub: Hub, subscriber: _Subscriber) -> bool:
     """Remove ``subscriber`` at once; True if the hub is now unused (then call
     :func:`release`, which blocks)."""
     with _hubs_lock:
@@ -214,7 +214,7 @@ def detach(hub: _Hub, subscriber: _Subscriber) -> bool:
         return not hub.subscribers
 
 
-def release(hub: _Hub) -> None:
+def release(hub: Hub) -> None:
     """Deregister an unused hub from libvirt and forget it (blocks: an RPC)."""
     with _hubs_lock:
         if hub.subscribers:
@@ -231,7 +231,7 @@ def open_hubs() -> int:
 
 
 def check_event_loop() -> None:
-    if _event_implementation() is None:
+    if event_implementation() is None:
         raise RuntimeError("domain events need an event loop: call virtsnap.start_event_loop() "
                            "first, or use virtsnap.aio")
 
@@ -252,7 +252,7 @@ class _Subscription:
 
     #: The UUID of the one domain it follows, or None for every domain.
     uuid: Optional[str]
-    _hub: Optional[_Hub] = None               # also while __init__ has not set it
+    _hub: Optional[Hub] = None                # also while __init__ has not set it
 
     def _subscribe(self, conn: Connection) -> None:
         self._hub = attach(conn, self)

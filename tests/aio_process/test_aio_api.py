@@ -206,7 +206,7 @@ def test_keepalive_without_a_thread_notices_a_dead_daemon(private_daemon, fault)
             assert conn.is_alive()
             new_threads = {t.name for t in threading.enumerate()} - threads
             assert all(name.startswith("virtsnap-aio") for name in new_threads), new_threads
-            assert virtsnap._snapshot._event_implementation() == "asyncio"
+            assert virtsnap._snapshot.event_implementation() == "asyncio"
             (private_daemon.pause if fault == "frozen" else private_daemon.kill)()
             started = time.monotonic()
             while conn.is_alive() and time.monotonic() - started < KEEPALIVE_BOUND + 10:
@@ -225,7 +225,7 @@ def test_a_loop_that_is_not_a_selector_loop_is_refused():
     class NotSelectorLoop(asyncio.AbstractEventLoop):
         pass
     with pytest.raises(TypeError, match="selector event loop"):
-        virtsnap._snapshot._attach_asyncio_loop(NotSelectorLoop())
+        virtsnap._snapshot.attach_asyncio_loop(NotSelectorLoop())
 
 
 def test_a_cancelled_call_still_queued_for_a_thread_never_runs(private_daemon):

@@ -11,7 +11,7 @@ import virtsnap
 import virtsnap.aio as aio
 from aio_helpers import destroy, live_event_timers, pairs, run_python, take
 from virtsnap import events as events_module
-from virtsnap._snapshot import _domain_event_register
+from virtsnap._snapshot import domain_event_register
 from virtsnap.aio import DomainEvent, DomainEventType
 
 # destroy, then reverts: shut-off -> running snapshot, -> shut-off snapshot, -> running.
@@ -47,7 +47,7 @@ async def delete_all(dom):
 
 def test_detail_names_come_from_libvirt():
     assert DomainEventType.STOPPED == 5 and DomainEventType.STARTED == 2
-    names = virtsnap._snapshot._event_detail_names
+    names = virtsnap._snapshot.event_detail_names
     assert names[(DomainEventType.STOPPED, 1)] == "DESTROYED"
     assert names[(DomainEventType.STARTED, 0)] == "BOOTED"
     assert names[(DomainEventType.STARTED, 3)] == "FROM_SNAPSHOT"
@@ -167,8 +167,8 @@ def test_streams_leave_no_registration_and_no_leak():
             assert rss_growth_kib < 4096, rss_growth_kib
             # libvirt's side: the callback was deregistered each time.
             seen = []
-            callback_id = _domain_event_register(conn.sync, lambda *a: seen.append(a))
-            virtsnap._snapshot._domain_event_deregister(conn.sync, callback_id)
+            callback_id = domain_event_register(conn.sync, lambda *a: seen.append(a))
+            virtsnap._snapshot.domain_event_deregister(conn.sync, callback_id)
             assert await dom.state() == virtsnap.DomainState.RUNNING
         assert live_event_timers() == timers
     asyncio.run(main())
