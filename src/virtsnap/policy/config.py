@@ -15,8 +15,8 @@ import os
 import re
 import shlex
 import sys
-from datetime import timedelta
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from datetime import date, datetime, time, timedelta
+from typing import Dict, List, Mapping, Optional, Protocol, Tuple, Type, TypeVar, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if sys.version_info >= (3, 11):
@@ -29,6 +29,11 @@ from virtsnap.space import parse_threshold
 
 __all__ = ["ConfigError", "config_from_document", "load_config", "parse_config", "parse_interval"]
 
+#: A value of a TOML document, as tomllib reads it.
+TomlValue = Union[str, int, float, bool, datetime, date, time, List["TomlValue"],
+                  Dict[str, "TomlValue"]]
+
+
 class ConfigError(ValueError):
     """A configuration that cannot be used; names the file, line and key."""
 
@@ -39,6 +44,12 @@ class ConfigError(ValueError):
         self.filename = filename
         self.line = line
         self.key = key
+
+
+class _Error(Protocol):
+    """Makes the ConfigError of one table, naming the line of ``key``."""
+
+    def __call__(self, message: str, key: Optional[str] = None) -> ConfigError: ...
 
 
 _INTERVAL_RE = re.compile(r"\s*(\d+)\s*([smhdw])\s*", re.IGNORECASE)
@@ -84,26 +95,33 @@ def parse_interval(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _show(value: Any, limit: int = 60) -> str:
+def _show(value: object, limit: int = 60) -> str:
     """``repr(value)``, shortened: a message stays one short line whatever the input."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit - 5]}...{text[-2:]}"
 
 
-def _seconds_problem(value: Any) -> Optional[str]:
-    """Why ``value`` is no hook timeout (seconds), or None."""
+def _kind_problem(value: object, *kinds: type) -> str:
+    """The message for a value of none of ``kinds``."""
+    names = " or ".join(kind.__name__ for kind in kinds)
+    return f"must be {names}, not {type(value).__name__} {_show(value)}"
+
+
+def _seconds(value: TomlValue, error: _Error) -> float:
+    """A hook timeout in seconds; the ConfigError of key hook_timeout for anything else."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"must be a number of seconds, not {type(value).__name__} {_show(value)}"
+        raise error(f"must be a number of seconds, not {type(value).__name__} {_show(value)}",
+                    "hook_timeout")
     if not math.isfinite(value) or not 0 < value <= MAX_HOOK_TIMEOUT:
-        return (f"must be a number of seconds above 0 and at most {MAX_HOOK_TIMEOUT}, "
-                f"not {_show(value)}")
-    return None
+        raise error(f"must be a number of seconds above 0 and at most {MAX_HOOK_TIMEOUT}, "
+                    f"not {_show(value)}", "hook_timeout")
+    return float(value)
 
 
-def _threshold_problem(value: Any) -> Optional[str]:
+def _threshold_problem(value: object) -> Optional[str]:
     """Why ``value`` is no free-space threshold ("10%", "20GiB"), or None."""
     try:
-        _, amount = parse_threshold(value)
+        amount = parse_threshold(value)[1] if isinstance(value, str) else math.nan
     except (ValueError, OverflowError):
         amount = math.nan
     if not math.isfinite(amount):
@@ -111,7 +129,7 @@ def _threshold_problem(value: Any) -> Optional[str]:
     return None
 
 
-def _text_problem(value: Any) -> Optional[str]:
+def _text_problem(value: object) -> Optional[str]:
     """Why ``value`` is no string libvirt or the system can take, or None."""
     if not isinstance(value, str):
         return f"must be a string, not {type(value).__name__} {_show(value)}"
@@ -172,7 +190,7 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
     return config_from_document(document, filename, _Locator(text))
 
 
-def config_from_document(document: Mapping[str, Any], filename: str = "<document>",
+def config_from_document(document: Mapping[str, TomlValue], filename: str = "<document>",
                          where: Optional["_Locator"] = None) -> Config:
     """A Config from the tables of a policy file already read (e.g. YAML from Ansible).
 
@@ -197,7 +215,7 @@ def config_from_document(document: Mapping[str, Any], filename: str = "<document
     if not isinstance(tables, list) or not tables:
         raise error("at least one [[policy]] table is needed", "", 0,
                     "policy" if "policy" in document else None)
-    lock_dir = defaults.get("lock_dir")
+    lock_dir = defaults.get("lock_dir")  # a string, or absent: checked with the defaults
     policies = []
     labels: Dict[str, int] = {}
     for index, table in enumerate(tables):
@@ -211,10 +229,10 @@ def config_from_document(document: Mapping[str, Any], filename: str = "<document
                         "policy", index, "label")
         labels[policy.label] = index
         policies.append(policy)
-    return Config(tuple(policies), filename, lock_dir)
+    return Config(tuple(policies), filename, lock_dir if isinstance(lock_dir, str) else None)
 
 
-def _glob_problem(glob: Any) -> Optional[str]:
+def _glob_problem(glob: object) -> Optional[str]:
     """Why ``glob`` is no domain glob, or None: fnmatch would take a lone "[" literally."""
     if not isinstance(glob, str):
         return "not a string"
@@ -235,7 +253,7 @@ def _glob_problem(glob: Any) -> Optional[str]:
         position = end + 1
 
 
-def _check_defaults(defaults: Mapping[str, Any], error: Callable[..., ConfigError]) -> None:
+def _check_defaults(defaults: Mapping[str, TomlValue], error: _Error) -> None:
     for key in defaults:
         if key not in DEFAULT_KEYS:
             raise error(_unknown_key(key, DEFAULT_KEYS), key)
@@ -243,46 +261,75 @@ def _check_defaults(defaults: Mapping[str, Any], error: Callable[..., ConfigErro
         problem = _text_problem(defaults[key]) if key in defaults else None
         if problem:
             raise error(problem, key)
-    if "timezone" in defaults:
-        _zone(defaults["timezone"], error)
+    zone = defaults.get("timezone")
+    if isinstance(zone, str):
+        _zone(zone, error)
     problem = _threshold_problem(defaults["min_free"]) if "min_free" in defaults else None
     if problem:
         raise error(problem, "min_free")
-    problem = _seconds_problem(defaults.get("hook_timeout", 60))
-    if problem:
-        raise error(problem, "hook_timeout")
+    _seconds(defaults.get("hook_timeout", 60), error)
 
 
-def _zone(name: str, error: Callable[..., ConfigError]) -> None:
+def _zone(name: str, error: _Error) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise error(f"unknown timezone {_show(name)}", "timezone") from None
 
 
-def _policy(table: Mapping[str, Any], defaults: Mapping[str, Any],
-            error: Callable[..., ConfigError]) -> Policy:
+_Kind = TypeVar("_Kind", str, int, bool)
+_Default = TypeVar("_Default")
+
+
+def _command(value: Optional[TomlValue], key: str, error: _Error) -> Optional[Tuple[str, ...]]:
+    """A hook's argv from a command line (split as a shell would) or a list of strings."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            argv: List[TomlValue] = list(shlex.split(value))
+        except ValueError as exc:
+            raise error(f"cannot split the command line ({exc}); give a list of strings",
+                        key) from None
+    elif isinstance(value, list):
+        argv = value
+    else:
+        raise error(_kind_problem(value, str, list), key)
+    args = tuple(arg for arg in argv if isinstance(arg, str) and "\0" not in arg)
+    if len(args) != len(argv) or not args or not args[0]:
+        raise error("must be a command line or a non-empty list of strings without NUL", key)
+    return args
+
+
+def _policy(table: Mapping[str, TomlValue], defaults: Mapping[str, TomlValue],
+            error: _Error) -> Policy:
     for key in table:
         if key not in POLICY_KEYS:
             raise error(_unknown_key(key, POLICY_KEYS), key)
     if "label" not in table:
         raise error("is missing: each policy needs one", "label")
 
-    def get(key: str, kinds: Tuple[type, ...], default: Any = None) -> Any:
-        value = table[key] if key in table else defaults.get(key, default)
-        if value is not None and (not isinstance(value, kinds)
-                                  or (isinstance(value, bool) and bool not in kinds)):
-            names = " or ".join(kind.__name__ for kind in kinds)
-            raise error(f"must be {names}, not {type(value).__name__} {_show(value)}", key)
-        return value
+    def get(key: str, kind: Type[_Kind], default: _Default) -> Union[_Kind, _Default]:
+        value = table[key] if key in table else defaults.get(key)
+        if value is None:
+            return default
+        if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+            return value
+        raise error(_kind_problem(value, kind), key)
 
-    label = get("label", (str,))
+    def items(key: str) -> Optional[List[TomlValue]]:
+        value = table.get(key)
+        if value is None or isinstance(value, list):
+            return value
+        raise error(_kind_problem(value, list), key)
+
+    label = get("label", str, "")
     if not LABEL_RE.match(label) or len(label) > MAX_LABEL:
         raise error(f"must match [a-z0-9_]+, at most {MAX_LABEL} characters: {_show(label)}",
                     "label")
     counts = {}
     for key in Retention().counts():
-        value = get(key, (int,), 0)
+        value = get(key, int, 0)
         if value < 0:
             raise error(f"must not be negative: {_show(value)}", key)
         if value > MAX_COUNT:
@@ -291,51 +338,39 @@ def _policy(table: Mapping[str, Any], defaults: Mapping[str, Any],
     interval = None
     if "interval" in table:
         try:
-            interval = parse_interval(get("interval", (str,)))
+            interval = parse_interval(get("interval", str, ""))
         except ValueError as exc:
             raise error(str(exc), "interval") from None
-    uris = get("uris", (list,))
-    if uris is None:
-        uris = [defaults.get("uri")]
-    elif not uris or not all(isinstance(uri, str) and uri and "\0" not in uri for uri in uris):
+    listed = items("uris")
+    default_uri = defaults.get("uri")  # a string, or absent: checked with the defaults
+    uris: Tuple[Optional[str], ...] = tuple(
+        uri for uri in listed or () if isinstance(uri, str) and uri and "\0" not in uri)
+    if listed is None:
+        uris = (default_uri if isinstance(default_uri, str) else None,)
+    elif not uris or len(uris) != len(listed):
         raise error("must be a non-empty list of URIs", "uris")
-    domains = get("domains", (list,), [])
-    for glob in domains:
+    domains = []
+    for glob in items("domains") or ():
         problem = _glob_problem(glob)
-        if problem:
+        if problem or not isinstance(glob, str):
             raise error(f"bad glob {_show(glob)}: {problem}", "domains")
+        domains.append(glob)
     quiesce = table.get("quiesce", False)
-    if not (isinstance(quiesce, bool) or quiesce == "try"):
+    if not isinstance(quiesce, (bool, str)) or quiesce not in (True, False, "try"):
         raise error(f'must be true, false or "try", not {_show(quiesce)}', "quiesce")
-    hooks = {}
-    for key in ("pre_hook", "post_hook"):
-        hook = get(key, (str, list))
-        if isinstance(hook, str):
-            try:
-                hook = shlex.split(hook)
-            except ValueError as exc:
-                raise error(f"cannot split the command line ({exc}); give a list of strings",
-                            key) from None
-        if hook is not None and (not hook or not hook[0] or not all(
-                isinstance(arg, str) and "\0" not in arg for arg in hook)):
-            raise error("must be a command line or a non-empty list of strings without NUL",
-                        key)
-        hooks[key] = None if hook is None else tuple(hook)
-    group = get("group", (bool,), False)
+    hooks = {key: _command(table.get(key), key, error) for key in ("pre_hook", "post_hook")}
+    group = get("group", bool, False)
     if group and (hooks["pre_hook"] or hooks["post_hook"]):
         raise error("hooks run per domain; they cannot be combined with group = true", "group")
-    hook_timeout = table.get("hook_timeout", defaults.get("hook_timeout", 60))
-    problem = _seconds_problem(hook_timeout)
-    if problem:
-        raise error(problem, "hook_timeout")
-    zone = get("timezone", (str,), "UTC")
+    hook_timeout = _seconds(table.get("hook_timeout", defaults.get("hook_timeout", 60)), error)
+    zone = get("timezone", str, "UTC")
     _zone(zone, error)
-    min_free = get("min_free", (str,))
+    min_free = get("min_free", str, None)
     problem = None if min_free is None else _threshold_problem(min_free)
     if problem:
         raise error(problem, "min_free")
     return Policy(label=label, retention=Retention(**counts), interval=interval,
-                  uris=tuple(uris), domains=tuple(domains), quiesce=quiesce,
-                  disk_only=get("disk_only", (bool,), False), pre_hook=hooks["pre_hook"],
-                  post_hook=hooks["post_hook"], hook_timeout=float(hook_timeout),
+                  uris=uris, domains=tuple(domains), quiesce=quiesce,
+                  disk_only=get("disk_only", bool, False), pre_hook=hooks["pre_hook"],
+                  post_hook=hooks["post_hook"], hook_timeout=hook_timeout,
                   timezone=zone, min_free=min_free, group=group)

@@ -19,7 +19,7 @@ import hashlib
 import os
 import re
 import time
-from typing import Any, Optional
+from typing import Optional
 
 from virtsnap._files import UnsafeFileError, check_private_dir, open_private_dir
 
@@ -92,7 +92,7 @@ class DomainLock:
         self.fd = fd
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self.fd is not None:
             os.close(self.fd)  # closing releases the flock
             self.fd = None

@@ -32,8 +32,8 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -271,7 +271,7 @@ def _newest_first(snapshots: Sequence[OwnedSnapshot]) -> List[OwnedSnapshot]:
 
 
 def retain(snapshots: Sequence[OwnedSnapshot], retention: Retention,
-           tz: Any = timezone.utc) -> Dict[str, Tuple[str, ...]]:
+           tz: tzinfo = timezone.utc) -> Dict[str, Tuple[str, ...]]:
     """The kept names with the option that keeps each (PBS's prune rules).
 
     Everything not in the result is to be pruned. The current snapshot

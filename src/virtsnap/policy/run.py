@@ -31,13 +31,14 @@ import signal
 import subprocess
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, nullcontext
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypedDict
 
 import virtsnap
+from virtsnap._snapshot import Connection, Domain
 from virtsnap.info import parse_snapshot_xml
 from virtsnap.policy.locks import DomainLock, LockBusy, default_lock_dir, prepare_lock_dir
 from virtsnap.policy.plan import (Config, OwnedSnapshot, Policy, group_history, owned_time, plan,
@@ -69,7 +70,7 @@ OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 MAX_LOCK_WAIT = 86400.0  # seconds
 
 
-def check_run_options(workers: Any = 1, lock_wait: Any = 0.0) -> None:
+def check_run_options(workers: object = 1, lock_wait: object = 0.0) -> None:
     """TypeError or ValueError, naming the option, for a bad ``workers`` or ``lock_wait``."""
     if isinstance(workers, bool) or not isinstance(workers, int):
         raise TypeError(f"workers: must be an int, not {type(workers).__name__}")
@@ -83,6 +84,74 @@ def check_run_options(workers: Any = 1, lock_wait: Any = 0.0) -> None:
 
 
 # ---------------------------------------------------------------- the report
+
+
+class HookDict(TypedDict):
+    """A hook in the JSON report."""
+
+    phase: str
+    argv: List[str]
+    returncode: Optional[int]
+    error: Optional[str]
+
+
+class PlannedDict(TypedDict):
+    create: Optional[str]
+    delete: List[str]
+
+
+class KeptDict(TypedDict):
+    name: str
+    reasons: List[str]
+
+
+class RefusedDict(TypedDict):
+    """A deletion libvirt refused."""
+
+    name: str
+    error: str
+
+
+class PolicyDict(TypedDict):
+    """One policy's outcome on one domain in the JSON report."""
+
+    label: str
+    status: str
+    error: Optional[str]
+    due: bool
+    planned: PlannedDict
+    created: Optional[str]
+    deleted: List[str]
+    kept: List[KeptDict]
+    refused: List[RefusedDict]
+    warnings: List[str]
+    hooks: List[HookDict]
+
+
+class DomainDict(TypedDict):
+    name: str
+    ok: bool
+    status: str
+    error: Optional[str]
+    policies: List[PolicyDict]
+
+
+class HostDict(TypedDict):
+    uri: Optional[str]
+    ok: bool
+    error: Optional[str]
+    domains: List[DomainDict]
+
+
+class ReportDict(TypedDict):
+    """The JSON report of ``virtsnap auto`` and ``prune`` (:data:`REPORT_SCHEMA`)."""
+
+    schema_version: int
+    dry_run: bool
+    ok: bool
+    started: str
+    finished: Optional[str]
+    hosts: List[HostDict]
 
 
 @dataclass
@@ -121,7 +190,7 @@ class HookReport:
     #: How many bytes of stderr came before those.
     stderr_dropped: int = 0
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> HookDict:
         """The report's ``hooks`` entry (see :data:`REPORT_SCHEMA`)."""
         return {"phase": self.phase, "argv": self.argv, "returncode": self.returncode,
                 "error": self.error}
@@ -150,7 +219,7 @@ class PolicyReport:
     #: Each kept name with its reasons.
     kept: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
     #: Deletions libvirt refused: ``{"name", "error"}``.
-    refused: List[Dict[str, str]] = field(default_factory=list)
+    refused: List[RefusedDict] = field(default_factory=list)
     #: Warnings, such as the quiesce fallback.
     warnings: List[str] = field(default_factory=list)
     #: The hooks that ran.
@@ -164,7 +233,7 @@ class PolicyReport:
         self.status = FAILED
         self.error = message if self.error is None else f"{self.error}; {message}"
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> PolicyDict:
         """The report's ``policies`` entry (see :data:`REPORT_SCHEMA`)."""
         return {"label": self.label, "status": self.status, "error": self.error,
                 "due": self.due,
@@ -194,7 +263,7 @@ class DomainReport:
         """Whether the domain and every policy on it succeeded."""
         return self.status == OK and all(p.status == OK for p in self.policies)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> DomainDict:
         """The report's ``domains`` entry (see :data:`REPORT_SCHEMA`)."""
         return {"name": self.name, "ok": self.ok, "status": self.status, "error": self.error,
                 "policies": [policy.to_dict() for policy in self.policies]}
@@ -216,7 +285,7 @@ class HostReport:
         """Whether the host and all its domains succeeded."""
         return self.error is None and all(domain.ok for domain in self.domains)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> HostDict:
         """The report's ``hosts`` entry (see :data:`REPORT_SCHEMA`)."""
         return {"uri": self.uri, "ok": self.ok, "error": self.error,
                 "domains": [domain.to_dict() for domain in self.domains]}
@@ -240,7 +309,7 @@ class Report:
         """Whether everything planned succeeded (exit status 0)."""
         return all(host.ok for host in self.hosts)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> ReportDict:
         """The JSON report, valid against :data:`REPORT_SCHEMA`."""
         return {"schema_version": 1, "dry_run": self.dry_run, "ok": self.ok,
                 "started": self.started.isoformat(),
@@ -254,12 +323,12 @@ _STATUS = {"enum": [OK, FAILED, SKIPPED]}
 _NAMES = {"type": "array", "items": _TEXT}
 
 
-def _object(**properties: Any) -> Dict[str, Any]:
+def _object(**properties: object) -> Dict[str, object]:
     return {"type": "object", "required": sorted(properties), "properties": properties}
 
 
 #: JSON Schema (draft 2020-12) of ``virtsnap auto --json`` and ``virtsnap prune --json``.
-REPORT_SCHEMA: Dict[str, Any] = {
+REPORT_SCHEMA: Dict[str, object] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "virtsnap policy report, schema version 1",
     **_object(
@@ -307,7 +376,7 @@ REPORT_SCHEMA: Dict[str, Any] = {
 # ---------------------------------------------------------------- one domain
 
 
-def owned_snapshots(dom: Any, label: str) -> List[OwnedSnapshot]:
+def owned_snapshots(dom: Domain, label: str) -> List[OwnedSnapshot]:
     """The snapshots ``label`` owns on ``dom``, with libvirt's creationTime.
 
     One bulk XML fetch and one current-snapshot lookup.
@@ -416,7 +485,7 @@ def _run_hook(argv: Sequence[str], phase: str, env: Dict[str, str],
 _LAST_LINE = 512  # characters of a failing hook's last stderr line in its error
 
 
-def take_snapshot(dom: Any, policy: Policy, name: str, *, uri: Optional[str],
+def take_snapshot(dom: Domain, policy: Policy, name: str, *, uri: Optional[str],
                   report: PolicyReport) -> bool:
     """Create ``name`` on ``dom`` with the policy's hooks and quiesce rule.
 
@@ -459,7 +528,7 @@ def take_snapshot(dom: Any, policy: Policy, name: str, *, uri: Optional[str],
     return created
 
 
-def delete_snapshots(dom: Any, names: Sequence[str], report: PolicyReport,
+def delete_snapshots(dom: Domain, names: Sequence[str], report: PolicyReport,
                      on_event: Optional[Callable[[Event], None]] = None,
                      uri: Optional[str] = None) -> None:
     """Delete ``names`` with libvirt's normal delete (children are re-parented),
@@ -486,7 +555,7 @@ def delete_snapshots(dom: Any, names: Sequence[str], report: PolicyReport,
             on_event(Event("delete", uri, dom.name, report.label, name))
 
 
-def _apply_policy(dom: Any, policy: Policy, uri: Optional[str], dry_run: bool,
+def _apply_policy(dom: Domain, policy: Policy, uri: Optional[str], dry_run: bool,
                   now: datetime, on_event: Optional[Callable[[Event], None]]) -> PolicyReport:
     report = PolicyReport(policy.label)
     history = owned_snapshots(dom, policy.label)
@@ -531,7 +600,7 @@ def _apply_policy(dom: Any, policy: Policy, uri: Optional[str], dry_run: bool,
     return report
 
 
-def run_domain(dom: Any, policies: Sequence[Policy], *, uri: Optional[str],
+def run_domain(dom: Domain, policies: Sequence[Policy], *, uri: Optional[str],
                dry_run: bool = False, now: Optional[datetime] = None,
                lock_dir: Optional[str] = None, lock_wait: float = 60.0,
                on_event: Optional[Callable[[Event], None]] = None) -> DomainReport:
@@ -540,8 +609,9 @@ def run_domain(dom: Any, policies: Sequence[Policy], *, uri: Optional[str],
     report = DomainReport(dom.name)
     if on_event:
         on_event(Event("start", uri, dom.name))
-    lock: Any = (DomainLock(lock_dir or default_lock_dir(), uri, dom.name, lock_wait)
-                 if not dry_run else nullcontext())
+    lock: AbstractContextManager[object] = (
+        DomainLock(lock_dir or default_lock_dir(), uri, dom.name, lock_wait)
+        if not dry_run else nullcontext())
     try:
         with lock:
             for policy in policies:
@@ -568,18 +638,30 @@ def run_domain(dom: Any, policies: Sequence[Policy], *, uri: Optional[str],
     return report
 
 
-def _guarded_run_domain(dom: Any, policies: Sequence[Policy], **options: Any) -> DomainReport:
+class _Options(TypedDict):
+    """The keyword options of :func:`run_domain` and :func:`run_group`."""
+
+    uri: Optional[str]
+    dry_run: bool
+    now: Optional[datetime]
+    lock_dir: Optional[str]
+    lock_wait: float
+    on_event: Optional[Callable[[Event], None]]
+
+
+def _guarded_run_domain(dom: Domain, policies: Sequence[Policy],
+                        options: _Options) -> List[DomainReport]:
     """:func:`run_domain`, with any other failure reported so that the others go on."""
     try:
-        return run_domain(dom, policies, **options)
+        return [run_domain(dom, policies, **options)]
     except Exception as exc:  # noqa: BLE001 - one domain's bug must not end the run
-        return DomainReport(dom.name, FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        return [DomainReport(dom.name, FAILED, f"internal error: {type(exc).__name__}: {exc}")]
 
 
 # ---------------------------------------------------------------- a group (group = true)
 
 
-def run_group(doms: Sequence[Any], policy: Policy, *, uri: Optional[str],
+def run_group(doms: Sequence[Domain], policy: Policy, *, uri: Optional[str],
               dry_run: bool = False, now: Optional[datetime] = None,
               lock_dir: Optional[str] = None, lock_wait: float = 60.0,
               on_event: Optional[Callable[[Event], None]] = None) -> List[DomainReport]:
@@ -664,8 +746,8 @@ def run_group(doms: Sequence[Any], policy: Policy, *, uri: Optional[str],
     return reports
 
 
-def _guarded_run_group(doms: Sequence[Any], policy: Policy,
-                       **options: Any) -> List[DomainReport]:
+def _guarded_run_group(doms: Sequence[Domain], policy: Policy,
+                       options: _Options) -> List[DomainReport]:
     """:func:`run_group`, with any other failure reported so that the others go on."""
     try:
         return run_group(doms, policy, **options)
@@ -720,44 +802,43 @@ def run(config: Config, *, labels: Optional[Sequence[str]] = None,
     report = Report(dry_run, datetime.now(timezone.utc))
     hosts = _hosts(config, labels)
     lock = threading.Lock()
-    connections: List[Any] = []
+    connections: List[Connection] = []
 
-    def connect(uri: Optional[str]) -> Tuple[HostReport, Any, List[Any]]:
+    def connect(uri: Optional[str]) -> Tuple[HostReport, List[Domain]]:
         host = HostReport(uri if uri is not None else default_uri)
         try:
             conn = virtsnap.open(host.uri, readonly=readonly)
             with lock:
                 connections.append(conn)
-            return host, conn, conn.list_all_domains()
+            return host, conn.list_all_domains()
         except virtsnap.LibvirtError as exc:
             host.error = f"cannot connect: {exc}"
             if on_event:
                 on_event(Event("error", host.uri, "", None, host.error))
-            return host, None, []
+            return host, []
 
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="virtsnap-auto") as pool:
             opened = list(pool.map(connect, hosts))
-            jobs: List[Tuple[HostReport, Any]] = []
-            for (host, conn, listed), policies in zip(opened, hosts.values()):
+            jobs: List[Tuple[HostReport, Future[List[DomainReport]]]] = []
+            for (host, listed), policies in zip(opened, hosts.values()):
                 report.hosts.append(host)
-                options = dict(uri=host.uri, dry_run=dry_run, now=now, lock_dir=lock_dir,
-                               lock_wait=lock_wait, on_event=on_event)
+                options = _Options(uri=host.uri, dry_run=dry_run, now=now, lock_dir=lock_dir,
+                                   lock_wait=lock_wait, on_event=on_event)
                 ordered = [dom for dom in sorted(listed, key=lambda d: d.name)
                            if select(domains, dom.name)]
                 for dom in ordered:
                     chosen = [p for p in policies if p.selects(dom.name) and not p.group]
                     if chosen:
                         jobs.append((host, pool.submit(_guarded_run_domain, dom, chosen,
-                                                       **options)))
+                                                       options)))
                 for policy in policies:
                     members = [dom for dom in ordered if policy.group and policy.selects(dom.name)]
                     if members:
                         jobs.append((host, pool.submit(_guarded_run_group, members, policy,
-                                                       **options)))
+                                                       options)))
             for host, job in jobs:
-                outcome = job.result()
-                for domain_report in outcome if isinstance(outcome, list) else [outcome]:
+                for domain_report in job.result():
                     _add_domain(host, domain_report)
     finally:
         for conn in connections:
