@@ -20,15 +20,12 @@ guide docs/guides/asyncio-and-events.md for what is left behind in each case.
 
 import asyncio
 import builtins
-import functools
 import inspect
 import os
 import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import (
-    Any, Callable, Dict, List, Optional, Type, TypeVar, Union,
-)
+from typing import TYPE_CHECKING, Callable, Dict, List, Literal, Optional, Type, TypeVar, Union
 from types import TracebackType
 
 import virtsnap
@@ -40,10 +37,18 @@ from virtsnap._snapshot import (
     DomainState,
     attach_asyncio_loop,
 )
+from virtsnap._types import StorageVolume, TypedParameters
 from virtsnap.errors import OperationInvalidError, OperationUnsupportedError
 from virtsnap.events import DomainEvent, DomainEventType
 from virtsnap.info import SnapshotInfo
 from virtsnap.tree import SnapshotTree
+
+if TYPE_CHECKING:  # ParamSpec is new in 3.10; the external module loads on first use
+    from typing import ParamSpec
+
+    from virtsnap.external import Outcome, Report, StepHook
+
+    P = ParamSpec("P")
 
 __all__ = [
     "AsyncConnection", "AsyncDomain", "AsyncDomainSnapshot", "AsyncDomainEventStream",
@@ -113,7 +118,7 @@ def _abort_quietly(domain: Domain) -> bool:
     return True
 
 
-async def _settle(future: "Future[Any]") -> None:
+async def _settle(future: "Future[T]") -> None:
     """Wait for ``future`` (a pool job) to finish, whatever cancellations arrive meanwhile."""
     while not future.done():
         try:
@@ -124,8 +129,8 @@ async def _settle(future: "Future[Any]") -> None:
             return
 
 
-async def _call(abort: Optional[Domain], function: Callable[..., T], *args: Any,
-                **kwargs: Any) -> T:
+async def _call(abort: Optional[Domain], function: "Callable[P, T]", *args: "P.args",
+                **kwargs: "P.kwargs") -> T:
     """``function(*args, **kwargs)`` on the pool; on cancellation see the module doc."""
     loop = _attach_loop()
     job = _executor().submit(function, *args, **kwargs)
@@ -229,7 +234,7 @@ class AsyncConnection:
         return AsyncDomain(self, await _call(None, self._sync.get_domain_by_id, id))
 
     async def storage_volume(self, path: str,
-                             refresh_pool: bool = False) -> Optional[Dict[str, Any]]:
+                             refresh_pool: bool = False) -> Optional[StorageVolume]:
         return await _call(None, self._sync.storage_volume, path, refresh_pool)
 
     async def list_all_domains(self, flags: int = 0) -> "List[AsyncDomain]":
@@ -310,10 +315,10 @@ class AsyncDomain:
     async def block_job_abort(self, disk: str, flags: int = 0) -> None:
         await _call(None, self._sync.block_job_abort, disk, flags)
 
-    async def get_job_stats(self, flags: int = 0) -> Dict[str, Any]:
+    async def get_job_stats(self, flags: int = 0) -> TypedParameters:
         return await _call(None, self._sync.get_job_stats, flags)
 
-    async def get_block_stats(self, backing: bool = True) -> Dict[str, Any]:
+    async def get_block_stats(self, backing: bool = True) -> TypedParameters:
         return await _call(None, self._sync.get_block_stats, backing)
 
     async def abort_job(self) -> None:
@@ -362,8 +367,9 @@ class AsyncDomain:
         return await _call(None, self._sync.snapshot_xml_descriptions, flags, list_flags,
                            workers)
 
-    async def snapshot_parents(self, list_flags: int = 0, workers: int = 1, *,
-                               via: Optional[str] = None) -> Dict[str, Optional[str]]:
+    async def snapshot_parents(
+            self, list_flags: int = 0, workers: int = 1, *,
+            via: Optional[Literal["parent", "children"]] = None) -> Dict[str, Optional[str]]:
         return await _call(None, self._sync.snapshot_parents, list_flags, workers, via=via)
 
     async def snapshot_children(self, flags: int = 0, list_flags: int = 0,
@@ -476,26 +482,33 @@ class AsyncDomainSnapshot:
 
 # ---------------------------------------------------------------- virtsnap.external
 
-async def external_revert(snapshot: "AsyncDomainSnapshot", **options: Any) -> Any:
+async def external_revert(snapshot: AsyncDomainSnapshot, *, running: bool = False,
+                          paused: bool = False, force: bool = False, reset_nvram: bool = False,
+                          on_step: "Optional[StepHook]" = None) -> "Outcome":
     """:func:`virtsnap.external.revert` on the pool (same keyword options). A
     cancellation waits for the whole operation, which is never left half done."""
     from virtsnap import external
 
-    return await _call(None, functools.partial(external.revert, snapshot.sync, **options))
+    return await _call(None, external.revert, snapshot.sync, running=running, paused=paused,
+                       force=force, reset_nvram=reset_nvram, on_step=on_step)
 
 
-async def external_delete(snapshot: "AsyncDomainSnapshot", **options: Any) -> Any:
+async def external_delete(snapshot: AsyncDomainSnapshot, *, children: bool = False,
+                          children_only: bool = False, metadata_only: bool = False,
+                          on_step: "Optional[StepHook]" = None) -> "Outcome":
     """:func:`virtsnap.external.delete` on the pool (same keyword options)."""
     from virtsnap import external
 
-    return await _call(None, functools.partial(external.delete, snapshot.sync, **options))
+    return await _call(None, external.delete, snapshot.sync, children=children,
+                       children_only=children_only, metadata_only=metadata_only,
+                       on_step=on_step)
 
 
-async def external_check(domain: "AsyncDomain", repair: bool = False) -> Any:
+async def external_check(domain: AsyncDomain, repair: bool = False) -> "Report":
     """:func:`virtsnap.external.check` on the pool."""
     from virtsnap import external
 
-    return await _call(None, functools.partial(external.check, domain.sync, repair=repair))
+    return await _call(None, external.check, domain.sync, repair=repair)
 
 
 class AsyncDomainEventStream:

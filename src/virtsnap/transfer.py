@@ -57,9 +57,9 @@ from __future__ import annotations
 import json
 import os
 import xml.etree.ElementTree as ElementTree
-from typing import Any, Dict, List, Optional, Tuple, Union, cast
+from typing import Dict, List, Optional, TextIO, Tuple, Union
 
-from virtsnap import CreateFlags, DeleteFlags, LibvirtError, XMLFlags
+from virtsnap import CreateFlags, DeleteFlags, Domain, DomainSnapshot, LibvirtError, XMLFlags
 from virtsnap._files import open_output_dir, write_atomic
 from virtsnap.info import parse_snapshot_xml
 from virtsnap.tree import SnapshotTree
@@ -99,7 +99,7 @@ class ImportRollbackError(TransferError):
     """An import failed and undoing it failed too; the message says what is left."""
 
 
-def export_snapshots(domain: Any, directory: PathLike, *, secure: bool = False) -> List[str]:
+def export_snapshots(domain: Domain, directory: PathLike, *, secure: bool = False) -> List[str]:
     """Write every snapshot's XML and the index into ``directory``; return the names
     in the order written (parents before children).
 
@@ -142,7 +142,7 @@ def export_snapshots(domain: Any, directory: PathLike, *, secure: bool = False) 
     return order
 
 
-def import_snapshots(domain: Any, directory: PathLike, *, replace: bool = False) -> List[str]:
+def import_snapshots(domain: Domain, directory: PathLike, *, replace: bool = False) -> List[str]:
     """Redefine the snapshots exported in ``directory`` on ``domain``; return their names.
 
     All or nothing (see the module's documentation). Raises :class:`ValueError`
@@ -151,16 +151,16 @@ def import_snapshots(domain: Any, directory: PathLike, *, replace: bool = False)
     and the :class:`~virtsnap.LibvirtError` of a refused step, after undoing the
     steps before it (:class:`ImportRollbackError` if that fails too).
     """
-    index = _read_index(directory)
+    files, current = _read_index(directory)
     documents: Dict[str, str] = {}
     parents: Dict[str, Optional[str]] = {}
-    for entry in index["snapshots"]:
-        path = os.path.join(directory, entry["file"])
+    for name, file in files.items():
+        path = os.path.join(directory, file)
         with open(path, encoding="utf-8", newline="") as stream:
             xml = _keep_carriage_returns(_read_text(stream, path))
         info = parse_snapshot_xml(xml, domain.name)
-        if info.name != entry["name"]:
-            raise ValueError(f"{entry['file']} does not hold snapshot {entry['name']!r}")
+        if info.name != name:
+            raise ValueError(f"{file} does not hold snapshot {name!r}")
         documents[info.name] = _keep_carriage_returns(
             retarget_snapshot_xml(xml, domain.name, domain.uuid))
         parents[info.name] = info.parent
@@ -177,7 +177,6 @@ def import_snapshots(domain: Any, directory: PathLike, *, replace: bool = False)
         for name in order:
             domain.create_snapshot(documents[name], CreateFlags.REDEFINE)
             undo.added(name, name not in existing)
-        current = index.get("current")
         if current is not None:
             domain.create_snapshot(documents[current], CreateFlags.REDEFINE | CreateFlags.CURRENT)
     except BaseException as exc:
@@ -189,7 +188,7 @@ def import_snapshots(domain: Any, directory: PathLike, *, replace: bool = False)
 class _Undo:
     """What an import changed, and how to put it back."""
 
-    def __init__(self, domain: Any, replaced: List[str]) -> None:
+    def __init__(self, domain: Domain, replaced: List[str]) -> None:
         self.domain = domain
         self.current: Optional[str] = (domain.current_snapshot().name
                                        if domain.has_current_snapshot() else None)
@@ -232,7 +231,7 @@ class _Undo:
                                       f"and undoing it failed: {'; '.join(failed)}") from cause
 
 
-def _delete_metadata(snapshot: Any) -> None:
+def _delete_metadata(snapshot: DomainSnapshot) -> None:
     """Delete only libvirt's metadata of a redefined snapshot (its data was never ours).
 
     libvirt's test driver keeps nothing but metadata and refuses the flag.
@@ -273,10 +272,14 @@ def retarget_snapshot_xml(xml: str, name: str, uuid: str) -> str:
 
 def _keep_namespace_prefixes(xml: str) -> None:
     """Let ElementTree write e.g. ``qemu:commandline`` back with its own prefix."""
-    parser: "ElementTree.XMLPullParser[Any]" = ElementTree.XMLPullParser(events=("start-ns",))
+    parser: "ElementTree.XMLPullParser[ElementTree.Element]" = ElementTree.XMLPullParser(
+        events=("start-ns",))
     parser.feed(xml)
     for event in parser.read_events():  # only ("start-ns", (prefix, uri)) events
-        _, (prefix, uri) = cast(Tuple[str, Tuple[str, str]], event)
+        namespace = event[-1]
+        if not isinstance(namespace, tuple):
+            continue
+        prefix, uri = namespace
         if prefix:
             try:
                 ElementTree.register_namespace(prefix, uri)
@@ -284,16 +287,17 @@ def _keep_namespace_prefixes(xml: str) -> None:
                 pass
 
 
-def _read_text(stream: Any, path: str) -> str:
+def _read_text(stream: TextIO, path: str) -> str:
     """The text of ``stream``; ValueError naming ``path`` if it is no UTF-8."""
     try:
-        return cast(str, stream.read())
+        return stream.read()
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text (byte {exc.start} is "
                          f"{exc.object[exc.start:exc.start + 1]!r})") from None
 
 
-def _read_index(directory: PathLike) -> Dict[str, Any]:
+def _read_index(directory: PathLike) -> Tuple[Dict[str, str], Optional[str]]:
+    """The index's snapshots (name: file, in its order) and the current one's name."""
     path = os.path.join(directory, INDEX_FILE)
     with open(path, encoding="utf-8") as stream:
         try:
@@ -307,23 +311,25 @@ def _read_index(directory: PathLike) -> Dict[str, Any]:
     entries = index.get("snapshots")
     if not isinstance(entries, list):
         raise ValueError(f"{path}: 'snapshots' must be a list")
-    names = set()
+    files: Dict[str, str] = {}
     for entry in entries:
-        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)
-                and _is_plain_file_name(entry.get("file"))):
+        fields = entry if isinstance(entry, dict) else {}
+        name, file = fields.get("name"), fields.get("file")
+        if not (isinstance(name, str) and isinstance(file, str) and _is_plain_file_name(file)):
             raise ValueError(f"{path}: bad snapshot entry {entry!r}")
-        if entry["name"] in names:
-            raise ValueError(f"{path}: snapshot {entry['name']!r} is listed twice")
-        names.add(entry["name"])
-    if not isinstance(index.get("current"), (str, type(None))):
+        if name in files:
+            raise ValueError(f"{path}: snapshot {name!r} is listed twice")
+        files[name] = file
+    current = index.get("current")
+    if not isinstance(current, (str, type(None))):
         raise ValueError(f"{path}: field 'current' must be a snapshot name or null, "
-                         f"not {index['current']!r}")
-    if index.get("current") is not None and index["current"] not in names:
-        raise ValueError(f"{path}: current snapshot {index['current']!r} is not in the index")
-    return index
+                         f"not {current!r}")
+    if current is not None and current not in files:
+        raise ValueError(f"{path}: current snapshot {current!r} is not in the index")
+    return files, current
 
 
-def _is_plain_file_name(value: Any) -> bool:
+def _is_plain_file_name(value: str) -> bool:
     """A file directly inside the export directory: no path, no '..', no hidden file."""
-    return (isinstance(value, str) and value == os.path.basename(value)
-            and not value.startswith(".") and "\0" not in value)
+    return (value == os.path.basename(value) and not value.startswith(".")
+            and "\0" not in value)
