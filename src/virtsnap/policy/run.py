@@ -35,16 +35,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypedDict
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple, TypedDict
 
 import virtsnap
-from virtsnap._snapshot import Connection, Domain
 from virtsnap.info import parse_snapshot_xml
 from virtsnap.policy.locks import DomainLock, LockBusy, default_lock_dir, prepare_lock_dir
 from virtsnap.policy.plan import (Config, OwnedSnapshot, Policy, group_history, owned_time, plan,
                                   select)
 from virtsnap.policy.trust import check_hooks
 from virtsnap.space import space_guard
+
+if TYPE_CHECKING:
+    from virtsnap import Connection, Domain
 
 __all__ = [
     "REPORT_SCHEMA",
