@@ -508,6 +508,22 @@ cdef int _snapshot_call(DomainSnapshot snap, _SnapshotCall call, object flags) e
     return rc
 
 
+ctypedef fused _HandlePtr:
+    virDomainPtr
+    virDomainSnapshotPtr
+
+
+cdef str _xml_call(_HandlePtr ptr, char *(*call)(_HandlePtr, unsigned int) noexcept nogil,
+                   unsigned int flags):
+    """``call(ptr, flags)`` without the GIL: the XML libvirt returns, or its error raised."""
+    cdef char *xml
+    with nogil:
+        xml = call(ptr, flags)
+    if xml == NULL:
+        _raise_last_error()
+    return _take_string(xml)
+
+
 # ---------------------------------------------------------------- Connection
 
 def open(uri=None, bint readonly=False):
@@ -827,13 +843,7 @@ cdef class Domain:
     def get_xml_description(self, flags=0):
         """The domain's XML (virDomainGetXMLDesc); ``flags`` are libvirt's."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainPtr ptr = _domain_ptr(self)
-        cdef char *xml
-        with nogil:
-            xml = virDomainGetXMLDesc(ptr, c_flags)
-        if xml == NULL:
-            _raise_last_error()
-        return _take_string(xml)
+        return _xml_call(_domain_ptr(self), virDomainGetXMLDesc, c_flags)
 
     def get_block_stats(self, backing=True):
         """The block statistics of virConnectGetAllDomainStats for this domain.
@@ -1266,13 +1276,7 @@ cdef class DomainSnapshot:
     def get_xml_description(self, flags=0):
         """The snapshot's XML; secure data only with ``XML_SECURE``."""
         cdef unsigned int c_flags = _checked_int(flags, "flags")
-        cdef virDomainSnapshotPtr ptr = _snapshot_ptr(self)
-        cdef char *xml
-        with nogil:
-            xml = virDomainSnapshotGetXMLDesc(ptr, c_flags)
-        if xml == NULL:
-            _raise_last_error()
-        return _take_string(xml)
+        return _xml_call(_snapshot_ptr(self), virDomainSnapshotGetXMLDesc, c_flags)
 
     def delete(self, flags=0):
         """Delete this snapshot (and, by flags, its children or only its metadata)."""
