@@ -38,20 +38,13 @@ from virtsnap.errors import LibvirtError
 
 if TYPE_CHECKING:
     from virtsnap import Connection, Domain
+    from virtsnap._types import StorageVolume
 
     # ``qemu-img info --output=json``: the keys read here of an image and of its snapshots
     _QemuImgSnapshot = TypedDict("_QemuImgSnapshot", {"name": str, "vm-state-size": int})
     _QemuImgImage = TypedDict("_QemuImgImage", {
         "filename": str, "actual-size": int, "virtual-size": int,
         "snapshots": List[_QemuImgSnapshot]}, total=False)
-
-    class _Volume(TypedDict):
-        """What is read of ``Connection.storage_volume()``: the volume's and its pool's bytes."""
-        allocation: int
-        capacity: int
-        pool: str
-        pool_available: int
-        pool_capacity: int
 
 __all__ = ["DiskUsage", "DiskUsageDict", "DomainUsage", "DomainUsageDict", "FreeSpace", "Layer",
            "LayerDict", "SnapshotUsage", "SnapshotUsageDict", "disk_sources", "disk_usage",
@@ -316,16 +309,11 @@ def _qemu_img_chain(path: str) -> Optional[List[_QemuImgImage]]:
     return chain if isinstance(chain, list) else [chain]
 
 
-def _volume(conn: Connection, path: str, refresh: bool = False) -> Optional[_Volume]:
+def _volume(conn: Connection, path: str, refresh: bool = False) -> Optional[StorageVolume]:
     try:
-        volume = conn.storage_volume(path, refresh_pool=refresh)
+        return conn.storage_volume(path, refresh_pool=refresh)
     except LibvirtError:  # no storage driver, no such pool: unknown
         return None
-    if volume is None:
-        return None
-    return {"allocation": volume["allocation"], "capacity": volume["capacity"],
-            "pool": volume["pool"], "pool_available": volume["pool_available"],
-            "pool_capacity": volume["pool_capacity"]}
 
 
 def _snapshot_files(dom: Domain) -> Tuple[Dict[str, str], Dict[str, ET.Element]]:
