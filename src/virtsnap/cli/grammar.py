@@ -208,6 +208,9 @@ COMMANDS: "tuple[Command, ...]" = (
     Command("dumpxml", "Dump XML for a domain snapshot", _C + "cmd_dumpxml", (
         _domain(), Option("snapshotname", DATA, "snapshot name", dest="snapshot"),
         Option("security-info", BOOL, "include security sensitive information in XML dump"),
+        Option("xpath", STRING, "xpath expression to filter the XML document",
+               positional=False),
+        Option("wrap", BOOL, "wrap xpath results in an common root element"),
         _JSON,
     ), virsh="snapshot-dumpxml"),
     Command("current", "Get or set the current snapshot", _C + "cmd_current", (
