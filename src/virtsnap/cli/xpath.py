@@ -47,20 +47,21 @@ def filter_xml(xml: str, expression: str, wrap: bool) -> "Tuple[str, List[str]]"
     libxml2's lines for stderr. Raises CommandError where virsh fails."""
     parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
     root = etree.fromstring(xml.encode(), parser)
+    messages: "List[str]" = []
     try:
         found = root.xpath(expression)
-    except etree.XPathError as exc:
-        return "", _libxml2_lines(exc, expression)
+    except etree.XPathError as exc:  # virsh goes on with no node
+        found, messages = [], _libxml2_lines(exc, expression)
     if not isinstance(found, list):
         raise CommandError(f"internal error: Incorrect xpath '{expression}'")
     # lxml leaves the document node out of a node set; it can only come first.
-    with_document = root.xpath(f"count(({expression}))") > len(found)
+    with_document = not messages and root.xpath(f"count(({expression}))") > len(found)
     if wrap:
-        return _wrapped(root, found, with_document), []
+        return _wrapped(root, found, with_document), messages
     texts = [_dump(node) for node in found]
     if with_document:
         texts.insert(0, _document(root))
-    return "".join(text + "\n" for text in texts), []
+    return "".join(text + "\n" for text in texts), messages
 
 
 def _dump(node: object) -> str:
