@@ -66,7 +66,7 @@ def left_state(dom):
 
 # --xpath expressions: valid ones of every result kind, non-node-sets and refused ones.
 XPATHS = ["/domainsnapshot/name", "name", "//disk", "//@name", "//disk/@*", "//name/text()",
-          "/nothing", "count(//disk)", "'text'", "//", "foo()", "concat(", "$x", "//x:y"]
+          "/nothing", "count(//disk)", "'text'", "//", "foo()", "//nothing[foo()] | bar()", "concat(", "$x", "//x:y"]
 
 
 def xpath_expectation(xml, expression, wrap):
@@ -80,6 +80,8 @@ def xpath_expectation(xml, expression, wrap):
     refused = {"//": ["XPath error : Invalid expression"],
                "foo()": ["xmlXPathCompOpEval: function foo not found",
                          "XPath error : Unregistered function"],
+               "//nothing[foo()] | bar()": ["xmlXPathCompOpEval: function bar not found",
+                                            "XPath error : Unregistered function"],
                "concat(": ["XPath error : Invalid number of arguments"],
                "$x": ["XPath error : Undefined variable"],
                "//x:y": ["XPath error : Undefined namespace prefix"]}
