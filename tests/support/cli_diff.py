@@ -132,3 +132,32 @@ def _text(text):
     holder = ElementTree.Element("x")
     holder.text = text
     return ElementTree.tostring(holder, encoding="unicode")[len("<x>"):-len("</x>")]
+
+
+def on_terminal(argv, env, typed=b"", deadline=60):
+    """(output, exit status) of ``argv`` run on a pseudo-terminal, ``typed`` on its input."""
+    import os
+    import pty
+    import select
+    import signal
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: stdin, stdout and stderr are the terminal
+        os.execvpe(argv[0], argv, env)
+    os.write(fd, typed)
+    output = b""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if select.select([fd], [], [], max(0, end - time.monotonic()))[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+    else:
+        os.kill(pid, signal.SIGKILL)
+    os.close(fd)
+    return output, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
