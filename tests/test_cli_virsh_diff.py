@@ -335,6 +335,11 @@ def test_documented_differences(daemon):
     ours = run_program(virtsnap_program, words, uri)
     assert ours == (b"<nodes>\n  <name>a</name>\n  <name>test</name>\n</nodes>\n\n", b"", 0)
     assert run_program(["virsh"], words, uri) != ours
+    # help: virsh's layout without its DESCRIPTION; [--x] on every option a word can fill
+    words = ["help", "snapshot-info"]
+    theirs, ours = run_program(["virsh"], words, uri)[0], run_program(virtsnap_program, words, uri)[0]
+    assert b"DESCRIPTION" in theirs and b"DESCRIPTION" not in ours
+    assert b"    --snapshotname <string>" in theirs and b"[--snapshotname] <string>" in ours
     # --xpath on namespace nodes: libxml2's dump (none for the implicit xml one); virsh
     # 9.0 prints freed memory there
     words = ["snapshot-dumpxml", "test", "a", "--xpath", "/domainsnapshot/namespace::*"]
