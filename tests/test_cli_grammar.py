@@ -22,8 +22,6 @@ from virtsnap.cli.grammar import (ARGV, BOOL, COMMANDS, DATA, GrammarError, comp
 needs_virsh = pytest.mark.skipif(shutil.which("virsh") is None, reason="virsh is not installed")
 
 VIRSH_COMMANDS = [command for command in COMMANDS if command.virsh]
-# virsh 9.0 options virtsnap does not have (yet): dumpxml's XPath filter.
-NOT_IN_VIRTSNAP = {"snapshot-dumpxml": ["xpath", "wrap"]}
 
 
 def virsh_options(name):
@@ -43,8 +41,7 @@ def virsh_options(name):
 def test_table_lists_virshs_options(command):
     ours = [(option.name, option.type != BOOL, option.type in (DATA, ARGV))
             for option in command.options if not option.own]
-    theirs = [option for option in virsh_options(command.virsh)
-              if option[0] not in NOT_IN_VIRTSNAP.get(command.virsh, [])]
+    theirs = virsh_options(command.virsh)
     if (9, 0, 0) <= virtsnap.libvirt_version() < (10, 0, 0):  # the virsh the table mirrors
         assert ours == theirs
     else:  # 7.0 lacks some options (--validate, --reset-nvram); a newer virsh may add some

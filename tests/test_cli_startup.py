@@ -34,6 +34,7 @@ def test_no_argparse_on_any_path(argv):
     modules = eval(result.stderr.splitlines()[-1])  # noqa: S307 - our own repr of a list
     assert "argparse" not in modules
     assert "virtsnap.cli.grammar" in modules and "virtsnap.policy" not in modules
+    assert "lxml" not in modules  # dumpxml --xpath's alone
 
 
 @settings(max_examples=500, deadline=None)

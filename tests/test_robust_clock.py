@@ -2,11 +2,11 @@
 
 import importlib
 import json
-import textwrap
 from datetime import datetime, timedelta, timezone
 
 import jsonschema
 
+from support.auto import HOURLY_POLICY
 from support.snapshots import redefine
 from virtsnap.policy import snapshot_name
 from virtsnap.cli import main
@@ -15,14 +15,7 @@ from virtsnap.policy.run import REPORT_SCHEMA
 
 UTC = timezone.utc
 planner = importlib.import_module("virtsnap.policy.plan")
-POLICY = """\
-    [[policy]]
-    label = "hourly"
-    uris = ["test:///default"]
-    domains = ["test"]
-    interval = "1h"
-    keep_hourly = 24
-"""
+POLICY = HOURLY_POLICY + "keep_hourly = 24\n"
 
 
 def test_hourly_history_with_one_snapshot_two_days_ahead_is_still_due(dom, tmp_path, capsys,
@@ -34,7 +27,7 @@ def test_hourly_history_with_one_snapshot_two_days_ahead_is_still_due(dom, tmp_p
     redefine(dom, [(snapshot_name("hourly", when), when.timestamp(), "hourly")
                    for when in past + [ahead]])
     config = tmp_path / "policy.toml"
-    config.write_text(textwrap.dedent(POLICY))
+    config.write_text(POLICY)
 
     assert main(["auto", "--config", str(config), "--dry-run", "--json"]) == 0
     out, err = capsys.readouterr()

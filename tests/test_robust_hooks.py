@@ -10,12 +10,12 @@ import json
 import os
 import signal
 import sys
-import textwrap
 import threading
 
 import jsonschema
 import pytest
 
+from support.auto import HOURLY_POLICY
 from support.system import wait_for
 from virtsnap.cli import main
 from virtsnap.policy.run import REPORT_SCHEMA, _run_hook
@@ -108,20 +108,12 @@ def test_stderr_is_read_with_a_bound_and_says_what_was_dropped():
                                  " of stderr dropped)")
 
 
-POLICY = """\
-    [[policy]]
-    label = "hourly"
-    uris = ["test:///default"]
-    domains = ["test"]
-    interval = "1h"
-    keep_last = 3
-    hook_timeout = 2
-"""
+POLICY = HOURLY_POLICY + "keep_last = 3\nhook_timeout = 2\n"
 
 
 def hooks_auto(tmp_path, capsys, extra):
     config = tmp_path / "policy.toml"
-    config.write_text(textwrap.dedent(POLICY) + extra)
+    config.write_text(POLICY + extra)
     status = main(["auto", "--config", str(config), "--json"])
     out, err = capsys.readouterr()
     report = json.loads(out)

@@ -140,3 +140,19 @@ def test_a_policy_that_selects_no_domain_is_a_warning(daemon, tmp_path):
     assert rc == 1
     assert lines[0] == ("VIRTSNAP WARNING - warning: (no domain) [hourly] "
                         "(the policy selects no domain here)")
+
+
+@pytest.mark.parametrize("words, message", [
+    (["--bogus"], "command 'status' doesn't support option --bogus"),
+    (["--config"], "expected syntax: --config <string>"),
+    (["--config", "a", "--config=b"], "option --config already seen"),
+    (["extra"], "unexpected data 'extra'"),
+    (["--json=1"], "invalid '=' after option --json"),
+])
+def test_usage_errors_are_unknown(words, message):
+    """A command line the grammar refuses is UNKNOWN (3), the monitoring-plugin
+    convention, on stdout where the monitoring system reads it."""
+    result = subprocess.run([sys.executable, "-m", "virtsnap", "status", *words],
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        3, f"VIRTSNAP UNKNOWN - usage: {message}\n", "")

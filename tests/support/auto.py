@@ -8,6 +8,15 @@ import jsonschema
 
 from virtsnap.policy.run import REPORT_SCHEMA
 
+# An hourly policy on the test driver's domain; a test appends its retention and other keys.
+HOURLY_POLICY = """\
+[[policy]]
+label = "hourly"
+uris = ["test:///default"]
+domains = ["test"]
+interval = "1h"
+"""
+
 
 def run_auto(config, timeout=300):
     """(exit status, the first domain's first policy report, stderr) of one run."""

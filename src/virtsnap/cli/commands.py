@@ -323,16 +323,36 @@ def cmd_info(args: Arguments, conn: "Connection", out: Output) -> None:
 
 
 
-def cmd_dumpxml(args: Arguments, conn: "Connection", out: Output) -> None:
+def cmd_dumpxml(args: Arguments, conn: "Connection", out: Output) -> int:
     given(args.snapshot, "snapshotname")
     dom = find_domain(conn, args.domain)
     flags = virtsnap.XMLFlags.SECURE if args.security_info else 0
-    xml = dom.get_snapshot_by_name(args.snapshot).get_xml_description(flags)
+    snap = dom.get_snapshot_by_name(args.snapshot)
+    if args.xpath == "":  # virsh fails here with no message
+        out.end()
+        return 1
+    xml = snap.get_xml_description(flags)
+    if args.xpath is not None:
+        xml = _xpath(xml, args.xpath, args.wrap, out)
     if out.json:
         dumped: "DumpxmlDocument" = {"domain": dom.name, "name": args.snapshot, "xml": xml}
         out.document(dumped)
+    elif args.xpath is not None:
+        out.write(xml)
+        out.end()
     else:
         _print_xml(out, xml)
+    return 0
+
+
+def _xpath(xml: str, expression: str, wrap: bool, out: Output) -> str:
+    """``xml`` filtered as virsh's ``--xpath`` filters it; libxml2's lines on stderr."""
+    from virtsnap.cli.xpath import filter_xml
+
+    text, messages = filter_xml(xml, expression, wrap)
+    for message in messages:
+        out.warning(message)
+    return text
 
 
 

@@ -18,7 +18,9 @@ except an ARGV one; ``--`` makes every later word positional data; a word
 How to add a command: append ``Command("name", "one-line help", "module:function",
 options=(...))`` to :data:`COMMANDS`, with ``virsh="snapshot-..."`` when it
 mirrors a virsh command (then its own options carry ``own=True``) and
-``connection=False`` when it runs without a libvirt connection. The function
+``connection=False`` when it runs without a libvirt connection
+(``usage_errors=True``: a refused command line still runs it, with virsh's
+lines in ``args.usage_error``, as ``status`` answers UNKNOWN). The function
 is called as ``function(args, conn, out)``: ``args`` has one attribute per
 option (its ``dest``: the name with ``-`` as ``_``), ``conn`` the open
 connection (or None), ``out`` the :class:`virtsnap.cli.output.Output`.
@@ -90,11 +92,14 @@ class Option:
 class Command:
     """One command: its names, help, options and the function that runs it."""
 
-    __slots__ = ("name", "help", "run", "options", "virsh", "connection", "defaults", "own")
+    __slots__ = ("name", "help", "run", "options", "virsh", "connection", "defaults", "own",
+                 "usage_errors")
 
     def __init__(self, name: str, help: str, run: str, options: "tuple[Option, ...]" = (), *,
                  virsh: "str | None" = None, connection: bool = True,
-                 defaults: "dict[str, object] | None" = None) -> None:
+                 defaults: "dict[str, object] | None" = None, usage_errors: bool = False
+                 ) -> None:
+        self.usage_errors = usage_errors  # the command reports them (args.usage_error)
         self.name = name
         self.help = help
         self.run = run
@@ -208,6 +213,9 @@ COMMANDS: "tuple[Command, ...]" = (
     Command("dumpxml", "Dump XML for a domain snapshot", _C + "cmd_dumpxml", (
         _domain(), Option("snapshotname", DATA, "snapshot name", dest="snapshot"),
         Option("security-info", BOOL, "include security sensitive information in XML dump"),
+        Option("xpath", STRING, "xpath expression to filter the XML document",
+               positional=False),
+        Option("wrap", BOOL, "wrap xpath results in an common root element"),
         _JSON,
     ), virsh="snapshot-dumpxml"),
     Command("current", "Get or set the current snapshot", _C + "cmd_current", (
@@ -320,7 +328,7 @@ COMMANDS: "tuple[Command, ...]" = (
                 Option("config", STRING, "TOML policy file", positional=False,
                        metavar="file"),
                 Option("json", BOOL, "print the result as JSON"),
-            ), connection=False),
+            ), connection=False, defaults={"usage_error": None}, usage_errors=True),
     Command("group", "snapshots of several domains at one point in time",
             "virtsnap.cli.group:cmd_group", (
                 Option("action", DATA, "create, list, revert or delete"),
@@ -391,6 +399,18 @@ def parse(name: str, words: "list[str]", values: "dict[str, object] | None" = No
     result.update(command.defaults)
     result["command"] = command.name
     result["strict"] = strict
+    try:
+        _read(command, strict, words, result)
+    except GrammarError as exc:
+        if not command.usage_errors:
+            raise
+        result["usage_error"] = list(exc.lines)
+    return command, Arguments(result)
+
+
+def _read(command: Command, strict: bool, words: "list[str]", result: "dict[str, object]"
+          ) -> None:
+    """The options in ``words`` into ``result``; GrammarError for a line virsh refuses."""
     waiting = [option for option in command.options
                if option.positional and not (strict and option.own)]
     seen: "set[str]" = set()
@@ -403,7 +423,7 @@ def parse(name: str, words: "list[str]", values: "dict[str, object] | None" = No
             option_name, equals, value = word[2:].partition("=")
             if option_name == "help" and command.option("help", strict) is None:
                 result["help"] = True
-                return command, Arguments(result)
+                return
             option = command.option(option_name, strict)
             if option is None and not strict and word.split("=")[0] in GLOBAL_OPTIONS:
                 index = _global(word, words, index, result)
@@ -450,7 +470,6 @@ def parse(name: str, words: "list[str]", values: "dict[str, object] | None" = No
                if option.required and option.name not in seen and not (strict and option.own)]
     if missing:
         raise GrammarError(*missing)
-    return command, Arguments(result)
 
 
 def _alnum(char: str) -> bool:

@@ -1,7 +1,8 @@
 """``virtsnap status --config FILE [--json]``: the check of :mod:`virtsnap.status`.
 
 Exit status in the monitoring-plugin convention: 0 OK, 1 WARNING,
-2 CRITICAL, 3 UNKNOWN (a host unreachable, a bad or missing file). The
+2 CRITICAL, 3 UNKNOWN (a host unreachable, a bad or missing file, a
+command line the grammar refuses). The
 first line is ``VIRTSNAP STATE - ...``; one line per domain and label follows.
 """
 
@@ -22,7 +23,9 @@ def cmd_status(args: "Arguments", conn: None, out: Output) -> int:
     grammar, so that its absence is UNKNOWN (3), as a monitoring check answers."""
     from virtsnap.status import Status, check_file
 
-    if not args.config:
+    if args.usage_error:  # a monitoring check answers UNKNOWN, whatever went wrong
+        status = Status(errors=[f"usage: {line}" for line in args.usage_error])
+    elif not args.config:
         status = Status(errors=["no policy file: use --config FILE"])
     else:
         try:

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: virtsnap developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The options and requirements every virtsnap.libvirt module shares."""
+"""The options, attributes, requirements and author every virtsnap.libvirt module shares
+(a module's own attributes override these: snapshot supports diff mode)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ options:
         V(test+unix:///default?socket=/path/libvirt-sock).
     type: str
     default: qemu:///system
+attributes:
+  platform:
+    platforms: posix
+  diff_mode:
+    support: none
+author:
+  - virtsnap developers (!UNKNOWN)
 requirements:
   - virtsnap >= 0.1.0 in the Python that runs the module on the managed node (C(pip install virtsnap)).
   - libvirt's client library on the managed node (virtsnap links it).

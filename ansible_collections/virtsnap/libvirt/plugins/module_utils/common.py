@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import traceback
 
-from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
     import virtsnap
@@ -20,6 +20,27 @@ else:
     VIRTSNAP_IMPORT_ERROR = None
 
 MIN_VIRTSNAP_VERSION = "0.1.0"
+
+# The options of the doc fragment virtsnap.libvirt.connection, which every module takes.
+CONNECTION_OPTIONS = {"uri": {"type": "str", "default": "qemu:///system"}}
+
+
+def argument_spec(options, readonly=None):
+    """A module's argument_spec: the connection's options, ``readonly`` with that default
+    (unless None), then the module's own ``options``."""
+    spec = dict(CONNECTION_OPTIONS)
+    if readonly is not None:
+        spec["readonly"] = {"type": "bool", "default": readonly}
+    spec.update(options)
+    return spec
+
+
+def start_module(spec, **checks):
+    """The AnsibleModule for ``spec`` (check mode supported; ``checks`` such as
+    mutually_exclusive), once a recent enough virtsnap is known to be importable."""
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **checks)
+    require_virtsnap(module)
+    return module
 
 
 def version_tuple(version):

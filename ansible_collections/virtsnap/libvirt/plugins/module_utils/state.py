@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from xml.etree import ElementTree
 
-from ansible_collections.virtsnap.libvirt.plugins.module_utils.common import virtsnap
+from ansible_collections.virtsnap.libvirt.plugins.module_utils.common import argument_spec, virtsnap
 
-ARGUMENT_SPEC = {
-    "uri": {"type": "str", "default": "qemu:///system"},
-    "readonly": {"type": "bool", "default": False},
+ARGUMENT_SPEC = argument_spec({
     "domain": {"type": "str", "required": True},
     "name": {"type": "str", "required": True},
     "state": {"type": "str", "default": "present",
@@ -36,7 +34,7 @@ ARGUMENT_SPEC = {
     "revert_state": {"type": "str", "default": "unchanged",
                      "choices": ["running", "paused", "unchanged"]},
     "force": {"type": "bool", "default": False},
-}
+}, readonly=False)
 # Options that describe a new snapshot, which xml replaces.
 CREATE_ONLY = ["description", "disk_only", "quiesce", "halt", "atomic", "live"]
 # The error context per state, e.g. "cannot delete snapshot 'a' of domain 'vm1'".

@@ -124,8 +124,6 @@ options:
     type: bool
     default: false
 attributes:
-  platform:
-    platforms: posix
   check_mode:
     support: full
     details: Predicts RV(ignore:changed) and the snapshot list afterwards, and changes nothing.
@@ -134,8 +132,6 @@ attributes:
     details: The snapshot names and the current snapshot, before and after.
 seealso:
   - module: virtsnap.libvirt.snapshot_info
-author:
-  - virtsnap developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -243,12 +239,11 @@ exception_class:
   sample: DomainNotFoundError
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.virtsnap.libvirt.plugins.module_utils.common import (
     error_result,
     find_domain,
     open_connection,
-    require_virtsnap,
+    start_module,
     virtsnap,
 )
 from ansible_collections.virtsnap.libvirt.plugins.module_utils.state import (
@@ -260,12 +255,8 @@ from ansible_collections.virtsnap.libvirt.plugins.module_utils.state import (
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        mutually_exclusive=[["xml", option] for option in CREATE_ONLY],
-        supports_check_mode=True,
-    )
-    require_virtsnap(module)
+    module = start_module(ARGUMENT_SPEC,
+                          mutually_exclusive=[["xml", option] for option in CREATE_ONLY])
     params = module.params
     if params["metadata_only"] and params["state"] == "present" and params["xml"] is None:
         module.fail_json(msg="metadata_only with state=present needs xml (the metadata to define)")

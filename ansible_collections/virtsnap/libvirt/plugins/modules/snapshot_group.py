@@ -61,17 +61,11 @@ options:
     type: bool
     default: false
 attributes:
-  platform:
-    platforms: posix
   check_mode:
     support: full
     details: Predicts RV(ignore:changed) and RV(group) and changes nothing.
-  diff_mode:
-    support: none
 seealso:
   - module: virtsnap.libvirt.snapshot
-author:
-  - virtsnap developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -167,22 +161,21 @@ exception_class:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.virtsnap.libvirt.plugins.module_utils.common import (
+    argument_spec,
     error_result,
-    require_virtsnap,
+    start_module,
     virtsnap,
 )
 
-ARGUMENT_SPEC = {
-    "uri": {"type": "str", "default": "qemu:///system"},
+ARGUMENT_SPEC = argument_spec({
     "members": {"type": "list", "elements": "str", "required": True},
     "name": {"type": "str", "required": True},
     "state": {"type": "str", "choices": ["present", "absent", "reverted"], "default": "present"},
     "description": {"type": "str"},
     "quiesce": {"type": "bool", "default": False},
     "disk_only": {"type": "bool", "default": False},
-}
+})
 
 
 def holders(members, name):
@@ -234,8 +227,7 @@ def apply(module, members):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    require_virtsnap(module)
+    module = start_module(ARGUMENT_SPEC)
     from virtsnap.group import GroupError, open_members
 
     params = module.params

@@ -39,17 +39,11 @@ options:
     type: bool
     default: false
 attributes:
-  platform:
-    platforms: posix
   check_mode:
     support: full
     details: It changes nothing, in check mode or not.
-  diff_mode:
-    support: none
 seealso:
   - module: virtsnap.libvirt.snapshot
-author:
-  - virtsnap developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -133,12 +127,12 @@ exception_class:
   sample: DomainNotFoundError
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.virtsnap.libvirt.plugins.module_utils.common import (
+    argument_spec,
     error_result,
     find_domain,
     open_connection,
-    require_virtsnap,
+    start_module,
     virtsnap,
 )
 from ansible_collections.virtsnap.libvirt.plugins.module_utils.report import (
@@ -162,16 +156,10 @@ def add_usage(conn, domains):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "uri": {"type": "str", "default": "qemu:///system"},
-            "readonly": {"type": "bool", "default": True},
-            "domain": {"type": "str", "required": True},
-            "sizes": {"type": "bool", "default": False},
-        },
-        supports_check_mode=True,
-    )
-    require_virtsnap(module)
+    module = start_module(argument_spec({
+        "domain": {"type": "str", "required": True},
+        "sizes": {"type": "bool", "default": False},
+    }, readonly=True))
     params = module.params
     conn = open_connection(module, params["uri"], params["readonly"])
     try:

@@ -62,18 +62,12 @@ options:
     type: float
     default: 60.0
 attributes:
-  platform:
-    platforms: posix
   check_mode:
     support: full
     details: Runs the planner only; RV(plan) is what a run would do.
-  diff_mode:
-    support: none
 seealso:
   - module: virtsnap.libvirt.snapshot
   - module: virtsnap.libvirt.snapshot_info
-author:
-  - virtsnap developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -148,27 +142,23 @@ problems:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.virtsnap.libvirt.plugins.module_utils.common import require_virtsnap
+from ansible_collections.virtsnap.libvirt.plugins.module_utils.common import (
+    argument_spec,
+    start_module,
+)
 from ansible_collections.virtsnap.libvirt.plugins.module_utils.policy import run
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "uri": {"type": "str", "default": "qemu:///system"},
-            "policy": {"type": "dict"},
-            "policy_file": {"type": "path"},
-            "labels": {"type": "list", "elements": "str"},
-            "domains": {"type": "list", "elements": "str"},
-            "workers": {"type": "int", "default": 4},
-            "lock_wait": {"type": "float", "default": 60.0},
-        },
-        mutually_exclusive=[["policy", "policy_file"]],
-        required_one_of=[["policy", "policy_file"]],
-        supports_check_mode=True,
-    )
-    require_virtsnap(module)
+    module = start_module(argument_spec({
+        "policy": {"type": "dict"},
+        "policy_file": {"type": "path"},
+        "labels": {"type": "list", "elements": "str"},
+        "domains": {"type": "list", "elements": "str"},
+        "workers": {"type": "int", "default": 4},
+        "lock_wait": {"type": "float", "default": 60.0},
+    }), mutually_exclusive=[["policy", "policy_file"]],
+        required_one_of=[["policy", "policy_file"]])
     try:
         result = run(module.params, module.check_mode)
     except ImportError as exc:  # a virtsnap without the policy engine
