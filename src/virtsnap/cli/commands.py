@@ -373,12 +373,11 @@ def cmd_current(args: Arguments, conn: "Connection", out: Output) -> None:
     if out.json:
         out.document(snap.info().to_dict())
     elif args.name:
-        out.line(escape(snap.name))
+        out.write(escape(snap.name))  # virsh: the line feed goes with --quiet
+        out.end()
     else:
         _print_xml(out, snap.get_xml_description(
             virtsnap.XMLFlags.SECURE if args.security_info else 0))
-
-
 
 
 def cmd_parent(args: Arguments, conn: "Connection", out: Output) -> None:
@@ -392,7 +391,8 @@ def cmd_parent(args: Arguments, conn: "Connection", out: Output) -> None:
     elif name is None:
         raise CommandError(f"snapshot '{escape(snap.name)}' has no parent")
     else:
-        out.line(escape(name))
+        out.write(escape(name))
+        out.end()
 
 
 # ---------------------------------------------------------------- create
