@@ -71,6 +71,27 @@ def take_external(dom, guest, name):
                                CreateFlags.DISK_ONLY)
 
 
+def take_with_memory(dom, guest, name):
+    """An external snapshot ``name`` of the running guest: its memory in ``name.save``,
+    vda on the overlay ``name.qcow2``, both in the guest's directory."""
+    return dom.create_snapshot(
+        f"<domainsnapshot><name>{name}</name>"
+        f"<memory snapshot='external' file='{guest.path(name + '.save')}'/>"
+        f"<disks><disk name='vda' snapshot='external'>"
+        f"<source file='{guest.path(name + '.qcow2')}'/></disk></disks></domainsnapshot>")
+
+
+def memory_scenario(dom, guest):
+    """Layer 1, then snapshot m1 with memory of the running guest, then layer 2 written
+    while it is shut off, and the guest started again: m1 holds [1], the disk [1, 2]."""
+    write_layer(guest.disk, 1)
+    dom.start()
+    take_with_memory(dom, guest, "m1")
+    dom.destroy()
+    write_layer(disk_file(dom), 2)
+    dom.start()
+
+
 def snapshot_image(snap):
     """The image holding ``snap``'s data: vda's source in the snapshot's domain definition."""
     root = ElementTree.fromstring(snap.get_xml_description())
@@ -93,9 +114,9 @@ def disk_file(dom):
 
 
 def image_files(directory):
-    """The image files in a guest's directory (everything but its domain XML)."""
+    """The image files in a guest's directory (not its domain XML nor memory images)."""
     return sorted(os.path.join(directory, f) for f in os.listdir(directory)
-                  if not f.endswith(".xml"))
+                  if not f.endswith((".xml", ".save")))
 
 
 def build_chain(dom, guest, count):
