@@ -57,9 +57,12 @@ def test_revert_to_a_snapshot_with_memory(dom, guest):
     assert view_layers(disk_file(dom)) == [1]
     assert external.check(dom).consistent
 
+    # libvirt 11.3's block commit fails on a guest paused since its restore (QEMU keeps
+    # the images inactive until the guest runs: "Inactive ... can't be a backing child")
+    dom.resume()
     external.delete(dom.get_snapshot_by_name("m1"))
     assert dom.list_snapshot_names() == []
-    assert dom.state() is DomainState.PAUSED
+    assert dom.state() is DomainState.RUNNING
     assert view_layers(disk_file(dom)) == [1]
     assert not os.path.exists(guest.path("m1.save"))
     report = external.check(dom)
