@@ -138,6 +138,9 @@ cdef extern from "libvirt/libvirt.h" nogil:
     int virDomainGetBlockJobInfo(virDomainPtr dom, const char *disk,
                                  virDomainBlockJobInfo *info, unsigned int flags)
     int virDomainBlockJobAbort(virDomainPtr dom, const char *disk, unsigned int flags)
+    # for virtsnap.external: a snapshot's memory image, restored on libvirt before 9.9
+    int virDomainRestoreFlags(virConnectPtr conn, const char *path, const char *dxml,
+                              unsigned int flags)
 
     # libvirt-domain-snapshot.h
     ctypedef struct virDomainSnapshot:

@@ -739,6 +739,26 @@ cdef class Connection:
                 free(doms)
         return out
 
+    # -- restoring a saved memory image (for virtsnap.external)
+
+    def restore(self, path, xml=None, flags=0):
+        """Start a domain from the memory image at ``path`` (virDomainRestoreFlags).
+
+        ``xml`` replaces the image's domain definition (it must keep its ABI, e.g.
+        point the disks elsewhere); ``flags`` are VIR_DOMAIN_SAVE_*: 1 bypasses the
+        page cache, 2 leaves the domain running, 4 paused (neither: as it was saved).
+        """
+        cdef const char *c_path = _utf8(path, "path")
+        cdef const char *c_xml = NULL
+        cdef unsigned int c_flags = _checked_int(flags, "flags")
+        if xml is not None:
+            c_xml = _utf8(xml, "xml")
+        cdef virConnectPtr ptr = _conn_acquire(self)
+        cdef int rc
+        with nogil:
+            rc = virDomainRestoreFlags(ptr, c_path, c_xml, c_flags)
+        _conn_release(ptr, rc < 0)
+
     def domain_events(self, domain=None, callback=None):
         """Lifecycle events (:class:`DomainEvent`) of every domain, or of ``domain``:
         a blocking iterator, or ``callback(event)`` on the event loop's thread."""

@@ -123,6 +123,7 @@ PUBLIC_API = [
     Api("conn", "get_domain_by_id", ("int",)),
     Api("conn", "list_all_domains", ("flags",)),
     Api("conn", "storage_volume", ("str", "any")),
+    Api("conn", "restore", ("str", "any", "flags")),
     Api("conn", "from_libvirt", ("any",)),
     Api("conn", "to_libvirt", min_args=1),           # for real: needs libvirt-python
     Api("dom", "state"),

@@ -15,6 +15,7 @@ from support.external import (
     backing_chain,
     build_chain,
     disk_file,
+    external_cli,
     snapshot_image,
     view_layers,
 )
@@ -30,13 +31,6 @@ guest = guest_fixture("extcli", running=False, scope="function")
 @pytest.fixture
 def dom(guest, qemu_conn):  # noqa: F811
     return qemu_conn.get_domain_by_name(guest.name)
-
-
-def external_cli(*args):
-    env = {k: v for k, v in os.environ.items() if k not in ("LIBVIRT_DEFAULT_URI", "VIRTSNAP_DEBUG")}
-    return subprocess.run([sys.executable, "-m", "virtsnap", "-c", QEMU_URI, *args],
-                          capture_output=True, text=True, timeout=300, env=env,
-                          stdin=subprocess.DEVNULL)
 
 
 def virtsnap_does_revert(dom):

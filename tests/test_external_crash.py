@@ -14,7 +14,14 @@ import threading
 
 import pytest
 
-from support.external import build_chain, disk_file, image_files, snapshot_image, view_layers
+from support.external import (
+    build_chain,
+    disk_file,
+    image_files,
+    memory_scenario,
+    snapshot_image,
+    view_layers,
+)
 from support.helpers import QEMU_URI
 from support.qemu_guest import Guest, qemu_conn, sweep_stale  # noqa: F401 - fixture
 from support.system import wait_for
@@ -35,7 +42,7 @@ def on_step(step, index):
 
 with virtsnap.open(uri) as conn:
     snap = conn.get_domain_by_name(name).get_snapshot_by_name(snapshot)
-    if op == "revert":
+    if op.startswith("revert"):
         external.revert(snap, running=True, on_step=on_step)
     elif op == "delete":
         external.delete(snap, on_step=on_step)
@@ -53,11 +60,14 @@ def run_crash_child(guest, op, snapshot, kill_at):
 
 def scenario(qemu_conn, op):  # noqa: F811
     """A guest with s1..s3: shut off (for delete, reverted to s1), or running for
-    block-commit: (guest, dom)."""
+    block-commit; for revert-memory, running with m1 (memory_scenario): (guest, dom)."""
     sweep_stale()
     guest = Guest("crash")
     guest.define()
     dom = qemu_conn.get_domain_by_name(guest.name)
+    if op == "revert-memory":
+        memory_scenario(dom, guest)
+        return guest, dom
     build_chain(dom, guest, 3)
     if op == "delete":
         external.revert(dom.get_snapshot_by_name("s1"))
@@ -76,7 +86,9 @@ def result(dom, guest):
 # there to kill, so the revert case runs only where virtsnap does the revert.
 REVERT_CASES = [] if virtsnap.libvirt_version() >= external.REVERTS_EXTERNAL_SINCE else [
     # revert to the middle of a chain, starting the guest
-    ("revert", "s2", {"s1": [1], "s2": [1, 2], "s3": [1, 2, 3]}, [1, 2])]
+    ("revert", "s2", {"s1": [1], "s2": [1, 2], "s3": [1, 2, 3]}, [1, 2]),
+    # revert to a snapshot with memory of the running guest: ends in virDomainRestoreFlags
+    ("revert-memory", "m1", {"m1": [1]}, [1])]
 CASES = REVERT_CASES + [
     # delete a snapshot outside the active chain: libvirt refuses on every version
     ("delete", "s2", {"s1": [1], "s3": [1, 2, 3]}, [1]),
@@ -90,9 +102,9 @@ def test_kill_before_every_step(qemu_conn, op, target, views, disk):  # noqa: F8
     guest, dom = scenario(qemu_conn, op)
     try:
         snap = dom.get_snapshot_by_name(target)
-        by_virtsnap = (op != "revert" or
+        by_virtsnap = (not op.startswith("revert") or
                        dom.get_connect().get_lib_version() < external.REVERTS_EXTERNAL_SINCE)
-        steps = (external.plan_revert(snap, running=True) if op == "revert"
+        steps = (external.plan_revert(snap, running=True) if op.startswith("revert")
                  else external.plan_delete(snap)) if by_virtsnap else []
         assert len(steps) >= 4
         expected_files = None
@@ -114,7 +126,7 @@ def test_kill_before_every_step(qemu_conn, op, target, views, disk):  # noqa: F8
             assert external.read_intent(dom) is None
             got_views, got_disk, current, files = result(dom, guest)
             assert (got_views, got_disk) == (views, disk), f"killed before step {kill_at}"
-            if op == "revert":
+            if op.startswith("revert"):
                 assert current == target
             if op != "delete":
                 assert dom.state() is DomainState.RUNNING

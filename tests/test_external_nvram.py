@@ -5,52 +5,26 @@ The guest is defined with OVMF's pflash firmware and an NVRAM file made from OVM
 variable template; it is never started (the snapshots are taken shut off).
 """
 
-import hashlib
 import os
 
 import pytest
 
-from support.external import build_chain, disk_file, external_xml, view_layers
-from support.qemu_guest import Guest, qemu_conn, sweep_stale  # noqa: F401 - fixture
+from support.external import (
+    build_chain,
+    digest,
+    disk_file,
+    disk_only_policy,
+    external_auto,
+    external_cli,
+    external_xml,
+    uefi_guest,  # noqa: F401 - fixture
+    view_layers,
+    write_layer,
+)
+from support.qemu_guest import qemu_conn  # noqa: F401 - fixture
 from virtsnap import CreateFlags, external
 
 pytestmark = pytest.mark.libvirtd
-
-# Debian 11 and 12 ship the 2 MB images; Debian 13 only the 4 MB ones.
-OVMF_CODE, OVMF_VARS = next(
-    (code, vars_) for code, vars_ in (("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
-                                      ("/usr/share/OVMF/OVMF_CODE_4M.fd",
-                                       "/usr/share/OVMF/OVMF_VARS_4M.fd"))
-    if os.path.exists(code) and os.path.exists(vars_))
-
-
-def digest(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-@pytest.fixture
-def uefi_guest(libvirtd):
-    sweep_stale()
-    guest = Guest("uefi", memory_mib=128)
-    guest.nvram = guest.path("VARS.fd")
-    with open(OVMF_VARS, "rb") as src, open(guest.nvram, "wb") as dst:
-        dst.write(src.read())
-    with open(guest.xml_path) as f:
-        xml = f.read()
-    xml = xml.replace("<type arch='x86_64'>hvm</type>",
-                      "<type arch='x86_64'>hvm</type>\n"
-                      f"    <loader readonly='yes' type='pflash'>{OVMF_CODE}</loader>\n"
-                      f"    <nvram template='{OVMF_VARS}'>{guest.nvram}</nvram>")
-    xml = xml.replace("  <on_poweroff>", "  <features><acpi/></features>\n  <on_poweroff>", 1)
-    with open(guest.xml_path, "w") as f:
-        f.write(xml)
-    try:
-        guest.define()
-        yield guest
-    finally:
-        guest.remove()
-
 
 def test_nvram_copy_is_restored_by_revert_and_removed_by_delete(uefi_guest, qemu_conn):  # noqa: F811
     guest = uefi_guest
@@ -74,3 +48,45 @@ def test_nvram_copy_is_restored_by_revert_and_removed_by_delete(uefi_guest, qemu
     assert not os.path.exists(copy)
     assert dom.list_snapshot_names() == []
     assert external.check(dom).consistent
+
+
+def changed_nvram_comes_back(dom, guest, name, revert):
+    """``name``'s NVRAM copy holds the NVRAM as it was; after the firmware changes it,
+    ``revert(name)`` puts it back."""
+    copy = external.nvram_copy_path(guest.nvram, name)
+    before = digest(guest.nvram)
+    assert os.path.exists(copy), f"no NVRAM copy kept for {name}"
+    assert digest(copy) == before
+    with open(guest.nvram, "r+b") as f:
+        f.write(b"\xcd" * 4096)
+    revert(name)
+    assert digest(guest.nvram) == before
+    assert external.check(dom).consistent
+
+
+def test_cli_create_keeps_the_nvram_copy(uefi_guest, qemu_conn):  # noqa: F811
+    guest = uefi_guest
+    dom = qemu_conn.get_domain_by_name(guest.name)
+    result = external_cli("create", guest.name, "--name", "c1", "--disk-only",
+                          "--diskspec", f"vda,snapshot=external,file={guest.path('c1.qcow2')}")
+    assert result.returncode == 0, result.stderr
+
+    def cli_revert(name):
+        result = external_cli("revert", guest.name, name)
+        assert result.returncode == 0, result.stderr
+
+    changed_nvram_comes_back(dom, guest, "c1", cli_revert)
+
+
+def test_auto_disk_only_keeps_the_nvram_copy(uefi_guest, qemu_conn, tmp_path,  # noqa: F811
+                                             monkeypatch):
+    guest = uefi_guest
+    monkeypatch.setenv("VIRTSNAP_LOCK_DIR", str(tmp_path / "locks"))
+    config = disk_only_policy(tmp_path, guest, keep_last=2)
+    dom = qemu_conn.get_domain_by_name(guest.name)
+    write_layer(guest.disk, 1)
+    status, result, err = external_auto(config)
+    assert status == 0, (result, err)
+    changed_nvram_comes_back(dom, guest, result["created"],
+                             lambda name: external.revert(dom.get_snapshot_by_name(name)))
+    assert view_layers(disk_file(dom)) == [1]

@@ -3,16 +3,18 @@ pruning goes through virtsnap.external, so libvirt 7.0 (which deletes no externa
 snapshot) prunes too, and no byte of the disk or a kept snapshot is lost.
 """
 
-import json
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
 
-from support.external import disk_file, snapshot_image, view_layers, write_layer
-from support.helpers import QEMU_URI
+from support.external import (
+    disk_file,
+    disk_only_policy,
+    external_auto,
+    snapshot_image,
+    view_layers,
+    write_layer,
+)
 from support.qemu_guest import guest_fixture, qemu_conn  # noqa: F401 - fixture
 from virtsnap import external
 
@@ -21,27 +23,10 @@ pytestmark = pytest.mark.libvirtd
 guest = guest_fixture("extauto", running=False, scope="function")
 
 
-def external_auto(config):
-    result = subprocess.run([sys.executable, "-m", "virtsnap", "auto", "--config", str(config),
-                             "--json"], capture_output=True, text=True, timeout=300,
-                            stdin=subprocess.DEVNULL)
-    [policy] = json.loads(result.stdout)["hosts"][0]["domains"][0]["policies"]
-    return result.returncode, policy, result.stderr
-
-
 def test_disk_only_retention_prunes_and_keeps_every_byte(guest, qemu_conn, tmp_path,  # noqa: F811
                                                           monkeypatch):
     monkeypatch.setenv("VIRTSNAP_LOCK_DIR", str(tmp_path / "locks"))
-    config = tmp_path / "ext.toml"
-    config.write_text(textwrap.dedent(f"""\
-        [[policy]]
-        label = "ext"
-        uris = ["{QEMU_URI}"]
-        domains = ["{guest.name}"]
-        interval = "1s"
-        keep_last = 2
-        disk_only = true
-        """))
+    config = disk_only_policy(tmp_path, guest, keep_last=2)
     dom = qemu_conn.get_domain_by_name(guest.name)
     taken = []
     for layer in range(1, 5):

@@ -60,6 +60,7 @@ CONNECTION_CALLS = {
     "get_domain_by_uuid": lambda c: c.get_domain_by_uuid("6695eb01-f6a4-8304-79aa-97f2502e193f"),
     "get_domain_by_id": lambda c: c.get_domain_by_id(1),
     "list_all_domains": lambda c: c.list_all_domains(),
+    "restore": lambda c: c.restore("no-such-image"),
     "__enter__": lambda c: c.__enter__(),
 }
 

@@ -12,6 +12,9 @@ snapshot metadata, ``<metadata>``) plus local ``qemu-img`` for the image files
   snapshot's image, restores the snapshot's domain definition, makes the
   snapshot current, and leaves the guest shut off unless ``running`` or
   ``paused``; the layer the guest ran on is removed when nothing needs it;
+- revert to a snapshot with memory does the same, then restores the memory
+  image with ``virDomainRestoreFlags`` onto the new overlays, running or paused
+  as the snapshot was (or as ``running``/``paused`` say);
 - delete merges the snapshot's layer into the one below it when exactly one
   layer depends on it, keeps it when several do, and removes it when none does,
   so no remaining snapshot and no disk loses a byte.
@@ -35,7 +38,7 @@ import subprocess
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, TypedDict
 
 from virtsnap._snapshot import (
     CreateFlags, DeleteFlags, Domain, DomainSnapshot, DomainState, ListFlags, RevertFlags,
@@ -47,6 +50,8 @@ INTENT_KEY = "virtsnap"
 XML_INACTIVE = 2  # VIR_DOMAIN_XML_INACTIVE
 XML_SECURE = 1  # VIR_DOMAIN_XML_SECURE (domain and snapshot XML alike)
 START_PAUSED = 1  # VIR_DOMAIN_START_PAUSED
+SAVE_RUNNING = 2  # VIR_DOMAIN_SAVE_RUNNING
+SAVE_PAUSED = 4  # VIR_DOMAIN_SAVE_PAUSED
 # The record lives in the persistent definition, which virDomainDefineXML also writes.
 AFFECT_CONFIG = 2  # VIR_DOMAIN_AFFECT_CONFIG
 BLOCK_COMMIT_ACTIVE = 4  # VIR_DOMAIN_BLOCK_COMMIT_ACTIVE
@@ -55,8 +60,37 @@ REVERTS_EXTERNAL_SINCE = (9, 9, 0)
 DELETES_EXTERNAL_SINCE = (9, 0, 0)
 
 StepHook = Callable[[str, int], object]
-Step = Dict[str, Any]
-Record = Dict[str, Any]
+
+
+class Step(TypedDict, total=False):
+    """One idempotent step of a plan (JSON in the intent record): ``do`` names it."""
+
+    do: str
+    path: str
+    backing: str
+    backing_format: str
+    src: str
+    dst: str
+    top: str
+    base: str
+    target: str
+    active: bool
+    snapshot: str
+    current: bool
+    paused: bool
+    xml: str
+    memory: str
+    flags: int
+
+
+class Record(TypedDict):
+    """The intent record of an operation: its plan and how many steps are done."""
+
+    op: str
+    snapshot: str
+    steps: List[Step]
+    done: int
+    started: int
 
 
 @dataclass
@@ -81,11 +115,6 @@ def is_external(snapshot: DomainSnapshot) -> bool:
     if memory is not None and memory.get("snapshot") == "external":
         return True
     return any(d.get("snapshot") == "external" for d in root.findall("disks/disk"))
-
-
-def _has_external_memory(root: ElementTree.Element) -> bool:
-    memory = root.find("memory")
-    return memory is not None and memory.get("snapshot") == "external"
 
 
 def _disk_sources(domain_root: ElementTree.Element) -> Dict[str, Tuple[str, str]]:
@@ -271,7 +300,9 @@ def _step_create_overlay(domain: Domain, step: Step) -> None:
 
 def _step_define(domain: Domain, step: Step, record: Record) -> None:
     # The new definition carries the record advanced past this step.
-    domain.define_xml(_with_intent(step["xml"], dict(record, done=record["done"] + 1)))
+    advanced = record.copy()
+    advanced["done"] += 1
+    domain.define_xml(_with_intent(step["xml"], advanced))
 
 
 def _step_copy(domain: Domain, step: Step) -> None:
@@ -355,12 +386,19 @@ def _step_start(domain: Domain, step: Step) -> None:
         domain.start(START_PAUSED if step.get("paused") else 0)
 
 
+def _step_restore(domain: Domain, step: Step) -> None:
+    """Start the guest from the snapshot's memory image, on the disks of ``xml``."""
+    if domain.state() != DomainState.SHUTOFF:
+        return  # restored before an interruption
+    domain.get_connect().restore(step["memory"], step["xml"], step["flags"])
+
+
 def _step_destroy(domain: Domain, step: Step) -> None:
     if domain.state() != DomainState.SHUTOFF:
         domain.destroy()
 
 
-_STEPS = {
+_STEPS: Dict[str, Callable[[Domain, Step], None]] = {
     "create_overlay": _step_create_overlay,
     "remove": _step_remove,
     "commit": _step_commit,
@@ -370,6 +408,7 @@ _STEPS = {
     "drop_metadata": _step_drop_metadata,
     "start": _step_start,
     "destroy": _step_destroy,
+    "restore": _step_restore,
     "copy": _step_copy,
 }
 
@@ -384,6 +423,8 @@ def describe(step: Step) -> str:
         return f"{do} {step['snapshot']}"
     if do == "copy":
         return f"copy {step['src']} to {step['dst']}"
+    if do == "restore":
+        return f"restore {step['memory']}"
     return str(do)
 
 
@@ -421,8 +462,8 @@ def execute_plan(domain: Domain, op: str, snapshot: str, steps: List[Step],
 
 def _execute(domain: Domain, op: str, snapshot: str, steps: List[Step],
              on_step: Optional[StepHook]) -> Outcome:
-    record = {"op": op, "snapshot": snapshot, "steps": steps, "done": 0,
-              "started": int(time.time())}
+    record: Record = {"op": op, "snapshot": snapshot, "steps": steps, "done": 0,
+                      "started": int(time.time())}
     _write_intent(domain, record)
     done = _run(domain, record, on_step)
     return Outcome("virtsnap", done,
@@ -491,6 +532,8 @@ def create(domain: Domain, xml: Optional[str] = None, flags: int = 0, *,
     """``Domain.create_snapshot``, plus, for an external snapshot of a guest with NVRAM
     (UEFI), a copy of the NVRAM file that :func:`revert` puts back (libvirt keeps none)."""
     snapshot = domain.create_snapshot(xml, flags, name=name, description=description)
+    if flags & CreateFlags.NO_METADATA:
+        return snapshot  # libvirt keeps nothing to revert to
     nvram = _nvram(domain)
     if nvram and is_local(domain) and os.path.exists(nvram) and is_external(snapshot):
         copy = nvram_copy_path(nvram, snapshot.name)
@@ -536,14 +579,15 @@ def _overlay_name(base: str, existing: Set[str]) -> str:
 
 def plan_revert(snapshot: DomainSnapshot, *, running: bool = False,
                 paused: bool = False) -> List[Step]:
-    """The steps that revert to an external disk-only ``snapshot`` as libvirt 11.3 does."""
+    """The steps that revert to an external ``snapshot`` as libvirt 11.3 does."""
     domain = snapshot.get_domain()
     root = _snapshot_tree(snapshot)
-    if _has_external_memory(root):
-        raise OperationUnsupportedError(
-            "revert to an external snapshot with memory needs libvirt 9.9 or later")
     views, layers, snaps = _views(domain)
     name = root.findtext("name") or ""
+    memory = _memory_file(root)
+    if memory is not None and not os.path.exists(memory):
+        raise OperationInvalidError(f"snapshot '{name}' cannot be reverted to, its memory "
+                                    f"image is missing: {memory}")
     gone = [path for view in views.values() if name in view.bases
             for path in layers.chain(view.bases[name]) if path in layers.missing]
     if gone:
@@ -564,21 +608,10 @@ def plan_revert(snapshot: DomainSnapshot, *, running: bool = False,
         overlays[target] = path
         steps.append({"do": "create_overlay", "path": path, "backing": base,
                       "backing_format": fmt})
-    for disk in new_domain.findall("devices/disk"):
-        dev = disk.find("target")
-        source = disk.find("source")
-        if dev is None or source is None or dev.get("dev") not in overlays:
-            continue
-        source.set("file", overlays[dev.get("dev") or ""])
-        driver = disk.find("driver")
-        if driver is None:
-            driver = ElementTree.SubElement(disk, "driver", name="qemu")
-        driver.set("type", "qcow2")
-        for backing in disk.findall("backingStore"):
-            disk.remove(backing)
-    nvram_copy = _nvram_copy(domain, name)
-    if nvram_copy is not None:
-        steps.append({"do": "copy", "src": nvram_copy, "dst": _nvram(domain)})
+    _point_disks(new_domain, overlays)
+    nvram, nvram_copy = _nvram(domain), _nvram_copy(domain, name)
+    if nvram is not None and nvram_copy is not None:
+        steps.append({"do": "copy", "src": nvram_copy, "dst": nvram})
     steps.append({"do": "define", "xml": ElementTree.tostring(new_domain, encoding="unicode")})
     # The reverted-to snapshot becomes current; a leaf's overlay is the new one (as libvirt).
     if not snapshot.num_of_child_snapshots():
@@ -598,9 +631,45 @@ def plan_revert(snapshot: DomainSnapshot, *, running: bool = False,
             if path in keep:
                 break
             steps.append({"do": "remove", "path": path})
-    if running or paused:
+    if memory is not None:
+        running_definition = root.find("domain")  # the one the memory image was saved with
+        saved = copy.deepcopy(running_definition if running_definition is not None
+                              else _snapshot_domain(root))
+        saved.tag = "domain"
+        _point_disks(saved, overlays)
+        if not running and (paused or root.findtext("state") == "paused"):
+            flags = SAVE_PAUSED
+        else:
+            flags = SAVE_RUNNING
+        steps.append({"do": "restore", "memory": memory, "flags": flags,
+                      "xml": ElementTree.tostring(saved, encoding="unicode")})
+    elif running or paused:
         steps.append({"do": "start", "paused": paused})
     return steps
+
+
+def _memory_file(snap_root: ElementTree.Element) -> Optional[str]:
+    """The memory image of a snapshot with external memory, or None."""
+    memory = snap_root.find("memory")
+    if memory is None or memory.get("snapshot") != "external":
+        return None
+    return memory.get("file") or None
+
+
+def _point_disks(domain_root: ElementTree.Element, overlays: Dict[str, str]) -> None:
+    """Put each disk of ``overlays`` (target dev -> file) on its new qcow2 overlay."""
+    for disk in domain_root.findall("devices/disk"):
+        dev = disk.find("target")
+        source = disk.find("source")
+        if dev is None or source is None or dev.get("dev") not in overlays:
+            continue
+        source.set("file", overlays[dev.get("dev") or ""])
+        driver = disk.find("driver")
+        if driver is None:
+            driver = ElementTree.SubElement(disk, "driver", name="qemu")
+        driver.set("type", "qcow2")
+        for backing in disk.findall("backingStore"):
+            disk.remove(backing)
 
 
 def revert(snapshot: DomainSnapshot, *, running: bool = False, paused: bool = False, force: bool = False,
@@ -641,13 +710,14 @@ def _revert(snapshot: DomainSnapshot, domain: Domain, running: bool, paused: boo
     if reset_nvram:
         flags |= RevertFlags.RESET_NVRAM
     if not is_external(snapshot) or _lib_version(domain) >= REVERTS_EXTERNAL_SINCE:
+        nvram = _nvram(domain)
         nvram_copy = _nvram_copy(domain, snapshot.name) if is_external(snapshot) else None
-        if nvram_copy is None:
+        if nvram is None or nvram_copy is None:
             _libvirt_revert(snapshot, flags)
             return Outcome("libvirt")
         # libvirt reverts the disks; the NVRAM goes back before the guest starts
         _libvirt_revert(snapshot, flags & ~(RevertFlags.RUNNING | RevertFlags.PAUSED))
-        _step_copy(domain, {"src": nvram_copy, "dst": _nvram(domain)})
+        _step_copy(domain, {"src": nvram_copy, "dst": nvram})
         if running or paused:
             domain.start(START_PAUSED if paused else 0)
         return Outcome("libvirt", [f"copy {nvram_copy}"])
@@ -736,6 +806,9 @@ def plan_delete(snapshot: DomainSnapshot) -> List[Step]:
     nvram_copy = _nvram_copy(domain, name)
     if nvram_copy is not None:
         remove.append(nvram_copy)
+    memory = _memory_file(_snapshot_tree(snapshot))
+    if memory is not None and os.path.exists(memory):
+        remove.append(memory)
     for other, root in redefine.items():
         steps.append({"do": "redefine", "snapshot": other,
                       "current": snaps_is_current(domain, other),
@@ -821,11 +894,14 @@ def _delete(snapshot: DomainSnapshot, domain: Domain, children: bool, children_o
             not local or any(step["do"] in ("commit", "block_commit")
                              for step in plan_delete(snapshot))):
         try:
-            nvram_copy = _nvram_copy(domain, snapshot.name) if local else None
+            # libvirt keeps no NVRAM copy, and 9.0 keeps the memory image
+            extra = [path for path in (_nvram_copy(domain, snapshot.name),
+                                       _memory_file(_snapshot_tree(snapshot)))
+                     if local and path is not None]
             snapshot.delete()
-            if nvram_copy is not None:
-                os.unlink(nvram_copy)
-            return Outcome("libvirt", removed=[nvram_copy] if nvram_copy else [])
+            for path in extra:
+                _step_remove(domain, {"path": path})
+            return Outcome("libvirt", removed=extra)
         except (OperationUnsupportedError, OperationInvalidError, InvalidArgumentError):
             pass  # refused in validation, before any change; virtsnap does it below
     _require_local(domain, f"deleting external snapshot '{snapshot.name}' where libvirt refuses")
@@ -860,7 +936,7 @@ class Report:
     def consistent(self) -> bool:
         return not self.problems
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> Dict[str, object]:
         return {"domain": self.domain, "consistent": self.consistent,
                 "problems": [p.__dict__ for p in self.problems], "files": self.files,
                 "repaired": self.repaired, "local": self.local}

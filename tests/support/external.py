@@ -5,11 +5,19 @@ Layer ``k`` of a test chain writes pattern ``0x10 + k`` at offset 0 and at
 at each ``j * 64 KiB`` written, and zeros elsewhere: a lost or extra layer shows.
 """
 
+import hashlib
+import json
 import os
 import subprocess
+import sys
+import textwrap
 import xml.etree.ElementTree as ElementTree
 
+import pytest
+
 from virtsnap import CreateFlags
+from support.helpers import QEMU_URI
+from support.qemu_guest import Guest, sweep_stale
 from support.snapshots import external_xml  # noqa: F401 - re-exported for the external tests
 
 CHUNK = 64 * 1024
@@ -71,6 +79,27 @@ def take_external(dom, guest, name):
                                CreateFlags.DISK_ONLY)
 
 
+def take_with_memory(dom, guest, name):
+    """An external snapshot ``name`` of the running guest: its memory in ``name.save``,
+    vda on the overlay ``name.qcow2``, both in the guest's directory."""
+    return dom.create_snapshot(
+        f"<domainsnapshot><name>{name}</name>"
+        f"<memory snapshot='external' file='{guest.path(name + '.save')}'/>"
+        f"<disks><disk name='vda' snapshot='external'>"
+        f"<source file='{guest.path(name + '.qcow2')}'/></disk></disks></domainsnapshot>")
+
+
+def memory_scenario(dom, guest):
+    """Layer 1, then snapshot m1 with memory of the running guest, then layer 2 written
+    while it is shut off, and the guest started again: m1 holds [1], the disk [1, 2]."""
+    write_layer(guest.disk, 1)
+    dom.start()
+    take_with_memory(dom, guest, "m1")
+    dom.destroy()
+    write_layer(disk_file(dom), 2)
+    dom.start()
+
+
 def snapshot_image(snap):
     """The image holding ``snap``'s data: vda's source in the snapshot's domain definition."""
     root = ElementTree.fromstring(snap.get_xml_description())
@@ -93,9 +122,9 @@ def disk_file(dom):
 
 
 def image_files(directory):
-    """The image files in a guest's directory (everything but its domain XML)."""
+    """The image files in a guest's directory (not its domain XML nor memory images)."""
     return sorted(os.path.join(directory, f) for f in os.listdir(directory)
-                  if not f.endswith(".xml"))
+                  if not f.endswith((".xml", ".save")))
 
 
 def build_chain(dom, guest, count):
@@ -109,3 +138,77 @@ def build_chain(dom, guest, count):
         snaps.append(take_external(dom, guest, f"s{k}"))
         write_layer(disk_file(dom), k + 1)
     return snaps
+
+
+def external_cli(*args):
+    """``virtsnap -c QEMU_URI ARGS...`` in a child process: its CompletedProcess."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LIBVIRT_DEFAULT_URI", "VIRTSNAP_DEBUG")}
+    return subprocess.run([sys.executable, "-m", "virtsnap", "-c", QEMU_URI, *args],
+                          capture_output=True, text=True, timeout=300, env=env,
+                          stdin=subprocess.DEVNULL)
+
+
+def disk_only_policy(directory, guest, *, keep_last):
+    """A ``virtsnap auto`` config file in ``directory``: one disk-only policy of ``guest``."""
+    config = directory / "disk-only.toml"
+    config.write_text(textwrap.dedent(f"""\
+        [[policy]]
+        label = "ext"
+        uris = ["{QEMU_URI}"]
+        domains = ["{guest.name}"]
+        interval = "1s"
+        keep_last = {keep_last}
+        disk_only = true
+        """))
+    return config
+
+
+def external_auto(config):
+    """``virtsnap auto --config CONFIG --json`` with one policy of one domain:
+    (exit status, that policy's result, stderr)."""
+    result = subprocess.run([sys.executable, "-m", "virtsnap", "auto", "--config", str(config),
+                             "--json"], capture_output=True, text=True, timeout=300,
+                            stdin=subprocess.DEVNULL)
+    [policy] = json.loads(result.stdout)["hosts"][0]["domains"][0]["policies"]
+    return result.returncode, policy, result.stderr
+
+
+def ovmf_images():
+    """(firmware, variable template) of OVMF: Debian 11 and 12 ship the 2 MB images,
+    Debian 13 only the 4 MB ones."""
+    for code, vars_ in (("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
+                        ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd")):
+        if os.path.exists(code) and os.path.exists(vars_):
+            return code, vars_
+    raise AssertionError("OVMF is not installed (Debian package ovmf)")
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.fixture
+def uefi_guest(libvirtd):
+    """A shut-off guest with OVMF's pflash firmware and its own NVRAM file (``nvram``),
+    never started; always removed."""
+    ovmf_code, ovmf_vars = ovmf_images()
+    sweep_stale()
+    guest = Guest("uefi", memory_mib=128)
+    guest.nvram = guest.path("VARS.fd")
+    with open(ovmf_vars, "rb") as src, open(guest.nvram, "wb") as dst:
+        dst.write(src.read())
+    with open(guest.xml_path) as f:
+        xml = f.read()
+    xml = xml.replace("<type arch='x86_64'>hvm</type>",
+                      "<type arch='x86_64'>hvm</type>\n"
+                      f"    <loader readonly='yes' type='pflash'>{ovmf_code}</loader>\n"
+                      f"    <nvram template='{ovmf_vars}'>{guest.nvram}</nvram>")
+    xml = xml.replace("  <on_poweroff>", "  <features><acpi/></features>\n  <on_poweroff>", 1)
+    with open(guest.xml_path, "w") as f:
+        f.write(xml)
+    try:
+        guest.define()
+        yield guest
+    finally:
+        guest.remove()

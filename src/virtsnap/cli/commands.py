@@ -516,14 +516,16 @@ def cmd_create(args: Arguments, conn: "Connection", out: Output) -> None:
     flags = _flags("CreateFlags", args, {option.replace("-", "_"): member
                                                 for option, member, _ in CREATE_SWITCHES})
 
+    from virtsnap import external  # keeps an NVRAM copy beside an external snapshot
+
     def call() -> "DomainSnapshot":
         try:
-            return dom.create_snapshot(xml, flags)
+            return external.create(dom, xml, flags)
         except virtsnap.OperationUnsupportedError:
             if not flags & virtsnap.CreateFlags.VALIDATE or args.xml is not None:
                 raise
             # virsh retries without --validate when the driver does not know it
-            return dom.create_snapshot(xml, flags & ~virtsnap.CreateFlags.VALIDATE)
+            return external.create(dom, xml, flags & ~virtsnap.CreateFlags.VALIDATE)
 
     snap = run_job(call, dom, "Creating snapshot", out)
     if out.json:  # without metadata libvirt keeps no XML to describe it

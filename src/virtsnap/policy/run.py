@@ -503,19 +503,21 @@ def take_snapshot(dom: Domain, policy: Policy, name: str, *, uri: Optional[str],
         if hook.error:
             report.fail(f"{hook.error}; no snapshot taken")
             return False
+    from virtsnap import external  # keeps an NVRAM copy beside an external snapshot
+
     flags = virtsnap.CreateFlags.DISK_ONLY if policy.disk_only else virtsnap.CreateFlags(0)
     description = f"taken by virtsnap auto, policy {policy.label}"
     created = False
     try:
         try:
             quiesce = virtsnap.CreateFlags.QUIESCE if policy.quiesce else 0
-            dom.create_snapshot(name=name, description=description, flags=flags | quiesce)
+            external.create(dom, name=name, description=description, flags=flags | quiesce)
         except virtsnap.LibvirtError as exc:
             if policy.quiesce != "try":
                 raise
             report.warnings.append(f"quiesce failed ({exc}); snapshot {name} taken without "
                                    "quiesce: its file systems may not be consistent")
-            dom.create_snapshot(name=name, description=description, flags=flags)
+            external.create(dom, name=name, description=description, flags=flags)
         created = True
         report.created = name
     except virtsnap.LibvirtError as exc:

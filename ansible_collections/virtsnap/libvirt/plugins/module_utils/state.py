@@ -142,6 +142,8 @@ def snapshot_xml(xml, name):
 
 def create(dom, params, warnings):
     """Create (or, with metadata_only, redefine) the snapshot ``params["name"]``."""
+    from virtsnap import external  # keeps an NVRAM copy beside an external snapshot
+
     flags = virtsnap.CreateFlags(0)
     for option, member in CREATE_OPTIONS:
         if params[option]:
@@ -154,8 +156,8 @@ def create(dom, params, warnings):
         xml, name, description = None, params["name"], params["description"]
     if params["quiesce"] in ("true", "try"):
         try:
-            return dom.create_snapshot(xml, flags | virtsnap.CreateFlags.QUIESCE,
-                                       name=name, description=description)
+            return external.create(dom, xml, flags | virtsnap.CreateFlags.QUIESCE,
+                                   name=name, description=description)
         except virtsnap.LibvirtError as exc:
             if params["quiesce"] == "true":
                 raise
@@ -163,7 +165,7 @@ def create(dom, params, warnings):
                 return dom.get_snapshot_by_name(params["name"])
             warnings.append("could not quiesce the guest's file systems (%s); "
                             "took the snapshot without quiescing" % exc)
-    return dom.create_snapshot(xml, flags, name=name, description=description)
+    return external.create(dom, xml, flags, name=name, description=description)
 
 
 def apply(dom, the_plan, params, warnings):
