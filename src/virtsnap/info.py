@@ -242,26 +242,32 @@ class SnapshotInfo(_Frozen):
 
 
 # The slots' own setters: the records are frozen to everyone else.
+_new = object.__new__
 _set_memory_mode = SnapshotMemory.__dict__["mode"].__set__
 _set_memory_file = SnapshotMemory.__dict__["file"].__set__
 _set_disk_name = SnapshotDisk.__dict__["name"].__set__
 _set_disk_mode = SnapshotDisk.__dict__["mode"].__set__
 _set_disk_driver_type = SnapshotDisk.__dict__["driver_type"].__set__
 _set_disk_source = SnapshotDisk.__dict__["source"].__set__
-_set_created = SnapshotInfo.__dict__["_created"].__set__
-_INFO_SETTERS = tuple(SnapshotInfo.__dict__[name].__set__ for name in SnapshotInfo.__slots__)
+(_set_name, _set_domain, _set_description, _set_state, _set_created, _set_parent, _set_memory,
+ _set_disks, _set_is_current) = (SnapshotInfo.__dict__[name].__set__
+                                 for name in SnapshotInfo.__slots__)
 
 
-def _set_info(record: SnapshotInfo, *values: object) -> None:
-    for setter, value in zip(_INFO_SETTERS, values):
-        setter(record, value)
-
-
-def _new_info(*values: object) -> SnapshotInfo:
-    """A record from its fields in order, the creation time as seconds."""
-    record = object.__new__(SnapshotInfo)
-    for setter, value in zip(_INFO_SETTERS, values):
-        setter(record, value)
+def _set_info(record: SnapshotInfo, name: str, domain: str, description: "Optional[str]",
+              state: str, created: "Union[int, datetime]", parent: "Optional[str]",
+              memory: SnapshotMemory, disks: "Tuple[SnapshotDisk, ...]", is_current: bool
+              ) -> SnapshotInfo:
+    """``record`` with its fields set, the creation time as seconds or a datetime."""
+    _set_name(record, name)
+    _set_domain(record, domain)
+    _set_description(record, description)
+    _set_state(record, state)
+    _set_created(record, created)
+    _set_parent(record, parent)
+    _set_memory(record, memory)
+    _set_disks(record, disks)
+    _set_is_current(record, is_current)
     return record
 
 
@@ -281,8 +287,8 @@ def parse_snapshot_xml(xml: str, domain: str, is_current: bool = False,
         name = xml_name
     if not name:
         raise ValueError("snapshot XML has no <name>")
-    return _new_info(name, domain, description, state, created, parent, memory, disks,
-                     is_current)
+    return _set_info(_new(SnapshotInfo), name, domain, description, state, created, parent,
+                     memory, disks, is_current)
 
 
 # ---------------------------------------------------------------- libvirt's layout
@@ -309,22 +315,17 @@ class _NotLibvirtLayout(Exception):
 
 def _skip(xml: str, at: int) -> int:
     """The first position from ``at`` that is not white space."""
-    while xml[at:at + 1] in _SPACE:
-        at += 1
-    return at
+    while True:
+        chunk = xml[at:at + 64]
+        rest = chunk.lstrip(" \t\r\n")
+        if rest or len(chunk) < 64:
+            return at + len(chunk) - len(rest)
+        at += 64
 
 
-def _element_text(xml: str, at: int, tag: str) -> "Tuple[Optional[str], int]":
-    """The raw text of ``<tag>TEXT</tag>`` after white space at ``at``, and the position
-    after it; (None, at) when the next element is another."""
-    start = _skip(xml, at)
-    if not xml.startswith(f"<{tag}>", start):
-        return None, at
-    start += len(tag) + 2
-    end = xml.find("<", start)
-    if end < 0 or not xml.startswith(f"</{tag}>", end):
-        raise _NotLibvirtLayout
-    return xml[start:end], end + len(tag) + 3
+_WHITE = " \t\r\n"
+_HEAD_TAGS = (("name>", "/name>"), ("description>", "/description>"), ("state>", "/state>"),
+              ("parent>", "/parent>"), ("creationTime>", "/creationTime>"))
 
 
 def _is_name(word: str) -> bool:
@@ -401,29 +402,42 @@ _CACHE_LIMIT = 4096
 
 def _fields_of_layout(xml: str) -> "Optional[_Fields]":
     """The fields of a document in libvirt's layout, or None for any other document."""
+    # The head's tags at most: domainsnapshot, name, description, state, parent (4), creationTime.
+    parts = xml.split("<", 14)   # parts[i] is "tag>text" (i > 0)
+    if len(parts) < 2 or parts[0].strip(_WHITE) or parts[1].rstrip(_WHITE) != "domainsnapshot>":
+        return None
+    texts: "Dict[str, str]" = {}
+    i = 2
     try:
-        at = _skip(xml, 0)
-        if not xml.startswith("<domainsnapshot>", at):
-            return None
-        name, at = _element_text(xml, at + 16, "name")
-        if name is None:
-            return None
-        description, at = _element_text(xml, at, "description")
-        state, at = _element_text(xml, at, "state")
-        parent = None
-        start = _skip(xml, at)
-        if xml.startswith("<parent>", start):
-            parent, at = _element_text(xml, start + 8, "name")
-            start = _skip(xml, at)
-            if parent is None or not xml.startswith("</parent>", start):
+        for tag, end_tag in _HEAD_TAGS:   # "x".rstrip(_WHITE) == end_tag: end_tag, white space
+            part = parts[i]
+            if tag == "parent>":
+                if part.rstrip(_WHITE) == "parent>":
+                    if not (parts[i + 1].startswith("name>")
+                            and parts[i + 2].rstrip(_WHITE) == "/name>"
+                            and parts[i + 3].rstrip(_WHITE) == end_tag):
+                        return None
+                    texts[tag] = parts[i + 1][5:]
+                    i += 4
+            elif part.startswith(tag):
+                if parts[i + 1].rstrip(_WHITE) != end_tag:
+                    return None
+                texts[tag] = part[len(tag):]
+                i += 2
+            elif tag == "name>":
                 return None
-            at = start + 9
-        created, at = _element_text(xml, at, "creationTime")
-        if created is not None and not (
-                0 < len(created) <= 18 and all(char in "0123456789" for char in created)):
-            return None
-        name, description, parent, state = _text(name), _text(description), _text(parent), \
-            _text(state) or "nostate"
+    except IndexError:
+        return None
+    created = texts.get("creationTime>")
+    if created is not None and not (
+            0 < len(created) <= 18 and created.isascii() and created.isdigit()):
+        return None
+    at = sum(map(len, parts[:i])) + i - 1   # where parts[i] starts: its "<"
+    try:
+        name = _text(texts["name>"])
+        description = _text(texts.get("description>"))
+        parent = _text(texts.get("parent>"))
+        state = _text(texts.get("state>")) or "nostate"
         stop = xml.find("<domain", at)
         key = (xml[at:stop], state)
         tail = (_tails.get(key) if stop > 0 and xml[stop + 7:stop + 8] in _AFTER_NAME
