@@ -324,8 +324,6 @@ def _skip(xml: str, at: int) -> int:
 
 
 _WHITE = " \t\r\n"
-_HEAD_TAGS = (("name>", "/name>"), ("description>", "/description>"), ("state>", "/state>"),
-              ("parent>", "/parent>"), ("creationTime>", "/creationTime>"))
 
 
 def _is_name(word: str) -> bool:
@@ -402,42 +400,43 @@ _CACHE_LIMIT = 4096
 
 def _fields_of_layout(xml: str) -> "Optional[_Fields]":
     """The fields of a document in libvirt's layout, or None for any other document."""
-    # The head's tags at most: domainsnapshot, name, description, state, parent (4), creationTime.
-    parts = xml.split("<", 14)   # parts[i] is "tag>text" (i > 0)
-    if len(parts) < 2 or parts[0].strip(_WHITE) or parts[1].rstrip(_WHITE) != "domainsnapshot>":
+    # parts[i] is "tag>text" (i > 0); the head has 13 tags at most, and the padding
+    # lets every test below read an index that a short document lacks.
+    parts = xml.split("<", 14) + ["", "", "", ""]
+    if (parts[0].strip(_WHITE) or parts[1].rstrip(_WHITE) != "domainsnapshot>"
+            or parts[2][:5] != "name>" or parts[3].rstrip(_WHITE) != "/name>"):
         return None
-    texts: "Dict[str, str]" = {}
-    i = 2
-    try:
-        for tag, end_tag in _HEAD_TAGS:   # "x".rstrip(_WHITE) == end_tag: end_tag, white space
-            part = parts[i]
-            if tag == "parent>":
-                if part.rstrip(_WHITE) == "parent>":
-                    if not (parts[i + 1].startswith("name>")
-                            and parts[i + 2].rstrip(_WHITE) == "/name>"
-                            and parts[i + 3].rstrip(_WHITE) == end_tag):
-                        return None
-                    texts[tag] = parts[i + 1][5:]
-                    i += 4
-            elif part.startswith(tag):
-                if parts[i + 1].rstrip(_WHITE) != end_tag:
-                    return None
-                texts[tag] = part[len(tag):]
-                i += 2
-            elif tag == "name>":
-                return None
-    except IndexError:
-        return None
-    created = texts.get("creationTime>")
-    if created is not None and not (
-            0 < len(created) <= 18 and created.isascii() and created.isdigit()):
-        return None
+    name: "Optional[str]" = parts[2][5:]
+    description = state = parent = created = None
+    i = 4
+    if parts[i][:12] == "description>":
+        if parts[i + 1].rstrip(_WHITE) != "/description>":
+            return None
+        description = parts[i][12:]
+        i += 2
+    if parts[i][:6] == "state>":
+        if parts[i + 1].rstrip(_WHITE) != "/state>":
+            return None
+        state = parts[i][6:]
+        i += 2
+    if parts[i].rstrip(_WHITE) == "parent>":
+        if (parts[i + 1][:5] != "name>" or parts[i + 2].rstrip(_WHITE) != "/name>"
+                or parts[i + 3].rstrip(_WHITE) != "/parent>"):
+            return None
+        parent = parts[i + 1][5:]
+        i += 4
+    if parts[i][:13] == "creationTime>":
+        created = parts[i][13:]
+        if (parts[i + 1].rstrip(_WHITE) != "/creationTime>"
+                or not (0 < len(created) <= 18 and created.isascii() and created.isdigit())):
+            return None
+        i += 2
     at = sum(map(len, parts[:i])) + i - 1   # where parts[i] starts: its "<"
     try:
-        name = _text(texts["name>"])
-        description = _text(texts.get("description>"))
-        parent = _text(texts.get("parent>"))
-        state = _text(texts.get("state>")) or "nostate"
+        if "&" in xml[:at]:
+            name, description, parent, state = (
+                _text(name), _text(description), _text(parent), _text(state))
+        state = state or "nostate"
         stop = xml.find("<domain", at)
         key = (xml[at:stop], state)
         tail = (_tails.get(key) if stop > 0 and xml[stop + 7:stop + 8] in _AFTER_NAME
