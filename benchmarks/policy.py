@@ -24,6 +24,7 @@ snapshots than the rules keep; timing is printed, never judged.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -53,6 +54,23 @@ domains = ["bench-*"]
 interval = "1h"
 keep_hourly = {keep}
 """
+
+
+@contextlib.contextmanager
+def private_daemon(prefix):
+    """A private libvirtd (test driver only) in a temporary directory, and a libvirt-python
+    connection to it held open meanwhile (the test driver keeps its state while one is):
+    yields (work directory, daemon, connection)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as work:
+        daemon = PrivateDaemon(Path(work) / "daemon").start()
+        try:
+            lv_conn = libvirt.open(daemon.uri())
+            try:
+                yield work, daemon, lv_conn
+            finally:
+                lv_conn.close()
+        finally:
+            daemon.stop()
 
 
 def redefine_history(lv_conn, conn, names, snapshots, now):
@@ -134,32 +152,26 @@ def main():
         args.domains, args.snapshots, args.rounds = 20, 10, 1
     workers = [int(w) for w in args.workers.split(",")]
     results = {}
-    with tempfile.TemporaryDirectory(prefix="virtsnap-bench-policy-") as work:
-        daemon = PrivateDaemon(Path(work) / "daemon").start()
-        try:
-            uri = daemon.uri()
-            lv_conn = libvirt.open(uri)  # held: the test driver keeps its state meanwhile
-            names = [f"bench-{n:04d}" for n in range(args.domains)]
-            for name in names:
-                lv_conn.defineXML(domain_xml(name))
-            config = Path(work) / "policy.toml"
-            config.write_text(POLICY.format(uri=uri, keep=keep_hourly(args.snapshots)))
-            with virtsnap.open(uri) as conn:
-                for count in workers:
-                    runs = {"prune": [], "steady": []}
-                    for _ in range(args.rounds):
-                        redefine_history(lv_conn, conn, names, args.snapshots, int(time.time()))
-                        for key in runs:
-                            *figures, report = timed_run(config, count, work, daemon.pid)
-                            check(conn, names, args.snapshots, report, steady=key == "steady")
-                            runs[key].append(figures)
-                    results[count] = {
-                        key: dict(zip(("wall", "client_cpu", "daemon_cpu"),
-                                      (statistics.median(column) for column in zip(*figures))))
-                        for key, figures in runs.items()}
-            lv_conn.close()
-        finally:
-            daemon.stop()
+    with private_daemon("virtsnap-bench-policy-") as (work, daemon, lv_conn):
+        uri = daemon.uri()
+        names = [f"bench-{n:04d}" for n in range(args.domains)]
+        for name in names:
+            lv_conn.defineXML(domain_xml(name))
+        config = Path(work) / "policy.toml"
+        config.write_text(POLICY.format(uri=uri, keep=keep_hourly(args.snapshots)))
+        with virtsnap.open(uri) as conn:
+            for count in workers:
+                runs = {"prune": [], "steady": []}
+                for _ in range(args.rounds):
+                    redefine_history(lv_conn, conn, names, args.snapshots, int(time.time()))
+                    for key in runs:
+                        *figures, report = timed_run(config, count, work, daemon.pid)
+                        check(conn, names, args.snapshots, report, steady=key == "steady")
+                        runs[key].append(figures)
+                results[count] = {
+                    key: dict(zip(("wall", "client_cpu", "daemon_cpu"),
+                                  (statistics.median(column) for column in zip(*figures))))
+                    for key, figures in runs.items()}
     deleted = args.snapshots + 1 - keep_hourly(args.snapshots)
     print(f"virtsnap auto through a private libvirtd (test driver): {args.domains} domains x "
           f"{args.snapshots} owned snapshots, {os.cpu_count()} CPUs, "

@@ -30,7 +30,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timezone
@@ -41,7 +40,9 @@ import libvirt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.private_daemon import PrivateDaemon, domain_xml  # noqa: E402
+from cli_vs_virsh import instructions  # noqa: E402
+from policy import private_daemon  # noqa: E402
+from support.private_daemon import domain_xml  # noqa: E402
 from support.space import disk_xml, pool_with_volume  # noqa: E402
 
 VIRTSNAP = [sys.executable, "-m", "virtsnap"]
@@ -90,21 +91,6 @@ def wall(argv, env, rounds):
     return statistics.median(times)
 
 
-def instructions(argv, env):
-    """Instructions executed by the whole process ``argv``, counted by callgrind."""
-    with tempfile.TemporaryDirectory(prefix="virtsnap-callgrind-") as workdir:
-        out = Path(workdir) / "callgrind.out"
-        result = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-                                + argv, capture_output=True, env={**env, "PYTHONHASHSEED": "0"})
-        if result.returncode != 0:
-            raise SystemExit(f"{argv} failed under callgrind: "
-                             f"{result.stderr.decode(errors='replace')[-2000:]}")
-        for line in out.read_text().splitlines():
-            if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1])
-    raise SystemExit(f"no instruction total for {argv}")
-
-
 def qemu_img_figures(snapshots, rounds, work):
     image = Path(work) / "internal.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"], check=True)
@@ -126,40 +112,34 @@ def main():
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     figures = {"snapshots": args.snapshots, "domains": args.domains, "rounds": args.rounds}
-    with tempfile.TemporaryDirectory(prefix="virtsnap-bench-space-") as work:
-        daemon = PrivateDaemon(Path(work) / "daemon").start()
-        try:
-            uri = daemon.uri()
-            oracle = libvirt.open(uri)
-            names = [f"bench-{number}" for number in range(args.domains)]
-            now = int(time.time())
-            for number, name in enumerate(names):
-                path = pool_with_volume(oracle, f"bench-pool-{number}", used_gib=10)
-                oracle.defineXML(domain_xml(name, disk_xml(path)))
-                redefine(oracle.lookupByName(name), args.snapshots // args.domains, now)
-            config = Path(work) / "policy.toml"
-            config.write_text(POLICY.format(uri=uri, keep=args.snapshots + 1))
-            metrics = Path(work) / "virtsnap.prom"
-            env = dict(os.environ, VIRTSNAP_LOCK_DIR=str(Path(work) / "locks"))
-            commands = {
-                "list --name": VIRTSNAP + ["-c", uri, "list", names[0], "--name"],
-                "du --json": VIRTSNAP + ["-c", uri, "du", names[0], "--json"],
-                "auto": VIRTSNAP + ["auto", "--config", str(config)],
-                "auto --metrics-file": VIRTSNAP + ["auto", "--config", str(config),
-                                                   "--metrics-file", str(metrics)],
-            }
-            for label, argv in commands.items():
-                figures[label] = {"wall_s": wall(argv, env, args.rounds)}
-                if args.callgrind:
-                    figures[label]["instructions"] = instructions(argv, env)
-            samples = [line for line in metrics.read_text().splitlines()
-                       if line.startswith("virtsnap_snapshots{")]
-            if sum(float(line.split()[-1]) for line in samples) != args.snapshots \
-                    - args.snapshots % args.domains:
-                raise SystemExit(f"the metrics file does not count the snapshots: {samples}")
-            oracle.close()
-        finally:
-            daemon.stop()
+    with private_daemon("virtsnap-bench-space-") as (work, daemon, oracle):
+        uri = daemon.uri()
+        names = [f"bench-{number}" for number in range(args.domains)]
+        now = int(time.time())
+        for number, name in enumerate(names):
+            path = pool_with_volume(oracle, f"bench-pool-{number}", used_gib=10)
+            oracle.defineXML(domain_xml(name, disk_xml(path)))
+            redefine(oracle.lookupByName(name), args.snapshots // args.domains, now)
+        config = Path(work) / "policy.toml"
+        config.write_text(POLICY.format(uri=uri, keep=args.snapshots + 1))
+        metrics = Path(work) / "virtsnap.prom"
+        env = dict(os.environ, VIRTSNAP_LOCK_DIR=str(Path(work) / "locks"))
+        commands = {
+            "list --name": VIRTSNAP + ["-c", uri, "list", names[0], "--name"],
+            "du --json": VIRTSNAP + ["-c", uri, "du", names[0], "--json"],
+            "auto": VIRTSNAP + ["auto", "--config", str(config)],
+            "auto --metrics-file": VIRTSNAP + ["auto", "--config", str(config),
+                                               "--metrics-file", str(metrics)],
+        }
+        for label, argv in commands.items():
+            figures[label] = {"wall_s": wall(argv, env, args.rounds)}
+            if args.callgrind:
+                figures[label]["instructions"] = instructions(argv, env)[0]
+        samples = [line for line in metrics.read_text().splitlines()
+                   if line.startswith("virtsnap_snapshots{")]
+        if sum(float(line.split()[-1]) for line in samples) != args.snapshots \
+                - args.snapshots % args.domains:
+            raise SystemExit(f"the metrics file does not count the snapshots: {samples}")
         if args.qemu_img:
             figures["qemu-img info"] = {"wall_s": qemu_img_figures(args.snapshots, args.rounds,
                                                                    work)}

@@ -77,14 +77,14 @@ _LAZY = {
 if not TYPE_CHECKING:
 
     def __getattr__(name, _lazy=_LAZY):
+        import sys  # importlib costs more to import than a short command takes to run
+
         if name in ("_snapshot", "errors"):  # submodules that used to be imported eagerly
-            import importlib
-
-            return importlib.import_module(f"virtsnap.{name}")
+            __import__(f"virtsnap.{name}")
+            return sys.modules[f"virtsnap.{name}"]
         if name in _lazy:
-            import importlib
-
-            value = getattr(importlib.import_module(_lazy[name]), name)
+            __import__(_lazy[name])
+            value = getattr(sys.modules[_lazy[name]], name)
             globals()[name] = value  # later lookups skip this function
             return value
         raise AttributeError(f"module 'virtsnap' has no attribute {name!r}")

@@ -100,8 +100,9 @@ def _class_members(qualified: str, cls: type) -> Iterator[Tuple[str, Any, str]]:
     for name, member in vars(cls).items():
         if name.startswith("_") or name in ("_fields",):
             continue
-        if name in fields:
-            yield f"{qualified}.{name}", member, field_docs.get(name, "")
+        if name in fields:  # a field, or a property in its place (SnapshotInfo.creation_time)
+            doc = field_docs.get(name) or (member.__doc__ if isinstance(member, property) else "")
+            yield f"{qualified}.{name}", member, doc or ""
             continue
         if isinstance(getattr(cls, name, None), enum.Enum):
             continue  # DomainSnapshot.CREATE_HALT: a flag, documented by its class

@@ -199,6 +199,13 @@ def _load_core() -> None:
         sys.setdlopenflags(flags)
 
 
+def _module(name: str) -> object:
+    """The module ``name``, imported (``__import__``: importlib costs more to import
+    than a short command takes to run)."""
+    __import__(name)
+    return sys.modules[name]
+
+
 def _is_script(word: str) -> bool:
     return any(char in word for char in " \t\n;#'\"\\")
 
@@ -324,10 +331,8 @@ class Session:
         return status or 0
 
     def _call(self, command: "Command", args: "Arguments", out: "Output") -> int:
-        import importlib
-
         module, function = command.run.split(":")
-        run = getattr(importlib.import_module(module), function)
+        run = getattr(_module(module), function)
         conn = None
         if command.connection:
             conn = self.connection(args.connect, bool(args.readonly))
@@ -340,7 +345,6 @@ class Session:
 def _argparse_main(argv: "list[str]", name: str) -> int:
     """A command registered with :func:`register`, parsed by argparse."""
     import argparse
-    import importlib
 
     parser = argparse.ArgumentParser(prog="virtsnap")
     parser.add_argument("-c", "--connect", metavar="URI")
@@ -350,7 +354,7 @@ def _argparse_main(argv: "list[str]", name: str) -> int:
     help, builder = SUBCOMMANDS[name]
     sub = commands.add_parser(name, help=help, description=help)
     module, function = builder.split(":")
-    getattr(importlib.import_module(module), function)(sub)
+    getattr(_module(module), function)(sub)
     args = parser.parse_args(argv)
     from virtsnap.cli.output import Output
 

@@ -128,11 +128,12 @@ def virsh_table(headers: Sequence[str], rows: Sequence[Sequence[str]], header: b
 
 def escape_message(text: str) -> str:
     """An error message with its control characters as ``\\xNN`` (the terminal shows them,
-    it does not obey them)."""
+    it does not obey them); a line feed stays, as virsh prints libvirt's messages of
+    several lines."""
     if text.isprintable():
         return text
-    return "".join(f"\\x{ord(char):02x}" if ord(char) < 0x20 or ord(char) == 0x7F else char
-                   for char in text)
+    return "".join(f"\\x{ord(char):02x}" if (ord(char) < 0x20 and char != "\n") or ord(char) == 0x7F
+                   else char for char in text)
 
 
 class OutputError(Exception):
