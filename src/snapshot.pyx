@@ -248,6 +248,16 @@ def __dir__():
     return sorted(set(globals()) | set(_FLAG_MEMBERS) | set(_ENUM_MEMBERS))
 
 
+def flag_value(str flags, str member):
+    """The int of ``flags.member`` (``flag_value("ListFlags", "DESCENDANTS")``), without
+    building the enum class: for short programs, to which the enum module costs more
+    than their work."""
+    try:
+        return _FLAG_MEMBERS[flags][member]
+    except KeyError:
+        raise ValueError(f"no flag {flags}.{member}") from None
+
+
 cdef object _enum_or_int(object cls, int value):
     """The member for ``value``; the plain int for a value newer than our headers."""
     try:

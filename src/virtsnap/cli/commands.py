@@ -54,11 +54,13 @@ def find_domain(conn: "Connection", name: str) -> "Domain":
 
 def _flags(enum: str, args: Arguments, options: Dict[str, str]) -> int:
     """The OR of the members of flag class ``enum`` named by the options set in ``args``
-    (the class is looked up only when one is set: it is built on first use)."""
+    (as ints: the enum class is never built)."""
+    from virtsnap._snapshot import flag_value
+
     value = 0
     for option, member in options.items():
         if getattr(args, option):
-            value |= getattr(virtsnap, enum)[member]
+            value |= flag_value(enum, member)
     return value
 
 
@@ -226,7 +228,7 @@ def cmd_list(args: Arguments, conn: "Connection", out: Output) -> None:
     if args.tree:
         _list_tree(dom, flags, start, args, out)
         return
-    descendants = virtsnap.ListFlags.DESCENDANTS if args.descendants else 0
+    descendants = _flags("ListFlags", args, {"descendants": "DESCENDANTS"})
     if args.name and not out.json:
         names = (dom.list_snapshot_names(flags) if start is None
                  else start.list_child_snapshot_names(flags | descendants))
@@ -297,11 +299,13 @@ def escape_tree(drawing: str, tree: "SnapshotTree") -> str:
 
 
 def cmd_info(args: Arguments, conn: "Connection", out: Output) -> None:
+    from virtsnap._snapshot import flag_value
+
     dom = find_domain(conn, args.domain)
     snap = _lookup(dom, args)
     info = snap.info()
     children = snap.num_of_child_snapshots()
-    descendants = snap.num_of_child_snapshots(virtsnap.ListFlags.DESCENDANTS)
+    descendants = snap.num_of_child_snapshots(flag_value("ListFlags", "DESCENDANTS"))
     metadata = snap.has_metadata()
     if out.json:
         document: "InfoDocument" = {**info.to_dict(), "children": children,
