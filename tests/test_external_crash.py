@@ -7,10 +7,14 @@ record, repairs with ``check(repair=True)`` and compares bytes and layers with t
 uninterrupted result.
 """
 
+import contextlib
+import fcntl
 import os
+import struct
 import subprocess
 import sys
 import threading
+from xml.etree import ElementTree
 
 import pytest
 
@@ -197,3 +201,49 @@ def test_a_second_call_waits_for_the_running_operation(qemu_conn, tmp_path):  # 
         assert sorted(dom.list_snapshot_names()) == ["s1", "s3"]
     finally:
         guest.remove()
+
+
+def test_a_failed_block_job_leaves_the_operation_to_finish(qemu_conn):  # noqa: F811
+    """The block commit of a running guest's active layer fails (its base is immutable:
+    on libvirt 9.0, QEMU's "Could not open ...: Operation not permitted"): the call raises, the guest runs on files
+    that exist, the record names the step, and the next call finishes the delete."""
+    guest, dom = scenario(qemu_conn, "block-commit")
+    try:
+        steps = external.plan_delete(dom.get_snapshot_by_name("s3"))
+        index, commit = next((i, step) for i, step in enumerate(steps)
+                             if step["do"] == "block_commit")
+        with immutable(commit["base"]):
+            with pytest.raises(virtsnap.LibvirtError):
+                external.execute_plan(dom, "delete", "s3", steps)
+            assert dom.state() is DomainState.RUNNING
+            assert all(os.path.exists(path) for path in guest_files(dom))
+            assert external.read_intent(dom)["done"] == index
+            assert [p.kind for p in external.check(dom).problems][:1] == ["unfinished-operation"]
+        repaired = external.check(dom, repair=True)
+        assert repaired.consistent, repaired.problems
+        views, disk = result(dom, guest)[:2]
+        assert (views, disk) == ({"s1": [1], "s2": [1, 2]}, [1, 2, 3, 4])
+    finally:
+        guest.remove()
+
+
+@contextlib.contextmanager
+def immutable(path):
+    """``path`` with the file system's immutable flag (chattr +i) while the block runs."""
+    get_flags, set_flags, immutable_flag = 0x80086601, 0x40086602, 0x10  # linux/fs.h
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        flags = struct.unpack("i", fcntl.ioctl(fd, get_flags, b"\0" * 4))[0]
+        fcntl.ioctl(fd, set_flags, struct.pack("i", flags | immutable_flag))
+        try:
+            yield
+        finally:
+            fcntl.ioctl(fd, set_flags, struct.pack("i", flags))
+    finally:
+        os.close(fd)
+
+
+def guest_files(dom):
+    """Every file the running domain's disks name, backing chains included."""
+    root = ElementTree.fromstring(dom.get_xml_description())
+    return [source.get("file") for source in root.iter("source") if source.get("file")]
