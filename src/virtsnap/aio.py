@@ -44,7 +44,12 @@ from virtsnap.info import SnapshotInfo
 from virtsnap.tree import SnapshotTree
 
 if TYPE_CHECKING:  # ParamSpec is new in 3.10; the external module loads on first use
-    from typing import ParamSpec
+    import sys
+
+    if sys.version_info >= (3, 10):
+        from typing import ParamSpec
+    else:  # mypy's own stubs: typing_extensions is not needed at run time
+        from typing_extensions import ParamSpec
 
     from virtsnap.external import Outcome, Report, StepHook
 
