@@ -242,6 +242,9 @@ class AsyncConnection:
                              refresh_pool: bool = False) -> Optional[StorageVolume]:
         return await _call(None, self._sync.storage_volume, path, refresh_pool)
 
+    async def restore(self, path: str, xml: Optional[str] = None, flags: int = 0) -> None:
+        await _call(None, self._sync.restore, path, xml, flags)
+
     async def list_all_domains(self, flags: int = 0) -> "List[AsyncDomain]":
         domains = await _call(None, self._sync.list_all_domains, flags)
         return [AsyncDomain(self, d) for d in domains]
