@@ -68,6 +68,14 @@ def test_revert_and_delete_use_the_pool_of_the_guest_directory(dom, guest, qemu_
         assert view_layers(disk_file(dom)) == [1, 2]
         assert external.check(dom).problems == []
 
+        # the guest starts on a volume libvirt made
+        outcome = external.revert(dom.get_snapshot_by_name("s1"), running=True)
+        assert dom.state() is DomainState.RUNNING
+        assert guest.disk_source() == disk_file(dom)
+        assert view_layers(disk_file(dom)) == [1]
+        if outcome.by == "virtsnap":
+            assert qemu_conn.storage_volume(disk_file(dom))["pool"] == pool
+
 
 def test_a_create_step_run_again_replaces_the_volume_it_made(dom, guest, qemu_conn):  # noqa: F811
     build_chain(dom, guest, 3)
