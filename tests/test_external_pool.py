@@ -8,6 +8,7 @@ virtsnap's own plan on every libvirt.
 """
 
 import os
+import subprocess
 
 import pytest
 
@@ -90,4 +91,16 @@ def test_a_create_step_run_again_replaces_the_volume_it_made(dom, guest, qemu_co
         volumes = pool_volume_paths(guest, pool)
         assert source in volumes and live not in volumes
         assert qemu_conn.storage_volume(source)["pool"] == pool
+        assert external.read_intent(dom) is None
+
+
+def test_a_pool_entry_whose_file_is_gone_is_passed_over(dom, guest):
+    """As after libvirt 9.9's own revert, which removes a layer behind the pool's back."""
+    stale = guest.path("stale.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", stale, "1M"], check=True)
+    with dir_pool(guest) as pool:
+        assert stale in pool_volume_paths(guest, pool)
+        os.unlink(stale)
+        outcome = external.execute_plan(dom, "delete", "s1", [{"do": "remove", "path": stale}])
+        assert outcome.removed == [stale]
         assert external.read_intent(dom) is None

@@ -46,7 +46,7 @@ from virtsnap._snapshot import (
     xml_escape,
 )
 from virtsnap._types import StorageVolume
-from virtsnap.errors import InvalidArgumentError, OperationInvalidError, OperationUnsupportedError, SnapshotNotFoundError
+from virtsnap.errors import InvalidArgumentError, LibvirtError, OperationInvalidError, OperationUnsupportedError, SnapshotNotFoundError
 
 INTENT_URI = "urn:virtsnap:intent:1"
 INTENT_KEY = "virtsnap"
@@ -297,11 +297,18 @@ def _with_intent(domain_xml: str, record: Optional[Record]) -> str:
 # ---------------------------------------------------------------- steps (each idempotent)
 
 VOL_FILE = 0  # VIR_STORAGE_VOL_FILE
+ERR_NO_STORAGE_VOL = 50  # VIR_ERR_NO_STORAGE_VOL
 
 
 def _file_volume(domain: Domain, path: str) -> Optional[StorageVolume]:
-    """The storage volume at ``path`` if a pool holds it as a plain file, or None."""
-    volume = domain.get_connect().storage_volume(path)
+    """The storage volume at ``path`` if a pool holds it as a plain file, or None
+    (also for a pool's stale entry whose file is gone, e.g. removed by libvirt's revert)."""
+    try:
+        volume = domain.get_connect().storage_volume(path)
+    except LibvirtError as exc:
+        if exc.code != ERR_NO_STORAGE_VOL:
+            raise
+        return None
     return volume if volume is not None and volume["type"] == VOL_FILE else None
 
 
