@@ -141,6 +141,12 @@ cdef extern from "libvirt/libvirt.h" nogil:
     # for virtsnap.external: a snapshot's memory image, restored on libvirt before 9.9
     int virDomainRestoreFlags(virConnectPtr conn, const char *path, const char *dxml,
                               unsigned int flags)
+    # for virtsnap.external: a revert's overlays and removed layers as pool volumes
+    virStoragePoolPtr virStoragePoolLookupByName(virConnectPtr conn, const char *name)
+    virStorageVolPtr virStorageVolCreateXML(virStoragePoolPtr pool, const char *xmlDesc,
+                                            unsigned int flags)
+    char *virStorageVolGetPath(virStorageVolPtr vol)
+    int virStorageVolDelete(virStorageVolPtr vol, unsigned int flags)
 
     # libvirt-domain-snapshot.h
     ctypedef struct virDomainSnapshot:

@@ -423,6 +423,14 @@ cdef inline virConnectPtr _conn_ptr(Connection conn) except NULL:
     return conn.ptr
 
 
+cdef void _free_storage(virStoragePoolPtr pool, virStorageVolPtr vol) noexcept nogil:
+    """Free a pool and a volume handle, either of which may be NULL."""
+    if vol != NULL:
+        virStorageVolFree(vol)
+    if pool != NULL:
+        virStoragePoolFree(pool)
+
+
 cdef virConnectPtr _conn_acquire(Connection conn) except NULL:
     """A reference of the caller's own, so close() on another thread cannot free
     the connection under a running call; give it back with _conn_release()."""
@@ -687,11 +695,7 @@ cdef class Connection:
                     "pool_allocation": pool_info.allocation,
                     "pool_available": pool_info.available}
         finally:
-            with nogil:
-                if pool != NULL:
-                    virStoragePoolFree(pool)
-                if vol != NULL:
-                    virStorageVolFree(vol)
+            _free_storage(pool, vol)
             _conn_release(ptr, False)   # any error was raised above, under the reference
 
     def get_domain_by_uuid(self, uuid):
@@ -768,6 +772,49 @@ cdef class Connection:
         with nogil:
             rc = virDomainRestoreFlags(ptr, c_path, c_xml, c_flags)
         _conn_release(ptr, rc < 0)
+
+    def create_storage_volume(self, pool, xml):
+        """Create a volume in the storage pool called ``pool`` from the volume XML
+        ``xml`` (virStorageVolCreateXML); returns the new volume's path."""
+        cdef const char *c_pool = _utf8(pool, "pool")
+        cdef const char *c_xml = _utf8(xml, "xml")
+        cdef virConnectPtr ptr = _conn_acquire(self)
+        cdef virStoragePoolPtr c_pool_ptr = NULL
+        cdef virStorageVolPtr vol = NULL
+        cdef char *path = NULL
+        try:
+            with nogil:
+                c_pool_ptr = virStoragePoolLookupByName(ptr, c_pool)
+                if c_pool_ptr != NULL:
+                    vol = virStorageVolCreateXML(c_pool_ptr, c_xml, 0)
+                if vol != NULL:
+                    path = virStorageVolGetPath(vol)
+            if path == NULL:
+                _raise_last_error()
+            return _take_string(path)
+        finally:
+            _free_storage(c_pool_ptr, vol)
+            _conn_release(ptr, False)   # any error was raised above, under the reference
+
+    def delete_storage_volume(self, path):
+        """Delete the storage volume at ``path`` and its file (virStorageVolDelete).
+
+        Raises :class:`LibvirtError` (code VIR_ERR_NO_STORAGE_VOL) when no pool holds it.
+        """
+        cdef const char *c_path = _utf8(path, "path")
+        cdef virConnectPtr ptr = _conn_acquire(self)
+        cdef virStorageVolPtr vol = NULL
+        cdef int rc = -1
+        try:
+            with nogil:
+                vol = virStorageVolLookupByPath(ptr, c_path)
+                if vol != NULL:
+                    rc = virStorageVolDelete(vol, 0)
+            if rc < 0:
+                _raise_last_error()
+        finally:
+            _free_storage(NULL, vol)
+            _conn_release(ptr, False)   # any error was raised above, under the reference
 
     def domain_events(self, domain=None, callback=None):
         """Lifecycle events (:class:`DomainEvent`) of every domain, or of ``domain``:

@@ -124,6 +124,8 @@ PUBLIC_API = [
     Api("conn", "list_all_domains", ("flags",)),
     Api("conn", "storage_volume", ("str", "any")),
     Api("conn", "restore", ("str", "any", "flags")),
+    Api("conn", "create_storage_volume", ("str", "str")),
+    Api("conn", "delete_storage_volume", ("str",)),
     Api("conn", "from_libvirt", ("any",)),
     Api("conn", "to_libvirt", min_args=1),           # for real: needs libvirt-python
     Api("dom", "state"),

@@ -61,6 +61,8 @@ CONNECTION_CALLS = {
     "get_domain_by_id": lambda c: c.get_domain_by_id(1),
     "list_all_domains": lambda c: c.list_all_domains(),
     "restore": lambda c: c.restore("no-such-image"),
+    "create_storage_volume": lambda c: c.create_storage_volume("no-such-pool", "<volume/>"),
+    "delete_storage_volume": lambda c: c.delete_storage_volume("/no/such/volume"),
     "__enter__": lambda c: c.__enter__(),
 }
 

@@ -151,6 +151,10 @@ class Connection:
     def get_domain_by_id(self, id: int) -> Domain: ...
     def list_all_domains(self, flags: int = 0) -> List[Domain]: ...
     def restore(self, path: str, xml: Optional[str] = None, flags: int = 0) -> None: ...
+    def create_storage_volume(self, pool: str, xml: str) -> str:
+        """Create a volume in storage pool ``pool`` from volume XML ``xml``; its path."""
+    def delete_storage_volume(self, path: str) -> None:
+        """Delete the storage volume at ``path`` and its file."""
     def domain_events(
         self,
         domain: Optional[Domain] = None,

@@ -5,8 +5,9 @@ even the newest refuses some deletions (more than one child, outside the active
 chain, an external child of an internal snapshot). :func:`revert` and
 :func:`delete` call libvirt where it does the job and otherwise do what libvirt
 11.3 does, through libvirt's own APIs (the domain definition, REDEFINE of
-snapshot metadata, ``<metadata>``) plus local ``qemu-img`` for the image files
-(libvirt has no API for an offline commit, rebase or overlay creation):
+snapshot metadata, ``<metadata>``, storage volumes where a pool holds the images)
+plus local ``qemu-img`` for the image files (libvirt has no API for an offline
+commit or rebase, nor for an overlay outside a storage pool):
 
 - revert to a disk-only snapshot puts each disk on a new overlay over the
   snapshot's image, restores the snapshot's domain definition, makes the
@@ -42,8 +43,10 @@ from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, TypedDi
 
 from virtsnap._snapshot import (
     CreateFlags, DeleteFlags, Domain, DomainSnapshot, DomainState, ListFlags, RevertFlags,
+    xml_escape,
 )
-from virtsnap.errors import InvalidArgumentError, OperationInvalidError, OperationUnsupportedError, SnapshotNotFoundError
+from virtsnap._types import StorageVolume
+from virtsnap.errors import InvalidArgumentError, LibvirtError, OperationInvalidError, OperationUnsupportedError, SnapshotNotFoundError
 
 INTENT_URI = "urn:virtsnap:intent:1"
 INTENT_KEY = "virtsnap"
@@ -293,9 +296,43 @@ def _with_intent(domain_xml: str, record: Optional[Record]) -> str:
 
 # ---------------------------------------------------------------- steps (each idempotent)
 
+VOL_FILE = 0  # VIR_STORAGE_VOL_FILE
+ERR_NO_STORAGE_VOL = 50  # VIR_ERR_NO_STORAGE_VOL
+
+
+def _file_volume(domain: Domain, path: str) -> Optional[StorageVolume]:
+    """The storage volume at ``path`` if a pool holds it as a plain file, or None
+    (also for a pool's stale entry whose file is gone, e.g. removed by libvirt's revert)."""
+    try:
+        volume = domain.get_connect().storage_volume(path)
+    except LibvirtError as exc:
+        if exc.code != ERR_NO_STORAGE_VOL:
+            raise
+        return None
+    return volume if volume is not None and volume["type"] == VOL_FILE else None
+
+
+def _overlay_volume_xml(name: str, capacity: int, backing: str, backing_format: str) -> str:
+    return (f"<volume><name>{xml_escape(name)}</name>"
+            f"<capacity unit='bytes'>{capacity}</capacity>"
+            f"<target><format type='qcow2'/></target>"
+            f"<backingStore><path>{xml_escape(backing)}</path>"
+            f"<format type='{xml_escape(backing_format)}'/></backingStore></volume>")
+
+
 def _step_create_overlay(domain: Domain, step: Step) -> None:
-    _qemu_img("create", "-q", "-f", "qcow2", "-F", step["backing_format"], "-b",
-              step["backing"], step["path"])
+    """A new qcow2 overlay: a volume of the backing image's pool when it lies in that
+    pool's directory (virStorageVolCreateXML), else local ``qemu-img create``. A
+    leftover of an interrupted run is removed first: nothing has written to it yet."""
+    path, backing = step["path"], step["backing"]
+    backing_volume = _file_volume(domain, backing)
+    if backing_volume is None or os.path.dirname(path) != os.path.dirname(backing):
+        _qemu_img("create", "-q", "-f", "qcow2", "-F", step["backing_format"], "-b",
+                  backing, path)
+        return
+    _step_remove(domain, {"path": path})
+    domain.get_connect().create_storage_volume(backing_volume["pool"], _overlay_volume_xml(
+        os.path.basename(path), backing_volume["capacity"], backing, step["backing_format"]))
 
 
 def _step_define(domain: Domain, step: Step, record: Record) -> None:
@@ -311,10 +348,12 @@ def _step_copy(domain: Domain, step: Step) -> None:
 
 
 def _step_remove(domain: Domain, step: Step) -> None:
-    try:
+    """Remove a file: with virStorageVolDelete if it is a pool's volume, else unlink."""
+    if _file_volume(domain, step["path"]) is not None:
+        domain.get_connect().delete_storage_volume(step["path"])
+        return
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(step["path"])
-    except FileNotFoundError:
-        pass
 
 
 def _step_commit(domain: Domain, step: Step) -> None:

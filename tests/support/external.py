@@ -5,6 +5,7 @@ Layer ``k`` of a test chain writes pattern ``0x10 + k`` at offset 0 and at
 at each ``j * 64 KiB`` written, and zeros elsewhere: a lost or extra layer shows.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -212,3 +213,24 @@ def uefi_guest(libvirtd):
         yield guest
     finally:
         guest.remove()
+
+
+@contextlib.contextmanager
+def dir_pool(guest):
+    """A started ``dir`` storage pool over the guest's directory (its files are its
+    volumes from the start); yields its name, always destroyed and undefined."""
+    name = guest.name + "-pool"
+    guest.virsh("pool-define-as", name, "dir", "--target", guest.dir)
+    try:
+        guest.virsh("pool-start", name)
+        yield name
+    finally:
+        with contextlib.suppress(RuntimeError):
+            guest.virsh("pool-destroy", name)
+        guest.virsh("pool-undefine", name)
+
+
+def pool_volume_paths(guest, pool):
+    """The paths ``virsh vol-list`` shows for ``pool`` (libvirt's list, not rescanned)."""
+    return {line.split()[-1] for line in guest.virsh("vol-list", pool).splitlines()
+            if line.strip()}
