@@ -242,6 +242,12 @@ class AsyncConnection:
                              refresh_pool: bool = False) -> Optional[StorageVolume]:
         return await _call(None, self._sync.storage_volume, path, refresh_pool)
 
+    async def create_storage_volume(self, pool: str, xml: str) -> str:
+        return await _call(None, self._sync.create_storage_volume, pool, xml)
+
+    async def delete_storage_volume(self, path: str) -> None:
+        await _call(None, self._sync.delete_storage_volume, path)
+
     async def restore(self, path: str, xml: Optional[str] = None, flags: int = 0) -> None:
         await _call(None, self._sync.restore, path, xml, flags)
 
