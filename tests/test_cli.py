@@ -1008,3 +1008,15 @@ def test_ctrl_c_during_a_call_tries_abort_job_and_says_what_happened(dom):
     with pytest.raises(Interrupted) as caught:
         run_job(failing_create, dom, "Creating snapshot", Output(quiet=True))
     assert "; the job stopped: " in str(caught.value)
+
+
+def test_xpath_without_lxml_says_what_to_install():
+    """A core-only install (no cli extra): --xpath fails with one clear line."""
+    program = ("import sys; sys.modules['lxml'] = None; from virtsnap.cli import main; "
+               "sys.exit(main(sys.argv[1:]))")
+    result = subprocess.run(
+        [sys.executable, "-c", program, "-c", TEST_URI,
+         "snapshot-create-as test s ; snapshot-dumpxml test s --xpath //name"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr == "error: --xpath needs lxml: pip install 'virtsnap[cli]'\n"

@@ -351,14 +351,16 @@ def cmd_dumpxml(args: Arguments, conn: "Connection", out: Output) -> int:
 
 def _xpath(xml: str, expression: str, wrap: bool, out: Output) -> str:
     """``xml`` filtered as virsh's ``--xpath`` filters it; libxml2's lines on stderr."""
+    try:
+        import lxml  # noqa: F401 - the cli extra's, for --xpath alone
+    except ImportError:
+        raise CommandError("--xpath needs lxml: pip install 'virtsnap[cli]'") from None
     from virtsnap.cli.xpath import filter_xml
 
     text, messages = filter_xml(xml, expression, wrap)
     for message in messages:
         out.warning(message)
     return text
-
-
 
 
 def cmd_current(args: Arguments, conn: "Connection", out: Output) -> None:
