@@ -59,6 +59,7 @@ SAVE_PAUSED = 4  # VIR_DOMAIN_SAVE_PAUSED
 AFFECT_CONFIG = 2  # VIR_DOMAIN_AFFECT_CONFIG
 BLOCK_COMMIT_ACTIVE = 4  # VIR_DOMAIN_BLOCK_COMMIT_ACTIVE
 BLOCK_JOB_ABORT_PIVOT = 2  # VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT
+ERR_BLOCK_COPY_ACTIVE = 83  # VIR_ERR_BLOCK_COPY_ACTIVE: a pivot before the job is ready
 REVERTS_EXTERNAL_SINCE = (9, 9, 0)
 DELETES_EXTERNAL_SINCE = (9, 0, 0)
 
@@ -394,8 +395,12 @@ def _step_block_commit(domain: Domain, step: Step) -> None:
         if info is None:
             break
         if step["active"] and info["end"] and info["cur"] == info["end"]:
-            domain.block_job_abort(target, BLOCK_JOB_ABORT_PIVOT)
-            continue
+            try:
+                domain.block_job_abort(target, BLOCK_JOB_ABORT_PIVOT)
+                continue
+            except LibvirtError as exc:  # all copied, but QEMU has not said "ready" yet
+                if exc.code != ERR_BLOCK_COPY_ACTIVE:
+                    raise
         time.sleep(0.05)
     if top in _live_chain(domain, target):
         raise OperationInvalidError(f"block commit of {top} into {step['base']} did not "
