@@ -54,7 +54,21 @@ nitpick_ignore = [
     ("py:class", "argparse.ArgumentParser"),
     ("py:class", "types.TracebackType"),
     ("py:class", "TracebackType"),
+    ("py:class", "datetime.date"),
+    ("py:class", "datetime.time"),
+    # Types for type checkers only (TYPE_CHECKING aliases and TypedDicts): the JSON
+    # schemas and the pages that return them document the shapes
+    ("py:class", "TomlValue"), ("py:class", "TypedParameters"), ("py:class", "StorageVolume"),
+    ("py:class", "virtsnap._types.StorageVolume"), ("py:class", "StepHook"),
+    ("py:class", "StepCallback"), ("py:class", "virtsnap.external.Step"),
+    ("py:class", "virtsnap.policy.run.ReportDict"), ("py:class", "virtsnap.policy.run.PolicyDict"),
+    ("py:class", "virtsnap.policy.run.HostDict"), ("py:class", "virtsnap.policy.run.HookDict"),
+    ("py:class", "virtsnap.policy.run.DomainDict"), ("py:class", "virtsnap.policy.run.RefusedDict"),
+    ("py:class", "Domain"),
 ]
+# A name documented on two pages (virtsnap.SnapshotInfo is virtsnap.info.SnapshotInfo;
+# Report of virtsnap.external and of virtsnap.policy.run) is linked to either.
+suppress_warnings = ["ref.python"]
 
 html_theme = "alabaster"
 html_title = "virtsnap"

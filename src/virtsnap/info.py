@@ -16,7 +16,7 @@ The records are plain classes with slots, not dataclasses, and the creation
 time becomes a ``datetime`` when it is first read: a short command (``virtsnap
 info``) then imports neither ``dataclasses``, ``datetime`` nor ``re``, which
 cost a hundred times more than reading one snapshot (issue 26). They still
-behave as frozen dataclasses: :func:`dataclasses.fields`, ``replace`` and
+behave as frozen dataclasses: ``dataclasses.fields()``, ``replace`` and
 ``asdict`` work, and assigning an attribute raises ``FrozenInstanceError``.
 """
 

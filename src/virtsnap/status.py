@@ -39,7 +39,7 @@ _SEVERITY = {OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3}
 
 
 class CheckDict(TypedDict):
-    """One check as JSON: an item of ``checks`` in :data:`STATUS_SCHEMA`."""
+    """One check as JSON: an item of ``checks`` in ``STATUS_SCHEMA``."""
     uri: Optional[str]
     domain: str
     label: str
@@ -54,7 +54,7 @@ class CheckDict(TypedDict):
 
 
 class StatusDict(TypedDict):
-    """``virtsnap status --json``: the document of :data:`STATUS_SCHEMA`."""
+    """``virtsnap status --json``: the document of ``STATUS_SCHEMA``."""
     state: str
     exit_code: int
     summary: str
