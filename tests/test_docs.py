@@ -108,7 +108,8 @@ def _virsh_options(command):
 
 # virsh options newer than libvirt 7.0, with the release that has them
 # (docs/guides/compatibility.md): an older virsh lacks them, virtsnap has them.
-VIRSH_OPTION_SINCE = {"--validate": (9, 0, 0), "--reset-nvram": (8, 1, 0)}
+VIRSH_OPTION_SINCE = {"--validate": (9, 0, 0), "--reset-nvram": (8, 1, 0), "--xpath": (8, 5, 0),
+                      "--wrap": (8, 5, 0)}
 
 
 def test_options_marked_virsh_are_virshs_and_the_others_are_not():
